@@ -1,0 +1,31 @@
+package keyserver
+
+import (
+	"regexp"
+)
+
+// Key is a registered signing key: a key id callers use, the reference to
+// the HSM key that makes its signatures, and its approval policy.
+type Key struct {
+	KeyID             string `json:"keyid"`
+	HSMKey            string `json:"hsmkey"`
+	RequiredApprovals int    `json:"requiredapprovals"`
+	KeyInfo           string `json:"keyinfo"`
+	Certificate       string `json:"certificate"`
+	Algorithm         string `json:"algorithm"`
+	Enabled           bool   `json:"enabled"`
+}
+
+var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidateKeyID checks that id is a usable key id: 1 to 64 letters, digits,
+// dots, dashes or underscores, starting with a letter or digit.
+func ValidateKeyID(id string) error {
+	if !keyIDPattern.MatchString(id) {
+		return Errorf(EINVALID, "Key id %q is invalid: use 1 to 64 letters, digits, '.', '-' or '_'.", id)
+	}
+	return nil
+}
+
+// MaxRequiredApprovals bounds a key's approval policy.
+const MaxRequiredApprovals = 10

@@ -1,0 +1,230 @@
+package keyserver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+	"unicode/utf8"
+)
+
+// Status is derived from an operation's fields and the current time.
+type Status string
+
+const (
+	StatusPending   Status = "pending"
+	StatusApproved  Status = "approved"
+	StatusExpired   Status = "expired"
+	StatusExhausted Status = "exhausted"
+	StatusRejected  Status = "rejected"
+	StatusCancelled Status = "cancelled"
+)
+
+// Approval is one approver's consent to the uses of one key.
+type Approval struct {
+	Approver Principal `json:"approver"`
+	Name     string    `json:"name,omitempty"`
+	Time     time.Time `json:"time"`
+	Comment  string    `json:"comment,omitempty"`
+}
+
+// KeyGrant is what an operation allows for one key.
+type KeyGrant struct {
+	KeyID             string     `json:"keyid"`
+	MaxUsageCount     int        `json:"maxusagecount"`
+	UsageCount        int        `json:"usagecount"`
+	RequiredApprovals int        `json:"requiredapprovals"`
+	Approvals         []Approval `json:"approvals"`
+}
+
+// Approved reports whether the grant has the approvals it needs.
+func (g *KeyGrant) Approved() bool { return len(g.Approvals) >= g.RequiredApprovals }
+
+// ApprovedBy reports whether p already approved this grant.
+func (g *KeyGrant) ApprovedBy(p Principal) bool {
+	for _, a := range g.Approvals {
+		if a.Approver == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Closure records who ended an operation, when and why.
+type Closure struct {
+	By     Principal `json:"by"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Operation is a ticket: a validity window, a description for approvers and
+// the keys it may use.
+type Operation struct {
+	ID          string      `json:"id"`
+	Requester   Principal   `json:"requester"`
+	Description string      `json:"description"`
+	Created     time.Time   `json:"created"`
+	Expires     time.Time   `json:"expires"`
+	Keys        []*KeyGrant `json:"keys"`
+	Rejected    *Closure    `json:"rejected,omitempty"`
+	Cancelled   *Closure    `json:"cancelled,omitempty"`
+}
+
+// Grant returns the operation's grant for keyID, or nil.
+func (o *Operation) Grant(keyID string) *KeyGrant {
+	for _, g := range o.Keys {
+		if g.KeyID == keyID {
+			return g
+		}
+	}
+	return nil
+}
+
+// Status derives the operation's state at now. Terminal states win over
+// expiry, expiry over exhaustion, exhaustion over approval.
+func (o *Operation) Status(now time.Time) Status {
+	switch {
+	case o.Rejected != nil:
+		return StatusRejected
+	case o.Cancelled != nil:
+		return StatusCancelled
+	case !now.Before(o.Expires):
+		return StatusExpired
+	}
+	exhausted, approved := true, true
+	for _, g := range o.Keys {
+		if g.UsageCount < g.MaxUsageCount {
+			exhausted = false
+		}
+		if !g.Approved() {
+			approved = false
+		}
+	}
+	switch {
+	case exhausted:
+		return StatusExhausted
+	case approved:
+		return StatusApproved
+	}
+	return StatusPending
+}
+
+// Approved reports whether every key has its approvals and the operation is
+// still usable.
+func (o *Operation) Approved(now time.Time) bool { return o.Status(now) == StatusApproved }
+
+// Closed reports whether the operation was rejected or cancelled.
+func (o *Operation) Closed() bool { return o.Rejected != nil || o.Cancelled != nil }
+
+// IsRequester reports whether p opened the operation.
+func (o *Operation) IsRequester(p Principal) bool { return o.Requester == p }
+
+// CanApproveAny reports whether c may approve at least one of the operation's keys.
+func (o *Operation) CanApproveAny(c Caller) bool {
+	if o.IsRequester(c.Principal) {
+		return false
+	}
+	for _, g := range o.Keys {
+		if c.CanApprove(g.KeyID) {
+			return true
+		}
+	}
+	return false
+}
+
+// CanRead reports whether c may see the operation: its requester, an
+// approver of one of its keys, an admin or an auditor.
+func (o *Operation) CanRead(c Caller) bool {
+	if o.IsRequester(c.Principal) || c.IsAdmin() || c.IsAuditor() {
+		return true
+	}
+	for _, g := range o.Keys {
+		if c.CanApprove(g.KeyID) {
+			return true
+		}
+	}
+	return false
+}
+
+// NewID returns an unguessable operation id of 160 random bits.
+func NewID() string {
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		panic("keyserver: reading random bytes: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// ValidID reports whether id has the shape NewID produces, so that a
+// malformed id never reaches storage.
+func ValidID(id string) bool {
+	if len(id) != 40 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+// Limits bound what an operation may ask for.
+type Limits struct {
+	MaxValidity      time.Duration
+	MaxUsageCount    int
+	MinDescription   int
+	MaxDescription   int
+	MaxKeysPerTicket int
+}
+
+// DefaultLimits are the limits used when configuration sets none.
+var DefaultLimits = Limits{
+	MaxValidity:      24 * time.Hour,
+	MaxUsageCount:    1000,
+	MinDescription:   8,
+	MaxDescription:   1024,
+	MaxKeysPerTicket: 32,
+}
+
+// KeyRequest is one entry of "new-keyusagerestrictions".
+type KeyRequest struct {
+	KeyID         string `json:"keyid"`
+	MaxUsageCount int    `json:"maxusagecount"`
+}
+
+// OperationRequest is the body of POST /api/operations.
+type OperationRequest struct {
+	ValidMS     int64        `json:"validms"`
+	Description string       `json:"description"`
+	Keys        []KeyRequest `json:"new-keyusagerestrictions"`
+}
+
+// Validate checks the request's shape against l, without looking keys up.
+func (r *OperationRequest) Validate(l Limits) error {
+	if r.ValidMS <= 0 {
+		return Errorf(EINVALID, "validms must be a positive number of milliseconds.")
+	}
+	if time.Duration(r.ValidMS)*time.Millisecond > l.MaxValidity || r.ValidMS > l.MaxValidity.Milliseconds() {
+		return Errorf(EINVALID, "validms must not exceed %d (%s).", l.MaxValidity.Milliseconds(), l.MaxValidity)
+	}
+	n := utf8.RuneCountInString(r.Description)
+	if n < l.MinDescription || n > l.MaxDescription {
+		return Errorf(EINVALID, "description must be between %d and %d characters long; it is %d.", l.MinDescription, l.MaxDescription, n)
+	}
+	if len(r.Keys) == 0 {
+		return Errorf(EINVALID, "new-keyusagerestrictions must name at least one key.")
+	}
+	if len(r.Keys) > l.MaxKeysPerTicket {
+		return Errorf(EINVALID, "new-keyusagerestrictions may name at most %d keys.", l.MaxKeysPerTicket)
+	}
+	seen := map[string]bool{}
+	for _, k := range r.Keys {
+		if err := ValidateKeyID(k.KeyID); err != nil {
+			return err
+		}
+		if seen[k.KeyID] {
+			return Errorf(EINVALID, "Key %q is named more than once.", k.KeyID)
+		}
+		seen[k.KeyID] = true
+		if k.MaxUsageCount < 1 || k.MaxUsageCount > l.MaxUsageCount {
+			return Errorf(EINVALID, "maxusagecount for key %q must be between 1 and %d.", k.KeyID, l.MaxUsageCount)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package keyserver
+
+import (
+	"context"
+	"crypto"
+	"time"
+)
+
+// AuditEvent records who did what, when, with which token issuer, and how it ended.
+type AuditEvent struct {
+	Time        time.Time `json:"time"`
+	Actor       Principal `json:"actor"`
+	Action      string    `json:"action"`
+	OperationID string    `json:"operationid,omitempty"`
+	KeyID       string    `json:"keyid,omitempty"`
+	Digest      string    `json:"digest,omitempty"`
+	Result      string    `json:"result"`
+	Detail      string    `json:"detail,omitempty"`
+}
+
+// Audit actions.
+const (
+	ActionCreate  = "operation.create"
+	ActionApprove = "operation.approve"
+	ActionReject  = "operation.reject"
+	ActionCancel  = "operation.cancel"
+	ActionSign    = "sign"
+	ActionAdmin   = "admin"
+)
+
+// Notification tells approvers and requesters that an operation changed.
+type Notification struct {
+	ID          string    `json:"id"`
+	Event       string    `json:"event"`
+	OperationID string    `json:"operationid"`
+	Requester   Principal `json:"requester"`
+	Description string    `json:"description"`
+	KeyIDs      []string  `json:"keyids"`
+	Status      Status    `json:"status"`
+	Time        time.Time `json:"time"`
+}
+
+// Update is what a change to an operation writes besides the operation row:
+// new approvals, one audit event and an optional notification, all in one
+// transaction.
+type Update struct {
+	Approvals []NewApproval
+	Audit     AuditEvent
+	Notify    *Notification
+}
+
+// NewApproval is an approval recorded for one key.
+type NewApproval struct {
+	KeyID    string
+	Approval Approval
+}
+
+// Reservation is one use of a key, held between reservation and signing.
+type Reservation struct {
+	OperationID string
+	KeyID       string
+	Slot        int
+	// Token is the store's own handle (an ETag) for completing or releasing.
+	Token string
+}
+
+// OperationFilter narrows ListOperations. The store may return more than
+// asked; the service filters again.
+type OperationFilter struct {
+	OpenAt time.Time // only operations not closed and not expired at this time
+}
+
+// OperationStore keeps operations, their approvals, uses, audit events and
+// outbox, one consistency unit per operation.
+type OperationStore interface {
+	CreateOperation(ctx context.Context, op *Operation, ev AuditEvent, n *Notification) error
+	// Operation returns ENOTFOUND when id does not exist.
+	Operation(ctx context.Context, id string) (*Operation, error)
+	ListOperations(ctx context.Context, f OperationFilter) ([]*Operation, error)
+	// UpdateOperation loads the operation, lets fn change it and writes the
+	// result and fn's Update atomically, retrying a bounded number of times
+	// when another writer got there first. An error from fn writes nothing.
+	UpdateOperation(ctx context.Context, id string, fn func(*Operation) (*Update, error)) (*Operation, error)
+	// ReserveUse takes one use of keyID, never letting the uses pass max.
+	// It returns EEXHAUSTED when none is left. hint is the use count last seen.
+	ReserveUse(ctx context.Context, opID, keyID string, max, hint int) (*Reservation, error)
+	// CompleteUse marks a reserved use spent and writes ev in the same transaction.
+	CompleteUse(ctx context.Context, r *Reservation, ev AuditEvent) error
+	// ReleaseUse gives a reserved use back and writes ev in the same transaction.
+	ReleaseUse(ctx context.Context, r *Reservation, ev AuditEvent) error
+	// RecordEvent writes an audit event into the operation's partition.
+	RecordEvent(ctx context.Context, opID string, ev AuditEvent) error
+	// PendingNotifications returns the outbox of an operation; AckNotification removes one entry.
+	PendingNotifications(ctx context.Context, opID string) ([]*Notification, error)
+	AckNotification(ctx context.Context, opID, notificationID string) error
+}
+
+// KeyStore keeps registered keys.
+type KeyStore interface {
+	// Key returns ENOTFOUND when keyID is not registered.
+	Key(ctx context.Context, keyID string) (*Key, error)
+	Keys(ctx context.Context) ([]*Key, error)
+	PutKey(ctx context.Context, k *Key) error
+	// DeleteKey returns ENOTFOUND when keyID is not registered.
+	DeleteKey(ctx context.Context, keyID string) error
+}
+
+// SubjectStore keeps registered subjects.
+type SubjectStore interface {
+	// Subject returns ENOTFOUND when p is not registered.
+	Subject(ctx context.Context, p Principal) (*Subject, error)
+	// SubjectsByID returns every registration of a subject id, across issuers.
+	SubjectsByID(ctx context.Context, subject string) ([]*Subject, error)
+	PutSubject(ctx context.Context, s *Subject) error
+	// DeleteSubject returns ENOTFOUND when p is not registered.
+	DeleteSubject(ctx context.Context, p Principal) error
+}
+
+// AuditLog keeps audit events that belong to no operation.
+type AuditLog interface {
+	RecordAudit(ctx context.Context, ev AuditEvent) error
+}
+
+// Notifier delivers a notification to approvers.
+type Notifier interface {
+	Notify(ctx context.Context, n *Notification) error
+}
+
+// TokenVerifier turns a bearer token into a principal, or fails with EUNAUTHENTICATED.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (Principal, error)
+}
+
+// ContextSigner is a crypto.Signer whose I/O takes a context. ECDSA
+// signatures are ASN.1 DER, as with crypto.Signer; opts is a crypto.Hash or
+// an *rsa.PSSOptions.
+type ContextSigner interface {
+	Public() crypto.PublicKey
+	SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error)
+}
+
+// KeyBackend opens HSM keys by reference. Failures carry ERATELIMITED or
+// EUNAVAILABLE when the HSM is in trouble, ENOTFOUND when the key is gone.
+type KeyBackend interface {
+	Open(ctx context.Context, hsmKey string) (ContextSigner, error)
+}
+
+// HealthChecker is implemented by adapters that can report their health.
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}
