@@ -1,0 +1,227 @@
+package keyserver
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// KeysFor returns the keys c holds any role on.
+func (s *Service) KeysFor(ctx context.Context, c Caller) ([]*Key, error) {
+	all, err := s.Keys.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []*Key{}
+	for _, k := range all {
+		if c.SeesKey(k.KeyID) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// KeyFor returns one key c holds a role on; others look like they do not exist.
+func (s *Service) KeyFor(ctx context.Context, c Caller, keyID string) (*Key, error) {
+	if err := ValidateKeyID(keyID); err != nil {
+		return nil, err
+	}
+	k, err := s.Keys.Key(ctx, keyID)
+	if ErrorCode(err) == ENOTFOUND || (err == nil && !c.SeesKey(keyID)) {
+		return nil, Errorf(ENOTFOUND, "Key %q does not exist.", keyID)
+	}
+	return k, err
+}
+
+func requireAdmin(c Caller) error {
+	if !c.IsAdmin() {
+		return Errorf(EFORBIDDEN, "This needs the admin role.")
+	}
+	return nil
+}
+
+func (s *Service) auditAdmin(ctx context.Context, c Caller, detail string) error {
+	return s.Audit.RecordAudit(ctx, AuditEvent{Time: s.now(), Actor: c.Principal, Action: ActionAdmin, Result: "ok", Detail: detail})
+}
+
+// Subject returns a registered subject; admin only.
+func (s *Service) Subject(ctx context.Context, c Caller, p Principal) (*Subject, error) {
+	if err := requireAdmin(c); err != nil {
+		return nil, err
+	}
+	return s.Subjects.Subject(ctx, p)
+}
+
+// SubjectsByID returns every registration of a subject id; admin only.
+func (s *Service) SubjectsByID(ctx context.Context, c Caller, id string) ([]*Subject, error) {
+	if err := requireAdmin(c); err != nil {
+		return nil, err
+	}
+	return s.Subjects.SubjectsByID(ctx, id)
+}
+
+// PutSubject registers or replaces a subject; admin only.
+func (s *Service) PutSubject(ctx context.Context, c Caller, sub *Subject) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	if sub.Issuer == "" || sub.Subject == "" || len(sub.Subject) > 256 || len(sub.Issuer) > 512 {
+		return Errorf(EINVALID, "A subject needs an issuer (at most 512 characters) and a subject id (at most 256).")
+	}
+	if utf8.RuneCountInString(sub.Name) > 256 {
+		return Errorf(EINVALID, "name must be at most 256 characters long.")
+	}
+	for _, r := range sub.Roles {
+		if err := ValidateRole(r); err != nil {
+			return err
+		}
+	}
+	if sub.Roles == nil {
+		sub.Roles = []string{}
+	}
+	if err := s.Subjects.PutSubject(ctx, sub); err != nil {
+		return err
+	}
+	s.subjects.forget(sub.Principal)
+	return s.auditAdmin(ctx, c, "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","))
+}
+
+// DeleteSubject removes a subject; admin only.
+func (s *Service) DeleteSubject(ctx context.Context, c Caller, p Principal) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	if err := s.Subjects.DeleteSubject(ctx, p); err != nil {
+		return err
+	}
+	s.subjects.forget(p)
+	return s.auditAdmin(ctx, c, "delete subject "+p.String())
+}
+
+// AdminKey returns any registered key; admin only.
+func (s *Service) AdminKey(ctx context.Context, c Caller, keyID string) (*Key, error) {
+	if err := requireAdmin(c); err != nil {
+		return nil, err
+	}
+	if err := ValidateKeyID(keyID); err != nil {
+		return nil, err
+	}
+	return s.Keys.Key(ctx, keyID)
+}
+
+// PutKey registers or replaces a key; admin only. The HSM key must exist.
+// A certificate, when given, must carry the HSM key's public key; without one
+// the HSM key self-signs a certificate.
+func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	if err := ValidateKeyID(k.KeyID); err != nil {
+		return err
+	}
+	if k.RequiredApprovals < 0 || k.RequiredApprovals > MaxRequiredApprovals {
+		return Errorf(EINVALID, "requiredapprovals must be between 0 and %d.", MaxRequiredApprovals)
+	}
+	if utf8.RuneCountInString(k.KeyInfo) > 1024 {
+		return Errorf(EINVALID, "keyinfo must be at most 1024 characters long.")
+	}
+	if k.HSMKey == "" {
+		return Errorf(EINVALID, "hsmkey must name the HSM key, e.g. https://<vault>.vault.azure.net/keys/<name>.")
+	}
+	signer, err := s.HSM.Open(ctx, k.HSMKey)
+	if err != nil {
+		return err
+	}
+	if k.Algorithm, err = Algorithm(signer.Public()); err != nil {
+		return err
+	}
+	if k.Certificate == "" {
+		if k.Certificate, err = SelfSign(ctx, signer, k.KeyID, s.now()); err != nil {
+			return err
+		}
+	} else if err := CheckCertificate(k.Certificate, signer.Public()); err != nil {
+		return err
+	}
+	if err := s.Keys.PutKey(ctx, k); err != nil {
+		return err
+	}
+	s.keys.forget(k.KeyID)
+	return s.auditAdmin(ctx, c, "put key "+k.KeyID+" hsmkey "+k.HSMKey)
+}
+
+// DeleteKey removes a key; admin only.
+func (s *Service) DeleteKey(ctx context.Context, c Caller, keyID string) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	if err := ValidateKeyID(keyID); err != nil {
+		return err
+	}
+	if err := s.Keys.DeleteKey(ctx, keyID); err != nil {
+		return err
+	}
+	s.keys.forget(keyID)
+	return s.auditAdmin(ctx, c, "delete key "+keyID)
+}
+
+// CheckCertificate parses a PEM certificate and checks it carries pub.
+func CheckCertificate(certPEM string, pub crypto.PublicKey) error {
+	block, _ := pem.Decode([]byte(certPEM))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return Errorf(EINVALID, "certificate must be a PEM-encoded X.509 certificate.")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return Errorf(EINVALID, "certificate cannot be parsed: %v.", err)
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if e, ok := pub.(equaler); !ok || !e.Equal(cert.PublicKey) {
+		return Errorf(EINVALID, "certificate's public key differs from the HSM key's.")
+	}
+	return nil
+}
+
+// SelfSign makes a self-signed certificate for keyID, signed by the HSM key.
+func SelfSign(ctx context.Context, signer ContextSigner, keyID string, now time.Time) (string, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: keyID, Organization: []string{"Keyserver"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(5, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), contextSigner{ctx, signer})
+	if err != nil {
+		if ErrorCode(err) != EINTERNAL {
+			return "", err
+		}
+		return "", Wrap(EUNAVAILABLE, err, "The HSM could not self-sign a certificate for key %q.", keyID)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
+}
+
+// contextSigner adapts a ContextSigner to crypto.Signer for one call.
+type contextSigner struct {
+	ctx context.Context
+	s   ContextSigner
+}
+
+func (c contextSigner) Public() crypto.PublicKey { return c.s.Public() }
+
+func (c contextSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return c.s.SignContext(c.ctx, digest, opts)
+}

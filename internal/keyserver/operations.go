@@ -1,0 +1,256 @@
+package keyserver
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+)
+
+// Notification events.
+const (
+	EventCreated   = "operation.created"
+	EventApproved  = "operation.approved"
+	EventRejected  = "operation.rejected"
+	EventCancelled = "operation.cancelled"
+)
+
+// maxCommentLength bounds approval comments and rejection reasons.
+const maxCommentLength = 1024
+
+func (s *Service) notification(op *Operation, event string, now time.Time) *Notification {
+	ids := make([]string, len(op.Keys))
+	for i, g := range op.Keys {
+		ids[i] = g.KeyID
+	}
+	return &Notification{
+		ID: NewID(), Event: event, OperationID: op.ID, Requester: op.Requester,
+		Description: op.Description, KeyIDs: ids, Status: op.Status(now), Time: now,
+	}
+}
+
+// CreateOperation opens an operation for c. c needs orderer rights on every key.
+func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationRequest) (*Operation, error) {
+	if err := req.Validate(s.Limits); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	op := &Operation{
+		ID: NewID(), Requester: c.Principal, Description: req.Description,
+		Created: now, Expires: now.Add(time.Duration(req.ValidMS) * time.Millisecond),
+	}
+	for _, kr := range req.Keys {
+		k, err := s.key(ctx, kr.KeyID)
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, Errorf(EINVALID, "Key %q is not registered.", kr.KeyID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !c.CanOrder(k.KeyID) {
+			return nil, Errorf(EFORBIDDEN, "You may not order signatures with key %q.", k.KeyID)
+		}
+		if !k.Enabled {
+			return nil, Errorf(EINVALID, "Key %q is disabled.", k.KeyID)
+		}
+		op.Keys = append(op.Keys, &KeyGrant{KeyID: k.KeyID, MaxUsageCount: kr.MaxUsageCount, RequiredApprovals: k.RequiredApprovals})
+	}
+	ev := AuditEvent{Time: now, Actor: c.Principal, Action: ActionCreate, OperationID: op.ID, Result: "ok", Detail: op.Description}
+	var n *Notification
+	if op.Status(now) == StatusPending {
+		n = s.notification(op, EventCreated, now)
+	}
+	if err := s.Ops.CreateOperation(ctx, op, ev, n); err != nil {
+		return nil, err
+	}
+	if n != nil {
+		s.notify(ctx, op.ID)
+	}
+	return op, nil
+}
+
+// readable loads an operation c may see; anything else looks like it does not exist.
+func (s *Service) readable(ctx context.Context, c Caller, id string) (*Operation, error) {
+	if !ValidID(id) {
+		return nil, notFoundOperation(id)
+	}
+	op, err := s.Ops.Operation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !op.CanRead(c) {
+		return nil, notFoundOperation(id)
+	}
+	return op, nil
+}
+
+func notFoundOperation(id string) error {
+	return Errorf(ENOTFOUND, "Operation %q does not exist.", id)
+}
+
+// Operation returns the operation id if c may read it.
+func (s *Service) Operation(ctx context.Context, c Caller, id string) (*Operation, error) {
+	return s.readable(ctx, c, id)
+}
+
+// Operations lists open operations c may read with the given status. For
+// "pending" it lists those c may approve and has not approved yet.
+func (s *Service) Operations(ctx context.Context, c Caller, status Status) ([]*Operation, error) {
+	switch status {
+	case "", StatusPending, StatusApproved, StatusExhausted:
+	default:
+		return nil, Errorf(EINVALID, "status must be pending, approved or exhausted; closed and expired operations are not listed.")
+	}
+	now := s.now()
+	all, err := s.Ops.ListOperations(ctx, OperationFilter{OpenAt: now})
+	if err != nil {
+		return nil, err
+	}
+	out := []*Operation{}
+	for _, op := range all {
+		st := op.Status(now)
+		switch {
+		case status == StatusPending && (st != StatusPending || len(approvableGrants(op, c)) == 0):
+		case status != "" && status != StatusPending && st != status:
+		case !op.CanRead(c), st == StatusExpired, op.Closed():
+		default:
+			out = append(out, op)
+		}
+	}
+	return out, nil
+}
+
+// approvableGrants returns the grants c may still approve.
+func approvableGrants(op *Operation, c Caller) []*KeyGrant {
+	if op.IsRequester(c.Principal) {
+		return nil
+	}
+	var gs []*KeyGrant
+	for _, g := range op.Keys {
+		if c.CanApprove(g.KeyID) && !g.Approved() && !g.ApprovedBy(c.Principal) {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// usable refuses changes to an operation that has ended.
+func usable(op *Operation, now time.Time) error {
+	switch op.Status(now) {
+	case StatusExpired:
+		return Errorf(ECONFLICT, "Operation %s has expired.", op.ID)
+	case StatusRejected:
+		return Errorf(ECONFLICT, "Operation %s was rejected.", op.ID)
+	case StatusCancelled:
+		return Errorf(ECONFLICT, "Operation %s was cancelled.", op.ID)
+	}
+	return nil
+}
+
+func checkComment(field, s string) error {
+	if utf8.RuneCountInString(s) > maxCommentLength {
+		return Errorf(EINVALID, "%s must be at most %d characters long.", field, maxCommentLength)
+	}
+	return nil
+}
+
+// Approve records one approval by c on every key of the operation c may
+// approve and that still needs approvals.
+func (s *Service) Approve(ctx context.Context, c Caller, id, comment string) (*Operation, error) {
+	if err := checkComment("comment", comment); err != nil {
+		return nil, err
+	}
+	if _, err := s.readable(ctx, c, id); err != nil {
+		return nil, err
+	}
+	var notify bool
+	op, err := s.Ops.UpdateOperation(ctx, id, func(op *Operation) (*Update, error) {
+		now := s.now()
+		if err := usable(op, now); err != nil {
+			return nil, err
+		}
+		if op.IsRequester(c.Principal) {
+			return nil, Errorf(EFORBIDDEN, "The requester of an operation may not approve it.")
+		}
+		if !op.CanApproveAny(c) {
+			return nil, Errorf(EFORBIDDEN, "You may not approve any key of operation %s.", op.ID)
+		}
+		grants := approvableGrants(op, c)
+		if len(grants) == 0 {
+			return nil, Errorf(ECONFLICT, "Operation %s needs no further approval from you.", op.ID)
+		}
+		u := &Update{Audit: AuditEvent{Time: now, Actor: c.Principal, Action: ActionApprove, OperationID: op.ID, Result: "ok", Detail: comment}}
+		for _, g := range grants {
+			a := Approval{Approver: c.Principal, Name: c.Name, Time: now, Comment: comment}
+			g.Approvals = append(g.Approvals, a)
+			u.Approvals = append(u.Approvals, NewApproval{KeyID: g.KeyID, Approval: a})
+		}
+		if op.Status(now) == StatusApproved {
+			u.Notify = s.notification(op, EventApproved, now)
+			notify = true
+		}
+		return u, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if notify {
+		s.notify(ctx, id)
+	}
+	return op, nil
+}
+
+// Reject ends the operation; c must be able to approve one of its keys.
+func (s *Service) Reject(ctx context.Context, c Caller, id, reason string) (*Operation, error) {
+	if utf8.RuneCountInString(reason) == 0 {
+		return nil, Errorf(EINVALID, "reason is required to reject an operation.")
+	}
+	if err := checkComment("reason", reason); err != nil {
+		return nil, err
+	}
+	return s.close(ctx, c, id, reason, ActionReject, EventRejected, func(op *Operation) error {
+		if !op.CanApproveAny(c) {
+			return Errorf(EFORBIDDEN, "Only an approver of one of its keys may reject operation %s.", op.ID)
+		}
+		return nil
+	})
+}
+
+// Cancel ends the operation; c must be its requester or an admin.
+func (s *Service) Cancel(ctx context.Context, c Caller, id string) (*Operation, error) {
+	return s.close(ctx, c, id, "", ActionCancel, EventCancelled, func(op *Operation) error {
+		if !op.IsRequester(c.Principal) && !c.IsAdmin() {
+			return Errorf(EFORBIDDEN, "Only the requester or an admin may cancel operation %s.", op.ID)
+		}
+		return nil
+	})
+}
+
+func (s *Service) close(ctx context.Context, c Caller, id, reason, action, event string, allowed func(*Operation) error) (*Operation, error) {
+	if _, err := s.readable(ctx, c, id); err != nil {
+		return nil, err
+	}
+	op, err := s.Ops.UpdateOperation(ctx, id, func(op *Operation) (*Update, error) {
+		now := s.now()
+		if err := allowed(op); err != nil {
+			return nil, err
+		}
+		if err := usable(op, now); err != nil {
+			return nil, err
+		}
+		cl := &Closure{By: c.Principal, Time: now, Reason: reason}
+		if action == ActionReject {
+			op.Rejected = cl
+		} else {
+			op.Cancelled = cl
+		}
+		return &Update{
+			Audit:  AuditEvent{Time: now, Actor: c.Principal, Action: action, OperationID: op.ID, Result: "ok", Detail: reason},
+			Notify: s.notification(op, event, now),
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(ctx, id)
+	return op, nil
+}

@@ -1,0 +1,134 @@
+package keyserver
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Service applies the Keyserver's rules on top of its stores, HSM and notifier.
+type Service struct {
+	Ops      OperationStore
+	Keys     KeyStore
+	Subjects SubjectStore
+	Audit    AuditLog
+	Notifier Notifier
+	HSM      KeyBackend
+	Limits   Limits
+	// BootstrapAdmins hold the admin role without being registered.
+	BootstrapAdmins []Principal
+	// CacheTTL bounds how long subject roles and keys are cached.
+	CacheTTL time.Duration
+	Now      func() time.Time
+	Log      *slog.Logger
+
+	subjects ttlCache[Principal, *Subject]
+	keys     ttlCache[string, *Key]
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// Caller resolves p's roles. A principal that is neither registered nor a
+// bootstrap admin is refused.
+func (s *Service) Caller(ctx context.Context, p Principal) (Caller, error) {
+	c := Caller{Principal: p}
+	for _, a := range s.BootstrapAdmins {
+		if a == p {
+			c.Roles = append(c.Roles, RoleAdmin)
+		}
+	}
+	sub, err := s.subjects.get(p, s.CacheTTL, s.now(), func() (*Subject, error) {
+		return s.Subjects.Subject(ctx, p)
+	})
+	switch {
+	case err == nil:
+		c.Name = sub.Name
+		c.Roles = append(c.Roles, sub.Roles...)
+	case ErrorCode(err) != ENOTFOUND:
+		return Caller{}, err
+	case len(c.Roles) == 0:
+		return Caller{}, Errorf(EFORBIDDEN, "Subject %q of issuer %q is not registered with the Keyserver.", p.Subject, p.Issuer)
+	}
+	return c, nil
+}
+
+// key returns a registered key, cached for CacheTTL.
+func (s *Service) key(ctx context.Context, keyID string) (*Key, error) {
+	return s.keys.get(keyID, s.CacheTTL, s.now(), func() (*Key, error) {
+		return s.Keys.Key(ctx, keyID)
+	})
+}
+
+// notify delivers an operation's pending notifications and clears them from
+// its outbox. Undelivered ones stay in the outbox for the next attempt.
+func (s *Service) notify(ctx context.Context, opID string) {
+	if s.Notifier == nil {
+		return
+	}
+	pending, err := s.Ops.PendingNotifications(ctx, opID)
+	if err != nil {
+		s.log().WarnContext(ctx, "reading outbox", "operation", opID, "err", err)
+		return
+	}
+	for _, n := range pending {
+		if err := s.Notifier.Notify(ctx, n); err != nil {
+			s.log().WarnContext(ctx, "delivering notification", "operation", opID, "event", n.Event, "err", err)
+			return
+		}
+		if err := s.Ops.AckNotification(ctx, opID, n.ID); err != nil {
+			s.log().WarnContext(ctx, "clearing outbox", "operation", opID, "err", err)
+		}
+	}
+}
+
+// ttlCache caches values with an expiry; errors are not cached.
+type ttlCache[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]ttlEntry[V]
+}
+
+type ttlEntry[V any] struct {
+	v       V
+	expires time.Time
+}
+
+func (c *ttlCache[K, V]) get(k K, ttl time.Duration, now time.Time, load func() (V, error)) (V, error) {
+	if ttl > 0 {
+		c.mu.Lock()
+		e, ok := c.m[k]
+		c.mu.Unlock()
+		if ok && now.Before(e.expires) {
+			return e.v, nil
+		}
+	}
+	v, err := load()
+	if err != nil || ttl <= 0 {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[K]ttlEntry[V]{}
+	}
+	c.m[k] = ttlEntry[V]{v: v, expires: now.Add(ttl)}
+	c.mu.Unlock()
+	return v, nil
+}
+
+func (c *ttlCache[K, V]) forget(k K) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
+}

@@ -1,0 +1,113 @@
+package keyserver
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/hex"
+	"time"
+)
+
+// Sign makes one signature for an order: the operation must be c's (or c an
+// admin), approved, unexpired and name the key, and one use is reserved
+// before the HSM is asked. Every signature and every refusal is audited.
+func (s *Service) Sign(ctx context.Context, c Caller, o *SignOrder) (*SignResult, error) {
+	ev := AuditEvent{Actor: c.Principal, Action: ActionSign, OperationID: o.OperationID, KeyID: o.KeyID}
+	res, err := s.sign(ctx, c, o, &ev)
+	if err != nil && ev.Result == "" {
+		s.recordRefusal(ctx, ev, err)
+	}
+	return res, err
+}
+
+func (s *Service) recordRefusal(ctx context.Context, ev AuditEvent, cause error) {
+	ev.Time = s.now()
+	ev.Result = "refused: " + ErrorCode(cause)
+	ev.Detail = ErrorMessage(cause)
+	var err error
+	if ValidID(ev.OperationID) && ErrorCode(cause) != ENOTFOUND {
+		err = s.Ops.RecordEvent(ctx, ev.OperationID, ev)
+	} else if s.Audit != nil {
+		err = s.Audit.RecordAudit(ctx, ev)
+	}
+	if err != nil {
+		s.log().ErrorContext(ctx, "recording audit event", "action", ev.Action, "operation", ev.OperationID, "err", err)
+	}
+}
+
+func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEvent) (*SignResult, error) {
+	if err := ValidateKeyID(o.KeyID); err != nil {
+		return nil, err
+	}
+	if !ValidID(o.OperationID) {
+		return nil, notFoundOperation(o.OperationID)
+	}
+	k, err := s.key(ctx, o.KeyID)
+	if ErrorCode(err) == ENOTFOUND || (err == nil && !c.CanOrder(k.KeyID)) {
+		// An unknown key and a forbidden one look the same.
+		return nil, Errorf(ENOTFOUND, "Key %q does not exist or you may not use it.", o.KeyID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !k.Enabled {
+		return nil, Errorf(EFORBIDDEN, "Key %q is disabled.", k.KeyID)
+	}
+	op, err := s.readable(ctx, c, o.OperationID)
+	if err != nil {
+		return nil, err
+	}
+	if !op.IsRequester(c.Principal) && !c.IsAdmin() {
+		return nil, Errorf(EFORBIDDEN, "Only the requester of operation %s may sign with it.", op.ID)
+	}
+	g := op.Grant(k.KeyID)
+	if g == nil {
+		return nil, Errorf(EFORBIDDEN, "Operation %s does not name key %q.", op.ID, k.KeyID)
+	}
+	if err := signable(op, s.now()); err != nil {
+		return nil, err
+	}
+	signer, err := s.HSM.Open(ctx, k.HSMKey)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := o.plan(signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	ev.Digest = hex.EncodeToString(plan.digest)
+	r, err := s.Ops.ReserveUse(ctx, op.ID, k.KeyID, g.MaxUsageCount, g.UsageCount)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signer.SignContext(ctx, plan.digest, plan.opts)
+	if err == nil && plan.format == FormatP1363 {
+		sig, err = ECDSAToP1363(sig, signer.Public().(*ecdsa.PublicKey).Curve)
+	}
+	ev.Time = s.now()
+	if err != nil {
+		ev.Result, ev.Detail = "failed: "+ErrorCode(err), ErrorMessage(err)
+		// A context that is already gone must not keep the use from being released.
+		if rerr := s.Ops.ReleaseUse(context.WithoutCancel(ctx), r, *ev); rerr != nil {
+			s.log().ErrorContext(ctx, "releasing use after failed signature", "operation", op.ID, "key", k.KeyID, "err", rerr)
+		}
+		return nil, err
+	}
+	ev.Result = "ok"
+	if err := s.Ops.CompleteUse(ctx, r, *ev); err != nil {
+		return nil, err
+	}
+	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig)}, nil
+}
+
+// signable refuses operations that may not sign now.
+func signable(op *Operation, now time.Time) error {
+	switch op.Status(now) {
+	case StatusExpired:
+		return Errorf(EEXPIRED, "Operation %s expired at %s.", op.ID, op.Expires.UTC().Format(time.RFC3339))
+	case StatusRejected, StatusCancelled:
+		return Errorf(ECLOSED, "Operation %s is %s.", op.ID, op.Status(now))
+	case StatusPending:
+		return Errorf(ENOTAPPROVED, "Operation %s is not approved yet; wait for its approvers.", op.ID)
+	}
+	return nil
+}
