@@ -1,0 +1,62 @@
+# Keyserver: `make run` starts the local stack, `make test` tests everything.
+GO      ?= go
+BUILD   := build
+LOCAL   := .local
+AZURITE := tools/azurite/node_modules/.bin/azurite-table
+MODULE  := $(BUILD)/libpkcs11ks.so
+GOFILES := $(shell find . -name '*.go' -not -path './tools/*' 2>/dev/null)
+
+export CGO_ENABLED := 1
+
+.PHONY: all deps tools build pkcs11 test run funcapp deploy bench clean
+
+all: build pkcs11
+
+# System packages (apt) when missing.
+deps:
+	@bash scripts/install-deps.sh
+
+# Azurite, pinned in tools/azurite/package-lock.json.
+tools: $(AZURITE)
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	cd tools/azurite && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build: $(BUILD)/handler $(BUILD)/localstack $(BUILD)/devauth $(BUILD)/hsmfake
+
+$(BUILD)/%: $(GOFILES) go.mod go.sum
+	$(GO) build -o $@ ./$(if $(filter handler,$*),handler,cmd/$*)
+
+# The PKCS#11 module: only the C_* entry points are exported.
+pkcs11: $(MODULE)
+$(MODULE): $(GOFILES) pkcs11client/exports.map go.mod go.sum
+	$(GO) build -buildmode=c-shared -trimpath \
+		-ldflags "-s -w -extldflags -Wl,--version-script=$(CURDIR)/pkcs11client/exports.map" \
+		-o $@ ./pkcs11client
+	@rm -f $(BUILD)/libpkcs11ks.h
+
+test: deps tools pkcs11
+	$(GO) vet ./...
+	KS_PKCS11_MODULE=$(CURDIR)/$(MODULE) $(GO) test -count=1 -timeout 45m ./...
+
+# The whole local stack in the foreground, until Ctrl-C.
+run: deps tools build pkcs11
+	$(BUILD)/localstack -dir $(LOCAL) -handler $(BUILD)/handler
+
+# The folder `func start` and a deployment use: host.json, one folder per
+# function and the linux/amd64 handler binary.
+funcapp:
+	rm -rf .funcapp && mkdir -p .funcapp
+	cp host.json .funcapp/
+	cp -r functions/* .funcapp/
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o .funcapp/handler ./handler
+	chmod +x .funcapp/handler
+
+deploy: funcapp
+	bash infra/deploy.sh
+
+bench: deps tools build
+	$(GO) run ./cmd/bench -dir $(BUILD)/bench
+
+clean:
+	rm -rf $(BUILD) .funcapp

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"keyserver/internal/api"
+)
+
+type functionJSON struct {
+	Bindings []struct {
+		Type    string   `json:"type"`
+		Route   string   `json:"route"`
+		Methods []string `json:"methods"`
+	} `json:"bindings"`
+}
+
+type function struct {
+	name    string
+	route   string
+	methods []string
+}
+
+func mustFunctions(tb testing.TB) []function {
+	tb.Helper()
+	paths, err := filepath.Glob("../functions/*/function.json")
+	if err != nil || len(paths) == 0 {
+		tb.Fatalf("no function.json files found: %v", err)
+	}
+	var fns []function
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var fj functionJSON
+		if err := json.Unmarshal(b, &fj); err != nil {
+			tb.Fatalf("%s: %v", p, err)
+		}
+		for _, b := range fj.Bindings {
+			if b.Type == "httpTrigger" {
+				fns = append(fns, function{name: filepath.Base(filepath.Dir(p)), route: "/api/" + b.Route, methods: b.Methods})
+			}
+		}
+	}
+	return fns
+}
+
+// templateRegexp turns a Functions route template into a regexp over paths.
+func templateRegexp(tmpl string) *regexp.Regexp {
+	segs := strings.Split(strings.TrimPrefix(tmpl, "/"), "/")
+	var b strings.Builder
+	b.WriteString("^")
+	for _, s := range segs {
+		switch {
+		case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "?}"):
+			b.WriteString("(/[^/]+)?")
+		case strings.HasPrefix(s, "{") && strings.Contains(s, ":alpha}"):
+			b.WriteString("/[A-Za-z]+")
+		case strings.HasPrefix(s, "{"):
+			b.WriteString("/[^/]+")
+		default:
+			b.WriteString("/" + regexp.QuoteMeta(s))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+// samplePath fills a Go ServeMux pattern's wildcards with sample values.
+func samplePath(pattern string) string {
+	return regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(pattern, "x0")
+}
+
+func TestRoutesMatchFunctions(t *testing.T) {
+	fns := mustFunctions(t)
+	routes := (&api.Server{}).Routes()
+	used := map[string]bool{}
+	for _, rt := range routes {
+		path := samplePath(rt.Pattern)
+		var owners []string
+		for _, fn := range fns {
+			if templateRegexp(fn.route).MatchString(path) && slices.Contains(fn.methods, strings.ToLower(rt.Method)) {
+				owners = append(owners, fn.name)
+				used[fn.name+" "+strings.ToLower(rt.Method)] = true
+			}
+		}
+		if len(owners) != 1 {
+			t.Errorf("%s %s is served by %d functions %v; want exactly 1", rt.Method, rt.Pattern, len(owners), owners)
+		}
+	}
+	for _, fn := range fns {
+		for _, m := range fn.methods {
+			if !used[fn.name+" "+m] {
+				t.Errorf("function %s accepts %s %s but the handler has no such route", fn.name, strings.ToUpper(m), fn.route)
+			}
+		}
+	}
+}
+
+func TestHostJSON(t *testing.T) {
+	b, err := os.ReadFile("../host.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host struct {
+		ExtensionBundle struct{ ID, Version string }
+		CustomHandler   struct {
+			Description struct {
+				DefaultExecutablePath string
+			}
+			EnableForwardingHTTPRequest bool `json:"enableForwardingHttpRequest"`
+		}
+		Extensions struct {
+			HTTP struct {
+				RoutePrefix string
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &host); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"extension bundle", host.ExtensionBundle.Version, "[4.*, 5.0.0)"},
+		{"executable", host.CustomHandler.Description.DefaultExecutablePath, "handler"},
+		{"route prefix", host.Extensions.HTTP.RoutePrefix, "api"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if !host.CustomHandler.EnableForwardingHTTPRequest {
+		t.Error("enableForwardingHttpRequest must be true")
+	}
+}

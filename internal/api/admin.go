@@ -1,0 +1,114 @@
+package api
+
+import (
+	"net/http"
+
+	"keyserver/internal/keyserver"
+)
+
+// subjectBody is the body of PUT /api/admin/subjects/{id}; the subject id is in the path.
+type subjectBody struct {
+	Issuer string   `json:"issuer"`
+	Name   string   `json:"name"`
+	Roles  []string `json:"roles"`
+}
+
+// keyBody is the body of PUT /api/admin/keys/{keyid}; the key id is in the path.
+type keyBody struct {
+	HSMKey            string `json:"hsmkey"`
+	RequiredApprovals int    `json:"requiredapprovals"`
+	KeyInfo           string `json:"keyinfo"`
+	Certificate       string `json:"certificate"`
+	Enabled           *bool  `json:"enabled"`
+}
+
+// subjectPrincipal reads the subject id from the path and the issuer from the
+// query; the issuer may be left out when the id is registered under one issuer only.
+func (s *Server) subjectPrincipal(r *http.Request, c keyserver.Caller) (keyserver.Principal, error) {
+	p := keyserver.Principal{Subject: r.PathValue("id"), Issuer: r.URL.Query().Get("issuer")}
+	if p.Issuer != "" {
+		return p, nil
+	}
+	subs, err := s.Service.SubjectsByID(r.Context(), c, p.Subject)
+	if err != nil {
+		return p, err
+	}
+	switch len(subs) {
+	case 0:
+		return p, keyserver.Errorf(keyserver.ENOTFOUND, "Subject %q is not registered.", p.Subject)
+	case 1:
+		return subs[0].Principal, nil
+	}
+	return p, keyserver.Errorf(keyserver.EINVALID, "Subject %q is registered under several issuers; add ?issuer=<issuer>.", p.Subject)
+}
+
+func (s *Server) getSubject(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	p, err := s.subjectPrincipal(r, c)
+	if err != nil {
+		return err
+	}
+	sub, err := s.Service.Subject(r.Context(), c, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sub)
+	return nil
+}
+
+func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	var body subjectBody
+	if err := decode(w, r, &body, false); err != nil {
+		return err
+	}
+	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: body.Issuer, Subject: r.PathValue("id")}, Name: body.Name, Roles: body.Roles}
+	if err := s.Service.PutSubject(r.Context(), c, sub); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sub)
+	return nil
+}
+
+func (s *Server) deleteSubject(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	p, err := s.subjectPrincipal(r, c)
+	if err != nil {
+		return err
+	}
+	if err := s.Service.DeleteSubject(r.Context(), c, p); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) getAdminKey(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	k, err := s.Service.AdminKey(r.Context(), c, r.PathValue("keyid"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, k)
+	return nil
+}
+
+func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	var body keyBody
+	if err := decode(w, r, &body, false); err != nil {
+		return err
+	}
+	k := &keyserver.Key{
+		KeyID: r.PathValue("keyid"), HSMKey: body.HSMKey, RequiredApprovals: body.RequiredApprovals,
+		KeyInfo: body.KeyInfo, Certificate: body.Certificate, Enabled: body.Enabled == nil || *body.Enabled,
+	}
+	if err := s.Service.PutKey(r.Context(), c, k); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, k)
+	return nil
+}
+
+func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	if err := s.Service.DeleteKey(r.Context(), c, r.PathValue("keyid")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

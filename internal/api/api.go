@@ -1,0 +1,166 @@
+// Package api serves the Keyserver's HTTP routes: authentication, JSON
+// decoding, and the one place where domain errors become HTTP statuses.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"keyserver/internal/keyserver"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 64 << 10
+
+// Server holds what the routes need.
+type Server struct {
+	Service  *keyserver.Service
+	Verifier keyserver.TokenVerifier
+	// Health names the dependencies checked by GET /api/health.
+	Health map[string]keyserver.HealthChecker
+	Log    *slog.Logger
+}
+
+// Route is one method and path pattern the server answers.
+type Route struct {
+	Method  string
+	Pattern string
+	Public  bool
+}
+
+type authedFunc func(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error
+
+type route struct {
+	Route
+	h    func(w http.ResponseWriter, r *http.Request) error
+	auth authedFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{Route: Route{"GET", "/api/health", true}, h: s.health},
+		{Route: Route{"POST", "/api/operations", false}, auth: s.createOperation},
+		{Route: Route{"GET", "/api/operations", false}, auth: s.listOperations},
+		{Route: Route{"GET", "/api/operations/{id}", false}, auth: s.getOperation},
+		{Route: Route{"POST", "/api/operations/{id}/approve", false}, auth: s.approve},
+		{Route: Route{"POST", "/api/operations/{id}/reject", false}, auth: s.reject},
+		{Route: Route{"POST", "/api/operations/{id}/cancel", false}, auth: s.cancel},
+		{Route: Route{"GET", "/api/keys", false}, auth: s.listKeys},
+		{Route: Route{"GET", "/api/keys/{keyid}", false}, auth: s.getKey},
+		{Route: Route{"POST", "/api/signorders", false}, auth: s.signOrder},
+		{Route: Route{"GET", "/api/admin/subjects/{id}", false}, auth: s.getSubject},
+		{Route: Route{"PUT", "/api/admin/subjects/{id}", false}, auth: s.putSubject},
+		{Route: Route{"DELETE", "/api/admin/subjects/{id}", false}, auth: s.deleteSubject},
+		{Route: Route{"GET", "/api/admin/keys/{keyid}", false}, auth: s.getAdminKey},
+		{Route: Route{"PUT", "/api/admin/keys/{keyid}", false}, auth: s.putKey},
+		{Route: Route{"DELETE", "/api/admin/keys/{keyid}", false}, auth: s.deleteKey},
+	}
+}
+
+// Routes lists what Handler serves, for checking the function.json files.
+func (s *Server) Routes() []Route {
+	var out []Route
+	for _, rt := range s.routes() {
+		out = append(out, rt.Route)
+	}
+	return out
+}
+
+// Handler returns the HTTP handler of every route.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		h := rt.h
+		if rt.auth != nil {
+			h = s.authenticated(rt.auth)
+		}
+		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(h))
+	}
+	mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return keyserver.Errorf(keyserver.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path)
+	}))
+	return mux
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// statusRecorder remembers the status for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// wrap turns a handler's error into the JSON error body and writes one log line per request.
+func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := newRequestID()
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		err := h(rec, r)
+		attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path}
+		if err != nil {
+			status := writeError(rec, err, id)
+			attrs = append(attrs, "status", status, "error", keyserver.ErrorCode(err))
+			if status >= 500 {
+				attrs = append(attrs, "cause", err.Error())
+			}
+		} else {
+			attrs = append(attrs, "status", rec.status)
+		}
+		attrs = append(attrs, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		s.log().Log(r.Context(), level, "request", attrs...)
+	})
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// authenticated validates the bearer token and resolves the caller's roles.
+func (s *Server) authenticated(h authedFunc) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return keyserver.Errorf(keyserver.EUNAUTHENTICATED, "This route needs an Authorization: Bearer <token> header.")
+		}
+		p, err := s.Verifier.Verify(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			if keyserver.ErrorCode(err) == keyserver.EINTERNAL {
+				return keyserver.Wrap(keyserver.EUNAUTHENTICATED, err, "The bearer token is not valid.")
+			}
+			return err
+		}
+		c, err := s.Service.Caller(r.Context(), p)
+		if err != nil {
+			return err
+		}
+		return h(w, r, c)
+	}
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
