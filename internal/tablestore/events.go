@@ -1,0 +1,147 @@
+package tablestore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"keyserver/internal/keyserver"
+)
+
+// appendEvents adds the audit row (unless ev is empty) and the outbox row
+// (when n is set) to a transaction in partition pk. A notification without
+// an id gets one.
+func (s *Store) appendEvents(actions []aztables.TransactionAction, pk string, ev keyserver.AuditEvent, n *keyserver.Notification) ([]aztables.TransactionAction, error) {
+	if ev != (keyserver.AuditEvent{}) {
+		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: s.auditRow(pk, ev).marshal()})
+	}
+	if n != nil {
+		if n.ID == "" {
+			n.ID = keyserver.NewID()
+		}
+		if !safeKeyPart.MatchString(n.ID) {
+			return nil, fmt.Errorf("notification id %q is not usable in a row key", n.ID)
+		}
+		r := newRow(pk, outboxPrefix+n.ID).setJSON("Notification", n)
+		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()})
+	}
+	return actions, nil
+}
+
+func (s *Store) auditRow(pk string, ev keyserver.AuditEvent) *row {
+	if ev.Time.IsZero() {
+		ev.Time = s.now()
+	}
+	return newRow(pk, auditRowKey(ev.Time)).
+		setTime("Time", ev.Time).
+		set("ActorIssuer", ev.Actor.Issuer).
+		set("ActorSubject", ev.Actor.Subject).
+		set("Action", ev.Action).
+		set("OperationID", ev.OperationID).
+		set("KeyID", ev.KeyID).
+		set("Digest", ev.Digest).
+		set("Result", ev.Result).
+		set("Detail", ev.Detail)
+}
+
+func auditFromRow(r *row) keyserver.AuditEvent {
+	return keyserver.AuditEvent{
+		Time:        r.time("Time"),
+		Actor:       keyserver.Principal{Issuer: r.str("ActorIssuer"), Subject: r.str("ActorSubject")},
+		Action:      r.str("Action"),
+		OperationID: r.str("OperationID"),
+		KeyID:       r.str("KeyID"),
+		Digest:      r.str("Digest"),
+		Result:      r.str("Result"),
+		Detail:      r.str("Detail"),
+	}
+}
+
+// RecordEvent writes ev into the partition of operation opID.
+func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.AuditEvent) error {
+	if !keyserver.ValidID(opID) {
+		return opNotFound(opID)
+	}
+	_, err := s.ops.AddEntity(ctx, s.auditRow(opID, ev).marshal(), nil)
+	return classify(err, "recording an event of operation "+opID)
+}
+
+// RecordAudit writes ev into the audit table, in the partition of its UTC day.
+func (s *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
+	if ev.Time.IsZero() {
+		ev.Time = s.now()
+	}
+	_, err := s.audit.AddEntity(ctx, s.auditRow(auditDay(ev.Time), ev).marshal(), nil)
+	return classify(err, "recording an audit event")
+}
+
+// OperationEvents returns the audit events of operation opID, oldest first.
+func (s *Store) OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error) {
+	if !keyserver.ValidID(opID) {
+		return nil, opNotFound(opID)
+	}
+	return s.events(ctx, s.ops, opID, "reading the events of operation "+opID)
+}
+
+// AuditEvents returns the events RecordAudit wrote on the UTC day of day, oldest first.
+func (s *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
+	return s.events(ctx, s.audit, auditDay(day), "reading the audit events of "+auditDay(day))
+}
+
+func (s *Store) events(ctx context.Context, c *aztables.Client, pk, doing string) ([]keyserver.AuditEvent, error) {
+	rows, err := queryAll(ctx, c, rangeFilter(pk, auditPrefix), doing)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].RowKey < rows[j].RowKey })
+	evs := make([]keyserver.AuditEvent, len(rows))
+	for i, r := range rows {
+		evs[i] = auditFromRow(r)
+	}
+	return evs, nil
+}
+
+// PendingNotifications returns the outbox of operation opID.
+func (s *Store) PendingNotifications(ctx context.Context, opID string) ([]*keyserver.Notification, error) {
+	if !keyserver.ValidID(opID) {
+		return nil, opNotFound(opID)
+	}
+	rows, err := queryAll(ctx, s.ops, rangeFilter(opID, outboxPrefix), "reading the outbox of operation "+opID)
+	if err != nil {
+		return nil, err
+	}
+	ns := make([]*keyserver.Notification, 0, len(rows))
+	for _, r := range rows {
+		n := &keyserver.Notification{}
+		if err := r.json("Notification", n); err != nil {
+			return nil, err
+		}
+		ns = append(ns, n)
+	}
+	sort.SliceStable(ns, func(i, j int) bool { return ns[i].Time.Before(ns[j].Time) })
+	return ns, nil
+}
+
+// AckNotification removes a delivered notification. Removing one already
+// gone is not an error, so that two deliveries may both acknowledge.
+func (s *Store) AckNotification(ctx context.Context, opID, notificationID string) error {
+	if !keyserver.ValidID(opID) || !safeKeyPart.MatchString(notificationID) {
+		return keyserver.Errorf(keyserver.ENOTFOUND, "Notification %q of operation %q does not exist.", notificationID, opID)
+	}
+	_, err := s.ops.DeleteEntity(ctx, opID, outboxPrefix+notificationID, nil)
+	if isNotFound(err) {
+		return nil
+	}
+	return classify(err, "removing notification "+notificationID+" of operation "+opID)
+}
+
+func auditDay(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// rangeFilter selects the rows of partition pk whose RowKey starts with prefix.
+func rangeFilter(pk, prefix string) string {
+	upper := prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1)
+	return fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(pk), quote(prefix), quote(upper))
+}

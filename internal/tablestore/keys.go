@@ -1,0 +1,184 @@
+package tablestore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"keyserver/internal/keyserver"
+)
+
+// Key returns the registered key keyID, or ENOTFOUND.
+func (s *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
+	if keyserver.ValidateKeyID(keyID) != nil {
+		return nil, keyNotFound(keyID)
+	}
+	resp, err := s.keys.GetEntity(ctx, keysPartition, keyID, nil)
+	if isNotFound(err) {
+		return nil, keyNotFound(keyID)
+	}
+	if err != nil {
+		return nil, classify(err, "reading key "+keyID)
+	}
+	r, err := parseRow(resp.Value)
+	if err != nil {
+		return nil, err
+	}
+	return keyFromRow(r), nil
+}
+
+// Keys returns every registered key, ordered by key id.
+func (s *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
+	rows, err := queryAll(ctx, s.keys, "PartitionKey eq "+quote(keysPartition), "listing keys")
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]*keyserver.Key, 0, len(rows))
+	for _, r := range rows {
+		keys = append(keys, keyFromRow(r))
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].KeyID < keys[j].KeyID })
+	return keys, nil
+}
+
+// PutKey creates or replaces a key.
+func (s *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
+	if err := keyserver.ValidateKeyID(k.KeyID); err != nil {
+		return err
+	}
+	r := newRow(keysPartition, k.KeyID).
+		set("KeyID", k.KeyID).
+		set("HSMKey", k.HSMKey).
+		set("RequiredApprovals", int32(k.RequiredApprovals)).
+		set("KeyInfo", k.KeyInfo).
+		set("Certificate", k.Certificate).
+		set("Algorithm", k.Algorithm).
+		set("Enabled", k.Enabled)
+	_, err := s.keys.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	return classify(err, "writing key "+k.KeyID)
+}
+
+// DeleteKey removes a key, or returns ENOTFOUND.
+func (s *Store) DeleteKey(ctx context.Context, keyID string) error {
+	if keyserver.ValidateKeyID(keyID) != nil {
+		return keyNotFound(keyID)
+	}
+	_, err := s.keys.DeleteEntity(ctx, keysPartition, keyID, nil)
+	if isNotFound(err) {
+		return keyNotFound(keyID)
+	}
+	return classify(err, "deleting key "+keyID)
+}
+
+func keyNotFound(keyID string) error {
+	return keyserver.Errorf(keyserver.ENOTFOUND, "Key %q is not registered.", keyID)
+}
+
+func keyFromRow(r *row) *keyserver.Key {
+	return &keyserver.Key{
+		KeyID:             r.RowKey,
+		HSMKey:            r.str("HSMKey"),
+		RequiredApprovals: r.num("RequiredApprovals"),
+		KeyInfo:           r.str("KeyInfo"),
+		Certificate:       r.str("Certificate"),
+		Algorithm:         r.str("Algorithm"),
+		Enabled:           r.flag("Enabled"),
+	}
+}
+
+// Subject returns the registration of p, or ENOTFOUND.
+func (s *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.Subject, error) {
+	resp, err := s.subjects.GetEntity(ctx, encodeKey(p.Subject), encodeKey(p.Issuer), nil)
+	if isNotFound(err) {
+		return nil, subjectNotFound(p)
+	}
+	if err != nil {
+		return nil, classify(err, "reading subject "+p.String())
+	}
+	r, err := parseRow(resp.Value)
+	if err != nil {
+		return nil, err
+	}
+	return subjectFromRow(r)
+}
+
+// SubjectsByID returns the registrations of subject under every issuer,
+// ordered by issuer.
+func (s *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
+	rows, err := queryAll(ctx, s.subjects, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
+	if err != nil {
+		return nil, err
+	}
+	subs := make([]*keyserver.Subject, 0, len(rows))
+	for _, r := range rows {
+		sub, err := subjectFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, sub)
+	}
+	sort.Slice(subs, func(i, j int) bool { return subs[i].Issuer < subs[j].Issuer })
+	return subs, nil
+}
+
+// PutSubject creates or replaces a registration.
+func (s *Store) PutSubject(ctx context.Context, sub *keyserver.Subject) error {
+	roles := sub.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	r := newRow(encodeKey(sub.Subject), encodeKey(sub.Issuer)).
+		set("Issuer", sub.Issuer).
+		set("Subject", sub.Subject).
+		set("Name", sub.Name).
+		setJSON("Roles", roles)
+	_, err := s.subjects.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	return classify(err, "writing subject "+sub.Principal.String())
+}
+
+// DeleteSubject removes a registration, or returns ENOTFOUND.
+func (s *Store) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
+	_, err := s.subjects.DeleteEntity(ctx, encodeKey(p.Subject), encodeKey(p.Issuer), nil)
+	if isNotFound(err) {
+		return subjectNotFound(p)
+	}
+	return classify(err, "deleting subject "+p.String())
+}
+
+func subjectNotFound(p keyserver.Principal) error {
+	return keyserver.Errorf(keyserver.ENOTFOUND, "Subject %q of issuer %q is not registered.", p.Subject, p.Issuer)
+}
+
+func subjectFromRow(r *row) (*keyserver.Subject, error) {
+	sub := &keyserver.Subject{
+		Principal: keyserver.Principal{Issuer: r.str("Issuer"), Subject: r.str("Subject")},
+		Name:      r.str("Name"),
+		Roles:     []string{},
+	}
+	if err := r.json("Roles", &sub.Roles); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// queryAll reads every entity matching filter, following continuations.
+func queryAll(ctx context.Context, c *aztables.Client, filter, doing string) ([]*row, error) {
+	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	var rows []*row
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, doing)
+		}
+		for _, b := range page.Entities {
+			r, err := parseRow(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", doing, err)
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
+}

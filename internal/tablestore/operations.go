@@ -1,0 +1,290 @@
+package tablestore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"keyserver/internal/keyserver"
+)
+
+// maxUpdateAttempts bounds UpdateOperation's optimistic retries.
+const maxUpdateAttempts = 8
+
+// grantRow is what the op row keeps of a grant; approvals and uses are rows of their own.
+type grantRow struct {
+	KeyID             string `json:"keyid"`
+	MaxUsageCount     int    `json:"maxusagecount"`
+	RequiredApprovals int    `json:"requiredapprovals"`
+}
+
+// CreateOperation writes op, its audit event and its notification in one transaction.
+func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
+	if !keyserver.ValidID(op.ID) {
+		return keyserver.Errorf(keyserver.EINVALID, "Operation id %q is malformed.", op.ID)
+	}
+	r, err := opRowOf(op)
+	if err != nil {
+		return err
+	}
+	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()}}
+	actions, err = s.appendEvents(actions, op.ID, ev, n)
+	if err != nil {
+		return err
+	}
+	_, err = s.ops.SubmitTransaction(ctx, actions, nil)
+	if status, _ := statusOf(err); status == http.StatusConflict {
+		return keyserver.Errorf(keyserver.ECONFLICT, "Operation %s already exists.", op.ID)
+	}
+	return classify(err, "creating operation "+op.ID)
+}
+
+// Operation loads an operation with its approvals and use counts.
+func (s *Store) Operation(ctx context.Context, id string) (*keyserver.Operation, error) {
+	op, _, err := s.load(ctx, id)
+	return op, err
+}
+
+// ListOperations returns operations ordered by creation time. With f.OpenAt
+// set, only those neither closed nor expired then.
+func (s *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
+	filter := "RowKey eq " + quote(opRow)
+	if !f.OpenAt.IsZero() {
+		filter += " and Open eq true and Expires gt " + filterTime(f.OpenAt)
+	}
+	heads, err := queryAll(ctx, s.ops, filter, "listing operations")
+	if err != nil {
+		return nil, err
+	}
+	ops := make([]*keyserver.Operation, len(heads))
+	errs := make([]error, len(heads))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, h := range heads {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ops[i], _, errs[i] = s.load(ctx, h.PartitionKey)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool {
+		if !ops[i].Created.Equal(ops[j].Created) {
+			return ops[i].Created.Before(ops[j].Created)
+		}
+		return ops[i].ID < ops[j].ID
+	})
+	return ops, nil
+}
+
+// UpdateOperation loads the operation, lets fn change it, and writes the op
+// row (if its ETag still matches), the new approvals, the audit event and the
+// notification in one transaction, retrying when another writer won.
+func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserver.Operation) (*keyserver.Update, error)) (*keyserver.Operation, error) {
+	for attempt := 1; ; attempt++ {
+		op, etag, err := s.load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		u, err := fn(op)
+		if err != nil {
+			return nil, err
+		}
+		if u == nil {
+			u = &keyserver.Update{}
+		}
+		actions, err := s.updateActions(op, etag, u)
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.ops.SubmitTransaction(ctx, actions, nil)
+		if err == nil {
+			addApprovals(op, u.Approvals)
+			return op, nil
+		}
+		if status, _ := statusOf(err); status != http.StatusPreconditionFailed && status != http.StatusConflict {
+			return nil, classify(err, "updating operation "+id)
+		}
+		if attempt == maxUpdateAttempts {
+			return nil, keyserver.Errorf(keyserver.ECONFLICT, "Operation %s is being changed by others; try again.", id)
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return nil, fmt.Errorf("updating operation %s: %w", id, err)
+		}
+	}
+}
+
+func (s *Store) updateActions(op *keyserver.Operation, etag azcore.ETag, u *keyserver.Update) ([]aztables.TransactionAction, error) {
+	r, err := opRowOf(op)
+	if err != nil {
+		return nil, err
+	}
+	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateReplace, Entity: r.marshal(), IfMatch: &etag}}
+	for _, a := range u.Approvals {
+		if op.Grant(a.KeyID) == nil {
+			return nil, fmt.Errorf("approval for key %q, which operation %s does not name", a.KeyID, op.ID)
+		}
+		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: approvalRow(op.ID, a).marshal()})
+	}
+	return s.appendEvents(actions, op.ID, u.Audit, u.Notify)
+}
+
+// addApprovals puts approvals written by an update into op, when fn did not.
+func addApprovals(op *keyserver.Operation, approvals []keyserver.NewApproval) {
+	for _, a := range approvals {
+		g := op.Grant(a.KeyID)
+		if g == nil || g.ApprovedBy(a.Approval.Approver) {
+			continue
+		}
+		g.Approvals = append(g.Approvals, a.Approval)
+		sort.SliceStable(g.Approvals, func(i, j int) bool { return g.Approvals[i].Time.Before(g.Approvals[j].Time) })
+	}
+}
+
+// load reads the operation's partition, op row, approvals and uses, in one query.
+func (s *Store) load(ctx context.Context, id string) (*keyserver.Operation, azcore.ETag, error) {
+	if !keyserver.ValidID(id) {
+		return nil, "", opNotFound(id)
+	}
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(id), quote("op"), quote("oq"))
+	rows, err := queryAll(ctx, s.ops, filter, "reading operation "+id)
+	if err != nil {
+		return nil, "", err
+	}
+	var head *row
+	approvals := map[string][]keyserver.Approval{}
+	uses := map[string]int{}
+	for _, r := range rows {
+		switch {
+		case r.RowKey == opRow:
+			head = r
+		case strings.HasPrefix(r.RowKey, approvalPrefix):
+			k := keyIDOfRow(r.RowKey, approvalPrefix)
+			approvals[k] = append(approvals[k], approvalFromRow(r))
+		case strings.HasPrefix(r.RowKey, usePrefix):
+			uses[keyIDOfRow(r.RowKey, usePrefix)]++
+		}
+	}
+	if head == nil {
+		return nil, "", opNotFound(id)
+	}
+	op, err := opFromRow(head)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, g := range op.Keys {
+		g.Approvals = approvals[g.KeyID]
+		if g.Approvals == nil {
+			g.Approvals = []keyserver.Approval{}
+		}
+		sort.SliceStable(g.Approvals, func(i, j int) bool { return g.Approvals[i].Time.Before(g.Approvals[j].Time) })
+		g.UsageCount = uses[g.KeyID]
+	}
+	return op, azcore.ETag(head.ETag), nil
+}
+
+func opNotFound(id string) error {
+	return keyserver.Errorf(keyserver.ENOTFOUND, "Operation %q does not exist.", id)
+}
+
+func opRowOf(op *keyserver.Operation) (*row, error) {
+	grants := make([]grantRow, len(op.Keys))
+	for i, g := range op.Keys {
+		if err := keyserver.ValidateKeyID(g.KeyID); err != nil {
+			return nil, err
+		}
+		grants[i] = grantRow{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals}
+	}
+	r := newRow(op.ID, opRow).
+		set("RequesterIssuer", op.Requester.Issuer).
+		set("RequesterSubject", op.Requester.Subject).
+		set("Description", op.Description).
+		setTime("Created", op.Created).
+		setTime("Expires", op.Expires).
+		setJSON("Keys", grants).
+		set("Open", !op.Closed())
+	if op.Rejected != nil {
+		r.setJSON("Rejected", op.Rejected)
+	}
+	if op.Cancelled != nil {
+		r.setJSON("Cancelled", op.Cancelled)
+	}
+	return r, nil
+}
+
+func opFromRow(r *row) (*keyserver.Operation, error) {
+	op := &keyserver.Operation{
+		ID:          r.PartitionKey,
+		Requester:   keyserver.Principal{Issuer: r.str("RequesterIssuer"), Subject: r.str("RequesterSubject")},
+		Description: r.str("Description"),
+		Created:     r.time("Created"),
+		Expires:     r.time("Expires"),
+	}
+	var grants []grantRow
+	if err := r.json("Keys", &grants); err != nil {
+		return nil, err
+	}
+	for _, g := range grants {
+		op.Keys = append(op.Keys, &keyserver.KeyGrant{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals})
+	}
+	for name, c := range map[string]**keyserver.Closure{"Rejected": &op.Rejected, "Cancelled": &op.Cancelled} {
+		if r.str(name) == "" {
+			continue
+		}
+		*c = &keyserver.Closure{}
+		if err := r.json(name, *c); err != nil {
+			return nil, err
+		}
+	}
+	return op, nil
+}
+
+func approvalRow(opID string, a keyserver.NewApproval) *row {
+	return newRow(opID, approvalRowKey(a.KeyID, a.Approval.Approver)).
+		set("KeyID", a.KeyID).
+		set("ApproverIssuer", a.Approval.Approver.Issuer).
+		set("ApproverSubject", a.Approval.Approver.Subject).
+		set("Name", a.Approval.Name).
+		setTime("Time", a.Approval.Time).
+		set("Comment", a.Approval.Comment)
+}
+
+func approvalFromRow(r *row) keyserver.Approval {
+	return keyserver.Approval{
+		Approver: keyserver.Principal{Issuer: r.str("ApproverIssuer"), Subject: r.str("ApproverSubject")},
+		Name:     r.str("Name"),
+		Time:     r.time("Time"),
+		Comment:  r.str("Comment"),
+	}
+}
+
+// backoff is a jittered, growing pause before retry attempt+1.
+func backoff(attempt int) time.Duration {
+	ceiling := min(10*time.Millisecond<<attempt, 500*time.Millisecond)
+	return ceiling/4 + rand.N(ceiling*3/4)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
