@@ -22,6 +22,11 @@ func (s *Server) view(op *keyserver.Operation) operationView {
 	if now != nil {
 		t = now()
 	}
+	for _, g := range op.Keys {
+		if g.Approvals == nil {
+			g.Approvals = []keyserver.Approval{}
+		}
+	}
 	return operationView{
 		Operation: op,
 		ValidMS:   op.Expires.Sub(op.Created).Milliseconds(),

@@ -1,0 +1,54 @@
+// Command localstack runs the whole Keyserver locally until Ctrl-C: Azurite,
+// the SoftHSM-backed HSM fake, the dev auth server and the handler, with
+// seed 001's demo clients and keys. `make run` starts it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"keyserver/internal/localstack"
+)
+
+func main() {
+	var o localstack.Options
+	flag.StringVar(&o.Dir, "dir", ".local", "state directory (kept across runs)")
+	flag.StringVar(&o.HandlerBinary, "handler", "build/handler", "handler binary; empty runs it in this process")
+	flag.IntVar(&o.HandlerPort, "handler-port", 7071, "handler port (FUNCTIONS_CUSTOMHANDLER_PORT)")
+	flag.IntVar(&o.AuthPort, "auth-port", 8300, "dev auth server port")
+	flag.IntVar(&o.HSMPort, "hsm-port", 8443, "HSM fake port (HTTPS)")
+	flag.IntVar(&o.AzuritePort, "azurite-port", 10002, "Azurite table service port")
+	flag.StringVar(&o.Flavour, "flavour", "vault", "HSM fake flavour: vault or managedhsm")
+	flag.Parse()
+	o.Log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := localstack.Start(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "localstack:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, `
+Keyserver local stack is up (Ctrl-C stops it).
+  Keyserver API   %s/api   (export KSC_API_SERVER=%s)
+  Dev auth server %s/oauth2/token   (local use only)
+  HSM fake        %s   (CA: %s)
+  Azurite tables  %s
+Get a token:  export KSC_ID_TOKEN=$(curl -sS -X POST -u orderer-client:orderer-client -d grant_type=client_credentials %s/oauth2/token | jq -r .access_token)
+`, st.HandlerURL, st.HandlerURL, st.AuthURL, st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), st.AuthURL)
+	select {
+	case <-ctx.Done():
+	case err := <-st.Done():
+		fmt.Fprintln(os.Stderr, "localstack: the handler exited:", err)
+	}
+	if err := st.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "localstack: stopping:", err)
+		os.Exit(1)
+	}
+}

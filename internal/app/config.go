@@ -1,0 +1,98 @@
+// Package app wires the Keyserver: it reads the app settings, builds the
+// adapters and serves the routes. The handler binary and the end-to-end tests
+// both run it.
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"keyserver/internal/keyserver"
+	"keyserver/internal/oidc"
+)
+
+// Config is the handler's configuration, read from app settings.
+type Config struct {
+	Port                   string
+	TablesConnectionString string
+	TablesEndpoint         string
+	TablePrefix            string
+	Issuers                []oidc.Issuer
+	BootstrapAdmins        []keyserver.Principal
+	Limits                 keyserver.Limits
+	Credential             string
+	KeyVaultCAFile         string
+	SignTimeout            time.Duration
+	ServiceBusNamespace    string
+	ServiceBusQueue        string
+	CacheTTL               time.Duration
+}
+
+// ConfigFromEnv reads the settings listed in docs/ARCHITECTURE.md through getenv.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		Port:                   env("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
+		TablesConnectionString: env("KEYSERVER_TABLES_CONNECTION_STRING", ""),
+		TablesEndpoint:         env("KEYSERVER_TABLES_ENDPOINT", ""),
+		TablePrefix:            env("KEYSERVER_TABLE_PREFIX", "ks"),
+		Limits:                 keyserver.DefaultLimits,
+		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL", "managedidentity"),
+		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE", ""),
+		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE", ""),
+		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE", "approvals"),
+		CacheTTL:               10 * time.Second,
+	}
+	var err error
+	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY", "24h"), "KEYSERVER_MAX_VALIDITY"); err != nil {
+		return c, err
+	}
+	if c.SignTimeout, err = duration(env("KEYSERVER_SIGN_TIMEOUT", "10s"), "KEYSERVER_SIGN_TIMEOUT"); err != nil {
+		return c, err
+	}
+	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT", "1000")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
+		return c, fmt.Errorf("KEYSERVER_MAX_USAGE_COUNT must be a whole number from 1 to 999999")
+	}
+	if _, err := strconv.ParseUint(c.Port, 10, 16); err != nil {
+		return c, fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT must be a port number, not %q", c.Port)
+	}
+	if c.TablesConnectionString == "" && c.TablesEndpoint == "" {
+		return c, fmt.Errorf("set KEYSERVER_TABLES_CONNECTION_STRING (Azurite) or KEYSERVER_TABLES_ENDPOINT (Azure)")
+	}
+	if strings.EqualFold(c.TablesConnectionString, "UseDevelopmentStorage=true") {
+		return c, fmt.Errorf("KEYSERVER_TABLES_CONNECTION_STRING must be Azurite's explicit connection string; aztables rejects UseDevelopmentStorage=true")
+	}
+	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS", "")); err != nil {
+		return c, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
+	}
+	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS", "[]")), &c.BootstrapAdmins); err != nil {
+		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\"}: %w", err)
+	}
+	for _, a := range c.BootstrapAdmins {
+		if a.Issuer == "" || a.Subject == "" {
+			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: every entry needs issuer and subject")
+		}
+	}
+	switch c.Credential {
+	case "managedidentity", "default", "azurecli":
+	default:
+		return c, fmt.Errorf("KEYSERVER_KEYVAULT_CREDENTIAL must be managedidentity, default or azurecli")
+	}
+	return c, nil
+}
+
+func duration(s, name string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive Go duration such as 10s, not %q", name, s)
+	}
+	return d, nil
+}

@@ -1,0 +1,283 @@
+// Package localstack starts the whole Keyserver on one machine: Azurite, the
+// SoftHSM-backed Key Vault fake, the dev auth server and the handler, with
+// seed 001's demo clients and keys. `make run` and the end-to-end tests use it.
+package localstack
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"keyserver/internal/app"
+	"keyserver/internal/azurite"
+	"keyserver/internal/devauth"
+	"keyserver/internal/hsmfake"
+)
+
+// Options choose where the stack keeps its state and which ports it uses;
+// a zero port picks a free one.
+type Options struct {
+	Dir           string
+	HandlerBinary string // empty runs the handler in this process
+	HandlerPort   int
+	AuthPort      int
+	HSMPort       int
+	AzuritePort   int
+	Flavour       string
+	SignTimeout   time.Duration
+	Log           *slog.Logger
+}
+
+// Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
+const Audience = "api://keyserver-local"
+
+// Stack is a running local Keyserver.
+type Stack struct {
+	HandlerURL string
+	AuthURL    string
+	HSMURL     string
+	CAFile     string
+	Azurite    *azurite.Server
+	HSM        *hsmfake.Server
+	Auth       *devauth.Server
+
+	log     *slog.Logger
+	servers []*http.Server
+	handler *app.Main
+	proc    *exec.Cmd
+	procErr chan error
+}
+
+// Start brings the stack up and seeds the demo subjects and keys; a state
+// directory from an earlier run is reused as it is.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if o.SignTimeout == 0 {
+		o.SignTimeout = 10 * time.Second
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stack{log: o.Log}
+	for _, sub := range []string{"azurite", "devauth", "hsm"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("creating the state directory: %w", err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	if st.Azurite, err = azurite.StartOnPort(ctx, filepath.Join(dir, "azurite"), o.AzuritePort); err != nil {
+		return nil, fmt.Errorf("starting Azurite: %w", err)
+	}
+	authLn, err := listen(o.AuthPort)
+	if err != nil {
+		return nil, err
+	}
+	st.AuthURL = "http://localhost:" + port(authLn)
+	identityHeader := devauth.DefaultIdentityName + "-" + strconv.Itoa(os.Getpid())
+	st.Auth, err = devauth.New(devauth.Config{
+		Issuer: st.AuthURL, Audience: Audience, IdentityHeader: identityHeader,
+		KeyFile: filepath.Join(dir, "devauth", "signing-key.pem"), Logger: o.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the dev auth server: %w", err)
+	}
+	st.serve(authLn, st.Auth.Handler(), nil)
+
+	hsmLn, err := listen(o.HSMPort)
+	if err != nil {
+		return nil, err
+	}
+	st.HSMURL = "https://localhost:" + port(hsmLn)
+	st.HSM, err = hsmfake.New(ctx, hsmfake.Config{StateDir: filepath.Join(dir, "hsm"), Flavour: o.Flavour, BaseURL: st.HSMURL, Logger: o.Log})
+	if err != nil {
+		return nil, fmt.Errorf("starting the HSM fake: %w", err)
+	}
+	st.CAFile = filepath.Join(dir, "hsm", "ca.pem")
+	if err := os.WriteFile(st.CAFile, st.HSM.CAPEM(), 0o644); err != nil {
+		return nil, fmt.Errorf("writing the HSM fake's CA: %w", err)
+	}
+	st.serve(hsmLn, st.HSM.Handler(), st.HSM.TLSConfig())
+	for _, k := range DemoKeys {
+		if _, _, err := st.HSM.EnsureKey(ctx, k.Spec); err != nil {
+			return nil, fmt.Errorf("creating HSM key %s: %w", k.KeyID, err)
+		}
+	}
+
+	handlerPort := o.HandlerPort
+	if handlerPort == 0 {
+		if handlerPort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
+	env := st.handlerEnv(handlerPort, identityHeader, o.SignTimeout)
+	if err := st.startHandler(ctx, o.HandlerBinary, env); err != nil {
+		return nil, err
+	}
+	if err := st.waitHealthy(ctx); err != nil {
+		return nil, err
+	}
+	if err := st.seed(ctx); err != nil {
+		return nil, fmt.Errorf("registering the demo subjects and keys: %w", err)
+	}
+	return st, nil
+}
+
+func (st *Stack) handlerEnv(port int, identityHeader string, signTimeout time.Duration) map[string]string {
+	return map[string]string{
+		"FUNCTIONS_CUSTOMHANDLER_PORT":       strconv.Itoa(port),
+		"KEYSERVER_TABLES_CONNECTION_STRING": st.Azurite.ConnectionString(),
+		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
+		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
+		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
+		"KEYSERVER_KEYVAULT_CA_FILE":         st.CAFile,
+		"KEYSERVER_SIGN_TIMEOUT":             signTimeout.String(),
+		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
+		"IDENTITY_HEADER":                    identityHeader,
+	}
+}
+
+// startHandler runs the handler binary with env, as the Functions host would,
+// or in this process when binary is empty.
+func (st *Stack) startHandler(ctx context.Context, binary string, env map[string]string) error {
+	if binary == "" {
+		for k, v := range env {
+			if err := os.Setenv(k, v); err != nil {
+				return err
+			}
+		}
+		cfg, err := app.ConfigFromEnv(func(k string) string { return env[k] })
+		if err != nil {
+			return err
+		}
+		st.handler = &app.Main{Config: cfg, Log: st.log}
+		return st.handler.Open(ctx)
+	}
+	cmd := exec.Command(binary)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the handler %s: %w", binary, err)
+	}
+	st.proc = cmd
+	st.procErr = make(chan error, 1)
+	go func() { st.procErr <- cmd.Wait() }()
+	return nil
+}
+
+func (st *Stack) waitHealthy(ctx context.Context) error {
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		if st.procErr != nil {
+			select {
+			case err := <-st.procErr:
+				return fmt.Errorf("the handler exited: %v", err)
+			default:
+			}
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", st.HandlerURL+"/api/health", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("health answered %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the handler did not become healthy: %v", last)
+}
+
+// Done is closed when a handler process exits; nil when in process.
+func (st *Stack) Done() <-chan error { return st.procErr }
+
+// Close stops everything the stack started.
+func (st *Stack) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	if st.proc != nil && st.proc.Process != nil {
+		_ = syscall.Kill(-st.proc.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-st.procErr:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-st.proc.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	if st.handler != nil {
+		errs = append(errs, st.handler.Close(ctx))
+	}
+	for _, s := range st.servers {
+		errs = append(errs, s.Shutdown(ctx))
+	}
+	if st.HSM != nil {
+		errs = append(errs, st.HSM.Close())
+	}
+	if st.Azurite != nil {
+		errs = append(errs, st.Azurite.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+func (st *Stack) serve(ln net.Listener, h http.Handler, tlsCfg *tls.Config) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+	st.servers = append(st.servers, srv)
+	go func() {
+		var err error
+		if tlsCfg != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			st.log.Error("serving", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+func listen(p int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return nil, fmt.Errorf("listening on 127.0.0.1:%d: %w", p, err)
+	}
+	return ln, nil
+}
+
+func port(ln net.Listener) string { return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) }
+
+func freePort() (int, error) {
+	ln, err := listen(0)
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
