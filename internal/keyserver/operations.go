@@ -74,6 +74,10 @@ func (s *Service) readable(ctx context.Context, c Caller, id string) (*Operation
 		return nil, notFoundOperation(id)
 	}
 	op, err := s.Ops.Operation(ctx, id)
+	if ErrorCode(err) == ENOTFOUND {
+		// The store's own message would tell unknown ids from unreadable ones.
+		return nil, notFoundOperation(id)
+	}
 	if err != nil {
 		return nil, err
 	}

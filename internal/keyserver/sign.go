@@ -12,19 +12,22 @@ import (
 // before the HSM is asked. Every signature and every refusal is audited.
 func (s *Service) Sign(ctx context.Context, c Caller, o *SignOrder) (*SignResult, error) {
 	ev := AuditEvent{Actor: c.Principal, Action: ActionSign, OperationID: o.OperationID, KeyID: o.KeyID}
-	res, err := s.sign(ctx, c, o, &ev)
+	var opRead bool
+	res, err := s.sign(ctx, c, o, &ev, &opRead)
 	if err != nil && ev.Result == "" {
-		s.recordRefusal(ctx, ev, err)
+		s.recordRefusal(ctx, ev, err, opRead)
 	}
 	return res, err
 }
 
-func (s *Service) recordRefusal(ctx context.Context, ev AuditEvent, cause error) {
+// recordRefusal writes a refusal into the operation's partition only when
+// the operation was read and c may read it; otherwise into the global log.
+func (s *Service) recordRefusal(ctx context.Context, ev AuditEvent, cause error, opRead bool) {
 	ev.Time = s.now()
 	ev.Result = "refused: " + ErrorCode(cause)
 	ev.Detail = ErrorMessage(cause)
 	var err error
-	if ValidID(ev.OperationID) && ErrorCode(cause) != ENOTFOUND {
+	if opRead {
 		err = s.Ops.RecordEvent(ctx, ev.OperationID, ev)
 	} else if s.Audit != nil {
 		err = s.Audit.RecordAudit(ctx, ev)
@@ -34,7 +37,7 @@ func (s *Service) recordRefusal(ctx context.Context, ev AuditEvent, cause error)
 	}
 }
 
-func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEvent) (*SignResult, error) {
+func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEvent, opRead *bool) (*SignResult, error) {
 	if err := ValidateKeyID(o.KeyID); err != nil {
 		return nil, err
 	}
@@ -56,6 +59,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	if err != nil {
 		return nil, err
 	}
+	*opRead = true
 	if !op.IsRequester(c.Principal) && !c.IsAdmin() {
 		return nil, Errorf(EFORBIDDEN, "Only the requester of operation %s may sign with it.", op.ID)
 	}
@@ -65,6 +69,9 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	}
 	if err := signable(op, s.now()); err != nil {
 		return nil, err
+	}
+	if g.UsageCount >= g.MaxUsageCount {
+		return nil, Errorf(EEXHAUSTED, "All %d uses of key %q in operation %s are spent.", g.MaxUsageCount, g.KeyID, op.ID)
 	}
 	signer, err := s.HSM.Open(ctx, k.HSMKey)
 	if err != nil {
@@ -84,16 +91,17 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		sig, err = ECDSAToP1363(sig, signer.Public().(*ecdsa.PublicKey).Curve)
 	}
 	ev.Time = s.now()
+	if err == nil {
+		ev.Result = "ok"
+		// A signature whose use is not recorded is not handed out.
+		err = s.Ops.CompleteUse(ctx, r, *ev)
+	}
 	if err != nil {
 		ev.Result, ev.Detail = "failed: "+ErrorCode(err), ErrorMessage(err)
 		// A context that is already gone must not keep the use from being released.
 		if rerr := s.Ops.ReleaseUse(context.WithoutCancel(ctx), r, *ev); rerr != nil {
 			s.log().ErrorContext(ctx, "releasing use after failed signature", "operation", op.ID, "key", k.KeyID, "err", rerr)
 		}
-		return nil, err
-	}
-	ev.Result = "ok"
-	if err := s.Ops.CompleteUse(ctx, r, *ev); err != nil {
 		return nil, err
 	}
 	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig)}, nil

@@ -1,0 +1,148 @@
+package keyserver_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"keyserver/internal/keyserver"
+)
+
+// This file holds memStore's KeyStore, SubjectStore and AuditLog, and the
+// recording Notifier.
+
+func (m *memStore) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Key"); err != nil {
+		return nil, err
+	}
+	k, ok := m.keys[keyID]
+	if !ok {
+		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no key %s", keyID)
+	}
+	c := *k
+	return &c, nil
+}
+
+func (m *memStore) Keys(ctx context.Context) ([]*keyserver.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Keys"); err != nil {
+		return nil, err
+	}
+	var out []*keyserver.Key
+	for _, k := range m.keys {
+		c := *k
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *keyserver.Key) int { return strings.Compare(a.KeyID, b.KeyID) })
+	return out, nil
+}
+
+func (m *memStore) PutKey(ctx context.Context, k *keyserver.Key) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("PutKey"); err != nil {
+		return err
+	}
+	c := *k
+	m.keys[k.KeyID] = &c
+	return nil
+}
+
+func (m *memStore) DeleteKey(ctx context.Context, keyID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.keys[keyID]; !ok {
+		return keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no key %s", keyID)
+	}
+	delete(m.keys, keyID)
+	return nil
+}
+
+func (m *memStore) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.Subject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Subject"); err != nil {
+		return nil, err
+	}
+	s, ok := m.subjects[p]
+	if !ok {
+		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no subject %s", p)
+	}
+	c := *s
+	c.Roles = slices.Clone(s.Roles)
+	return &c, nil
+}
+
+func (m *memStore) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*keyserver.Subject
+	for p, s := range m.subjects {
+		if p.Subject == subject {
+			c := *s
+			c.Roles = slices.Clone(s.Roles)
+			out = append(out, &c)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) PutSubject(ctx context.Context, s *keyserver.Subject) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := *s
+	c.Roles = slices.Clone(s.Roles)
+	m.subjects[s.Principal] = &c
+	return nil
+}
+
+func (m *memStore) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.subjects[p]; !ok {
+		return keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no subject %s", p)
+	}
+	delete(m.subjects, p)
+	return nil
+}
+
+func (m *memStore) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("RecordAudit"); err != nil {
+		return err
+	}
+	m.audit = append(m.audit, ev)
+	return nil
+}
+
+// recordingNotifier keeps every notification it delivers.
+type recordingNotifier struct {
+	mu   sync.Mutex
+	sent []keyserver.Notification
+	err  error
+}
+
+func (n *recordingNotifier) Notify(ctx context.Context, x *keyserver.Notification) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.err != nil {
+		return n.err
+	}
+	n.sent = append(n.sent, *x)
+	return nil
+}
+
+func (n *recordingNotifier) events() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, x := range n.sent {
+		out = append(out, x.Event+" "+x.OperationID)
+	}
+	return out
+}
