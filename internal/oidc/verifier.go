@@ -1,0 +1,194 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"keyserver/internal/keyserver"
+)
+
+const (
+	leeway        = 60 * time.Second
+	maxTokenBytes = 16 << 10
+)
+
+var validMethods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+
+// Verifier checks bearer tokens against the configured issuers. It is safe
+// for concurrent use.
+type Verifier struct {
+	issuers map[string]*trustedIssuer
+	now     func() time.Time
+}
+
+type trustedIssuer struct {
+	cfg    Issuer
+	parser *jwt.Parser
+	keys   *keyCache
+}
+
+var (
+	_ keyserver.TokenVerifier = (*Verifier)(nil)
+	_ keyserver.HealthChecker = (*Verifier)(nil)
+)
+
+// NewVerifier builds a verifier for issuers as returned by ParseIssuers.
+// A nil client gets one with a timeout.
+func NewVerifier(issuers []Issuer, client *http.Client) *Verifier {
+	if client == nil {
+		client = &http.Client{Timeout: fetchTimeout}
+	}
+	v := &Verifier{issuers: make(map[string]*trustedIssuer, len(issuers)), now: time.Now}
+	now := func() time.Time { return v.now() }
+	for _, cfg := range issuers {
+		if cfg.SubjectClaim == "" {
+			cfg.SubjectClaim = "sub"
+		}
+		v.issuers[cfg.Issuer] = &trustedIssuer{
+			cfg: cfg,
+			parser: jwt.NewParser(
+				jwt.WithValidMethods(validMethods),
+				jwt.WithIssuer(cfg.Issuer),
+				jwt.WithAudience(cfg.Audience),
+				jwt.WithExpirationRequired(),
+				jwt.WithIssuedAt(),
+				jwt.WithLeeway(leeway),
+				jwt.WithTimeFunc(now),
+			),
+			keys: &keyCache{issuer: cfg, client: client, now: now},
+		}
+	}
+	return v
+}
+
+// Verify checks the token's signature, issuer, audience and validity period
+// and returns the principal named by the issuer's subject claim. Every
+// failure is an EUNAUTHENTICATED *keyserver.Error.
+func (v *Verifier) Verify(ctx context.Context, token string) (keyserver.Principal, error) {
+	if len(token) > maxTokenBytes {
+		return keyserver.Principal{}, unauthenticated(nil, "The bearer token is too large.")
+	}
+	var peek jwt.MapClaims
+	unverified, _, err := jwt.NewParser().ParseUnverified(token, &peek)
+	var alg string
+	if unverified != nil {
+		alg, _ = unverified.Header["alg"].(string)
+	}
+	if alg != "" && !contains(validMethods, alg) {
+		return keyserver.Principal{}, unauthenticated(nil, "The token's signing algorithm %q is not accepted; use RS*, PS* or ES*.", clip(alg))
+	}
+	if err != nil {
+		return keyserver.Principal{}, unauthenticated(err, "The bearer token is not a well-formed JWT.")
+	}
+	if alg == "" {
+		return keyserver.Principal{}, unauthenticated(nil, "The token names no signing algorithm.")
+	}
+	iss, _ := peek["iss"].(string)
+	ti := v.issuers[iss]
+	if ti == nil {
+		if iss == "" {
+			return keyserver.Principal{}, unauthenticated(nil, "The token names no issuer.")
+		}
+		return keyserver.Principal{}, unauthenticated(nil, "The token issuer %q is not trusted.", clip(iss))
+	}
+	return ti.verify(ctx, token)
+}
+
+func (ti *trustedIssuer) verify(ctx context.Context, token string) (keyserver.Principal, error) {
+	var claims jwt.MapClaims
+	_, err := ti.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, unauthenticated(nil, "The token has no key id (kid) header.")
+		}
+		k, err := ti.keys.key(ctx, kid)
+		if errors.Is(err, errKeyNotFound) {
+			return nil, unauthenticated(nil, "The token was signed with a key that the issuer does not publish.")
+		}
+		if err != nil {
+			return nil, unauthenticated(err, "The signing keys of the token issuer could not be fetched; try again later.")
+		}
+		alg := t.Method.Alg()
+		if (k.alg != "" && k.alg != alg) || !keyFits(k.key, alg) {
+			return nil, unauthenticated(nil, "The token's signing algorithm does not match the issuer's key.")
+		}
+		return k.key, nil
+	})
+	if err != nil {
+		return keyserver.Principal{}, rejection(err)
+	}
+	subject, _ := claims[ti.cfg.SubjectClaim].(string)
+	if subject == "" {
+		return keyserver.Principal{}, unauthenticated(nil, "The token has no %s claim naming the caller.", ti.cfg.SubjectClaim)
+	}
+	return keyserver.Principal{Issuer: ti.cfg.Issuer, Subject: subject}, nil
+}
+
+// rejection turns a parser error into a sentence for the caller.
+func rejection(err error) error {
+	var ke *keyserver.Error
+	if errors.As(err, &ke) {
+		return ke
+	}
+	msg := "The token could not be verified."
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		msg = "The bearer token is not a well-formed JWT."
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		msg = "The token signature is invalid."
+	case errors.Is(err, jwt.ErrTokenExpired):
+		msg = "The token has expired."
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		msg = "The token is not valid yet."
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		msg = "The token was issued for another audience than this Keyserver."
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		msg = "The token issuer is not trusted."
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		msg = "The token lacks a required claim (exp or aud)."
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		msg = "The token's claims are invalid."
+	}
+	return unauthenticated(err, "%s", msg)
+}
+
+// Health reports whether every issuer's keys are cached or can be fetched.
+func (v *Verifier) Health(ctx context.Context) error {
+	var errs []error
+	for iss, ti := range v.issuers {
+		if ti.keys.cached() {
+			continue
+		}
+		if err := ti.keys.refresh(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("issuer %s: %w", iss, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unauthenticated(cause error, format string, args ...any) *keyserver.Error {
+	return keyserver.Wrap(keyserver.EUNAUTHENTICATED, cause, format, args...)
+}
+
+// clip shortens a value taken from an unverified token before it is shown.
+func clip(s string) string {
+	const max = 100
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
