@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"keyserver/internal/oidc"
+)
+
+// syncBuffer collects stderr written by the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	clientsFile := filepath.Join(dir, "clients.json")
+	if err := os.WriteFile(clientsFile, []byte(`[{"name":"adminclient","secret":"changed"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "key.pem")
+	const issuer = "http://devauth.test:8300"
+	stderr := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-issuer", issuer, "-audience", "api://ks-test",
+			"-identity-header", "h", "-key-file", keyFile, "-clients-file", clientsFile}, stderr, func(a string) { addrc <- a })
+	}()
+	var base string
+	select {
+	case a := <-addrc:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("run ended before listening: %v\n%s", err, stderr)
+	}
+
+	issuers := []oidc.Issuer{{Issuer: issuer, Audience: "api://ks-test", SubjectClaim: "sub", DiscoveryURL: base + "/.well-known/openid-configuration"}}
+	// The JWKS URL names the issuer's host; send it to where run listens.
+	dialer := &net.Dialer{}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dialer.DialContext(ctx, network, strings.TrimPrefix(base, "http://"))
+	}}}
+	v := oidc.NewVerifier(issuers, client)
+	status, token := mustToken(t, base, "adminclient:changed")
+	if status != http.StatusOK {
+		t.Fatalf("token with the clients file's secret: status %d", status)
+	}
+	p, err := v.Verify(context.Background(), token)
+	if err != nil || p.Subject != "adminclient" || p.Issuer != issuer {
+		t.Fatalf("Verify = %v, %v; want adminclient@%s", p, err, issuer)
+	}
+	if status, _ := mustToken(t, base, "adminclient:adminclient"); status != http.StatusUnauthorized {
+		t.Fatalf("token with the overridden demo secret: status %d, want 401", status)
+	}
+	if _, err := os.Stat(keyFile); err != nil {
+		t.Fatalf("key file: %v", err)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "WARNING") || !strings.Contains(out, "NEVER run it in production") {
+		t.Fatalf("stderr lacks the local-use warning:\n%s", out)
+	}
+	if strings.Contains(out, token) || strings.Contains(out, "changed") {
+		t.Fatalf("stderr reveals a token or secret:\n%s", out)
+	}
+	jsonLines := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "{") {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("log line is not JSON: %q", line)
+			}
+			jsonLines++
+		}
+	}
+	if jsonLines < 3 {
+		t.Fatalf("got %d JSON log lines, want at least 3:\n%s", jsonLines, out)
+	}
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	cases := [][]string{
+		{"-no-such-flag"},
+		{"-issuer", "not a url", "-addr", "127.0.0.1:0"},
+		{"-clients-file", filepath.Join(t.TempDir(), "missing.json"), "-addr", "127.0.0.1:0"},
+	}
+	for _, args := range cases {
+		if err := run(context.Background(), args, &syncBuffer{}, nil); err == nil {
+			t.Fatalf("run %v succeeded", args)
+		}
+	}
+}
+
+func mustToken(tb testing.TB, base, credentials string) (int, string) {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(credentials)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		tb.Fatal(err)
+	}
+	return resp.StatusCode, body.AccessToken
+}
