@@ -33,5 +33,6 @@ func runWithAzurite(m *testing.M) int {
 	}
 	defer srv.Stop()
 	azuriteConn = srv.ConnectionString()
+	defer stopStack()
 	return m.Run()
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,6 +37,10 @@ type Options struct {
 	Flavour       string
 	SignTimeout   time.Duration
 	Log           *slog.Logger
+	// HandlerOutput receives a handler process's logs; default os.Stdout.
+	HandlerOutput io.Writer
+	// Now replaces the in-process handler's clock, for expiry tests.
+	Now func() time.Time
 }
 
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
@@ -109,10 +114,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the HSM fake: %w", err)
 	}
-	st.CAFile = filepath.Join(dir, "hsm", "ca.pem")
-	if err := os.WriteFile(st.CAFile, st.HSM.CAPEM(), 0o644); err != nil {
-		return nil, fmt.Errorf("writing the HSM fake's CA: %w", err)
-	}
+	st.CAFile = st.HSM.CAPath()
 	st.serve(hsmLn, st.HSM.Handler(), st.HSM.TLSConfig())
 	for _, k := range DemoKeys {
 		if _, _, err := st.HSM.EnsureKey(ctx, k.Spec); err != nil {
@@ -128,7 +130,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
 	env := st.handlerEnv(handlerPort, identityHeader, o.SignTimeout)
-	if err := st.startHandler(ctx, o.HandlerBinary, env); err != nil {
+	if o.HandlerOutput == nil {
+		o.HandlerOutput = os.Stdout
+	}
+	if err := st.startHandler(ctx, o, env); err != nil {
 		return nil, err
 	}
 	if err := st.waitHealthy(ctx); err != nil {
@@ -156,8 +161,8 @@ func (st *Stack) handlerEnv(port int, identityHeader string, signTimeout time.Du
 
 // startHandler runs the handler binary with env, as the Functions host would,
 // or in this process when binary is empty.
-func (st *Stack) startHandler(ctx context.Context, binary string, env map[string]string) error {
-	if binary == "" {
+func (st *Stack) startHandler(ctx context.Context, o Options, env map[string]string) error {
+	if o.HandlerBinary == "" {
 		for k, v := range env {
 			if err := os.Setenv(k, v); err != nil {
 				return err
@@ -167,18 +172,18 @@ func (st *Stack) startHandler(ctx context.Context, binary string, env map[string
 		if err != nil {
 			return err
 		}
-		st.handler = &app.Main{Config: cfg, Log: st.log}
+		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now}
 		return st.handler.Open(ctx)
 	}
-	cmd := exec.Command(binary)
+	cmd := exec.Command(o.HandlerBinary)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout, cmd.Stderr = o.HandlerOutput, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the handler %s: %w", binary, err)
+		return fmt.Errorf("starting the handler %s: %w", o.HandlerBinary, err)
 	}
 	st.proc = cmd
 	st.procErr = make(chan error, 1)

@@ -2,6 +2,7 @@ package tablestore
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -40,14 +41,20 @@ func (s *Store) ReserveUse(ctx context.Context, opID, keyID string, maxUses, hin
 	return nil, keyserver.Errorf(keyserver.EEXHAUSTED, "All %d uses of key %q in operation %s are spent.", maxUses, keyID, opID)
 }
 
-// slotOrder lists the slots 1..max starting after hint.
+// slotSpread is how many free slots after the hint concurrent reservations
+// spread over, so that they rarely collide on the same slot.
+const slotSpread = 32
+
+// slotOrder lists every slot 1..max once, starting at a random one of the
+// first slotSpread free slots after hint and wrapping around.
 func slotOrder(maxUses, hint int) []int {
-	slots := make([]int, 0, maxUses)
-	for i := hint + 1; i <= maxUses; i++ {
-		slots = append(slots, i)
+	start := hint
+	if free := maxUses - hint; free > 0 {
+		start += rand.IntN(min(free, slotSpread))
 	}
-	for i := 1; i <= hint; i++ {
-		slots = append(slots, i)
+	slots := make([]int, 0, maxUses)
+	for i := range maxUses {
+		slots = append(slots, (start+i)%maxUses+1)
 	}
 	return slots
 }
