@@ -29,11 +29,8 @@ $(BUILD)/%: $(GOFILES) go.mod go.sum
 
 # The PKCS#11 module: only the C_* entry points are exported.
 pkcs11: $(MODULE)
-$(MODULE): $(GOFILES) pkcs11client/exports.map go.mod go.sum
-	$(GO) build -buildmode=c-shared -trimpath \
-		-ldflags "-s -w -extldflags -Wl,--version-script=$(CURDIR)/pkcs11client/exports.map" \
-		-o $@ ./pkcs11client
-	@rm -f $(BUILD)/libpkcs11ks.h
+$(MODULE): $(GOFILES) $(wildcard pkcs11client/*.c) pkcs11client/exports.map pkcs11client/build.sh go.mod go.sum
+	bash pkcs11client/build.sh $@
 
 test: deps tools pkcs11
 	$(GO) vet ./...
