@@ -1,0 +1,60 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func baseEnv() map[string]string {
+	return map[string]string{
+		"KEYSERVER_TABLES_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
+		"KEYSERVER_TRUSTED_ISSUERS":          `[{"issuer":"http://localhost:8300","audience":"api://keyserver-local","subjectclaim":"sub"}]`,
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := ConfigFromEnv(env(baseEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != "7071" || c.TablePrefix != "ks" || c.Credential != "managedidentity" || c.ServiceBusQueue != "approvals" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.Limits.MaxValidity != 24*time.Hour || c.Limits.MaxUsageCount != 1000 || c.SignTimeout != 10*time.Second {
+		t.Fatalf("limits: %+v, sign timeout %s", c.Limits, c.SignTimeout)
+	}
+	if len(c.Issuers) != 1 || c.Issuers[0].SubjectClaim != "sub" || len(c.BootstrapAdmins) != 0 {
+		t.Fatalf("issuers %+v, admins %+v", c.Issuers, c.BootstrapAdmins)
+	}
+}
+
+func TestConfigRefusals(t *testing.T) {
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"shorthand storage", "KEYSERVER_TABLES_CONNECTION_STRING", "UseDevelopmentStorage=true", "explicit connection string"},
+		{"no storage", "KEYSERVER_TABLES_CONNECTION_STRING", "", "KEYSERVER_TABLES_ENDPOINT"},
+		{"bad port", "FUNCTIONS_CUSTOMHANDLER_PORT", "http", "port number"},
+		{"bad validity", "KEYSERVER_MAX_VALIDITY", "forever", "KEYSERVER_MAX_VALIDITY"},
+		{"negative validity", "KEYSERVER_MAX_VALIDITY", "-1h", "KEYSERVER_MAX_VALIDITY"},
+		{"bad usage max", "KEYSERVER_MAX_USAGE_COUNT", "0", "KEYSERVER_MAX_USAGE_COUNT"},
+		{"bad sign timeout", "KEYSERVER_SIGN_TIMEOUT", "10", "KEYSERVER_SIGN_TIMEOUT"},
+		{"no issuers", "KEYSERVER_TRUSTED_ISSUERS", "", "KEYSERVER_TRUSTED_ISSUERS"},
+		{"bad admins", "KEYSERVER_BOOTSTRAP_ADMINS", `{"issuer":"x"}`, "KEYSERVER_BOOTSTRAP_ADMINS"},
+		{"admin without subject", "KEYSERVER_BOOTSTRAP_ADMINS", `[{"issuer":"x"}]`, "issuer and subject"},
+		{"bad credential", "KEYSERVER_KEYVAULT_CREDENTIAL", "password", "KEYSERVER_KEYVAULT_CREDENTIAL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := baseEnv()
+			e[tc.key] = tc.value
+			_, err := ConfigFromEnv(env(e))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ConfigFromEnv with %s=%q: error %v, want one mentioning %q", tc.key, tc.value, err, tc.want)
+			}
+		})
+	}
+}
