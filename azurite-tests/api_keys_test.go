@@ -199,8 +199,9 @@ func TestAPIAdminKeys(t *testing.T) {
 	for _, b := range []map[string]any{
 		{"hsmkey": st.HSMURL + "/keys/key2", "requiredapprovals": -1},
 		{"hsmkey": st.HSMURL + "/keys/key2", "requiredapprovals": 11},
-		{"hsmkey": ""},
-		{"hsmkey": st.HSMURL + "/keys/key2", "certificate": "not PEM"},
+		{"hsmkey": "", "requiredapprovals": 0},
+		{"hsmkey": st.HSMURL + "/keys/key2", "requiredapprovals": 0, "certificate": "not PEM"},
+		{"hsmkey": st.HSMURL + "/keys/key2"}, // requiredapprovals must be explicit
 	} {
 		a := mustDo(t, "PUT", "/api/admin/keys/"+uniqueName("badkey"), admin, b)
 		if a.Status != http.StatusBadRequest {

@@ -16,7 +16,7 @@ type subjectBody struct {
 // keyBody is the body of PUT /api/admin/keys/{keyid}; the key id is in the path.
 type keyBody struct {
 	HSMKey            string `json:"hsmkey"`
-	RequiredApprovals int    `json:"requiredapprovals"`
+	RequiredApprovals *int   `json:"requiredapprovals"`
 	KeyInfo           string `json:"keyinfo"`
 	Certificate       string `json:"certificate"`
 	Enabled           *bool  `json:"enabled"`
@@ -94,8 +94,12 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
+	if body.RequiredApprovals == nil {
+		// A missing policy must never silently mean "no approval needed".
+		return keyserver.Errorf(keyserver.EINVALID, "requiredapprovals is required; give 0 explicitly for a key that needs no approval.")
+	}
 	k := &keyserver.Key{
-		KeyID: r.PathValue("keyid"), HSMKey: body.HSMKey, RequiredApprovals: body.RequiredApprovals,
+		KeyID: r.PathValue("keyid"), HSMKey: body.HSMKey, RequiredApprovals: *body.RequiredApprovals,
 		KeyInfo: body.KeyInfo, Certificate: body.Certificate, Enabled: body.Enabled == nil || *body.Enabled,
 	}
 	if err := s.Service.PutKey(r.Context(), c, k); err != nil {

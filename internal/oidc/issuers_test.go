@@ -31,7 +31,7 @@ func TestParseIssuers(t *testing.T) {
 		{name: "unknown field", json: `[{"issuer":"https://a.example","audience":"x","aud":"y"}]`, wantErr: "parsing"},
 		{name: "trailing data", json: `[] []`, wantErr: "trailing"},
 		{name: "empty issuer", json: `[{"audience":"x"}]`, wantErr: "issuer is empty"},
-		{name: "issuer not a url", json: `[{"issuer":"github","audience":"x"}]`, wantErr: "http(s) URL"},
+		{name: "issuer not a url", json: `[{"issuer":"github","audience":"x"}]`, wantErr: "https URL"},
 		{name: "empty audience", json: `[{"issuer":"https://a.example"}]`, wantErr: "audience is empty"},
 		{name: "bad subject claim", json: `[{"issuer":"https://a.example","audience":"x","subjectclaim":"email"}]`, wantErr: "subjectclaim"},
 		{name: "bad discovery url", json: `[{"issuer":"https://a.example","audience":"x","discoveryurl":"ftp://a"}]`, wantErr: "discoveryurl"},
@@ -58,5 +58,25 @@ func TestParseIssuers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseIssuersRefusesPlainHTTPExceptLoopback(t *testing.T) {
+	tests := []struct {
+		issuer string
+		ok     bool
+	}{
+		{"https://token.actions.githubusercontent.com", true},
+		{"http://localhost:8300", true},
+		{"http://127.0.0.1:8300", true},
+		{"http://[::1]:8300", true},
+		{"http://gitlab.example.com", false},
+		{"http://10.0.0.1", false},
+	}
+	for _, tc := range tests {
+		_, err := ParseIssuers(`[{"issuer":"` + tc.issuer + `","audience":"a"}]`)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseIssuers(%q) error = %v, want ok %v", tc.issuer, err, tc.ok)
+		}
 	}
 }

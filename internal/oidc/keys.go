@@ -18,7 +18,7 @@ const (
 	refreshInterval = 30 * time.Second
 	retryInterval   = 5 * time.Second
 	// maxKeyAge makes keys that an issuer withdrew disappear eventually.
-	maxKeyAge = 24 * time.Hour
+	maxKeyAge = time.Hour
 )
 
 // keyCache holds the signing keys of one issuer. Lookups of cached keys take

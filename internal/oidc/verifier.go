@@ -37,6 +37,9 @@ var (
 	_ keyserver.HealthChecker = (*Verifier)(nil)
 )
 
+// maxSubjectLength bounds the subject claim, which becomes part of table keys.
+const maxSubjectLength = 256
+
 // NewVerifier builds a verifier for issuers as returned by ParseIssuers.
 // A nil client gets one with a timeout.
 func NewVerifier(issuers []Issuer, client *http.Client) *Verifier {
@@ -125,6 +128,9 @@ func (ti *trustedIssuer) verify(ctx context.Context, token string) (keyserver.Pr
 	subject, _ := claims[ti.cfg.SubjectClaim].(string)
 	if subject == "" {
 		return keyserver.Principal{}, unauthenticated(nil, "The token has no %s claim naming the caller.", ti.cfg.SubjectClaim)
+	}
+	if len(subject) > maxSubjectLength {
+		return keyserver.Principal{}, unauthenticated(nil, "The token's %s claim is longer than %d bytes.", ti.cfg.SubjectClaim, maxSubjectLength)
 	}
 	return keyserver.Principal{Issuer: ti.cfg.Issuer, Subject: subject}, nil
 }

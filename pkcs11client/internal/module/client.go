@@ -57,7 +57,11 @@ type Client struct {
 // NewClient builds a client; hc nil means a fresh http.Client with cfg.Timeout.
 func NewClient(cfg *Config, tokens *TokenSource, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.Timeout}
+		// Redirects are not followed: the bearer token must never travel
+		// anywhere but the configured server, and never over plain http.
+		hc = &http.Client{Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	return &Client{cfg: cfg, tokens: tokens, http: hc}
 }
