@@ -165,7 +165,17 @@ func subjectFromRow(r *row) (*keyserver.Subject, error) {
 
 // queryAll reads every entity matching filter, following continuations.
 func queryAll(ctx context.Context, c *aztables.Client, filter, doing string) ([]*row, error) {
-	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	return querySelect(ctx, c, filter, "", doing)
+}
+
+// querySelect reads the properties named in selection (all when empty) of
+// every entity matching filter.
+func querySelect(ctx context.Context, c *aztables.Client, filter, selection, doing string) ([]*row, error) {
+	opts := &aztables.ListEntitiesOptions{Filter: &filter}
+	if selection != "" {
+		opts.Select = &selection
+	}
+	pager := c.NewListEntitiesPager(opts)
 	var rows []*row
 	for pager.More() {
 		page, err := pager.NextPage(ctx)

@@ -16,6 +16,9 @@ import (
 	"keyserver/internal/keyserver"
 )
 
+// approvalsEnd sorts after the op row and its approvals and before its uses.
+const approvalsEnd = "op~approval\x7f"
+
 // maxUpdateAttempts bounds UpdateOperation's optimistic retries.
 const maxUpdateAttempts = 8
 
@@ -155,12 +158,25 @@ func addApprovals(op *keyserver.Operation, approvals []keyserver.NewApproval) {
 	}
 }
 
+// OperationForSigning loads an operation and its approvals but not its
+// uses, which ReserveUse finds itself: every UsageCount is 0.
+func (s *Store) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
+	op, _, err := s.loadRange(ctx, id, approvalsEnd)
+	return op, err
+}
+
 // load reads the operation's partition, op row, approvals and uses, in one query.
 func (s *Store) load(ctx context.Context, id string) (*keyserver.Operation, azcore.ETag, error) {
+	return s.loadRange(ctx, id, "oq")
+}
+
+// loadRange reads the operation's rows from the op row up to (not
+// including) the row key upper.
+func (s *Store) loadRange(ctx context.Context, id, upper string) (*keyserver.Operation, azcore.ETag, error) {
 	if !keyserver.ValidID(id) {
 		return nil, "", opNotFound(id)
 	}
-	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(id), quote("op"), quote("oq"))
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(id), quote(opRow), quote(upper))
 	rows, err := queryAll(ctx, s.ops, filter, "reading operation "+id)
 	if err != nil {
 		return nil, "", err

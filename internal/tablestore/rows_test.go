@@ -75,28 +75,6 @@ func TestTablestoreAuditRowKeysSortByTime(t *testing.T) {
 	}
 }
 
-func TestTablestoreSlotOrder(t *testing.T) {
-	tests := []struct{ max, hint int }{{3, 0}, {3, 1}, {3, 3}, {1, 0}, {100, 10}, {100, 99}}
-	for _, tc := range tests {
-		for range 20 {
-			got := slotOrder(tc.max, tc.hint)
-			if len(got) != tc.max {
-				t.Fatalf("slotOrder(%d, %d) has %d slots, want %d", tc.max, tc.hint, len(got), tc.max)
-			}
-			seen := map[int]bool{}
-			for _, s := range got {
-				if s < 1 || s > tc.max || seen[s] {
-					t.Fatalf("slotOrder(%d, %d) = %v: slot %d out of range or repeated", tc.max, tc.hint, got, s)
-				}
-				seen[s] = true
-			}
-			if first := got[0]; tc.hint < tc.max && (first <= tc.hint || first > tc.hint+slotSpread) {
-				t.Fatalf("slotOrder(%d, %d) starts at %d, want a free slot within %d after the hint", tc.max, tc.hint, first, slotSpread)
-			}
-		}
-	}
-}
-
 func TestTablestoreOperationRowRoundTrip(t *testing.T) {
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 123456700, time.UTC)
 	op := &keyserver.Operation{

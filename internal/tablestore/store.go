@@ -32,6 +32,7 @@ type Store struct {
 	ops      *aztables.Client
 	audit    *aztables.Client
 	names    []string
+	slots    slotBook
 }
 
 var (
@@ -40,6 +41,7 @@ var (
 	_ keyserver.SubjectStore   = (*Store)(nil)
 	_ keyserver.AuditLog       = (*Store)(nil)
 	_ keyserver.HealthChecker  = (*Store)(nil)
+	_ keyserver.SigningLoader  = (*Store)(nil)
 )
 
 var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,40}$`)

@@ -2,8 +2,9 @@ package tablestore
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -17,9 +18,12 @@ const (
 	useSpent    = "used"
 )
 
-// ReserveUse inserts a use row in the first free slot, trying hint+1..maxUses and
-// then 1..hint. A slot taken by someone else makes the insert fail, so
-// reservations never share a slot and never pass max.
+// ReserveUse inserts a use row in a free slot. The slots this process knows
+// to be taken are skipped; a slot taken by someone else makes the insert
+// fail, so reservations never share a slot and never pass maxUses. The use
+// rows are read again when no slot looks free or other instances took
+// several; EEXHAUSTED comes only when none is free in rows read since the
+// call began. hint is not needed: the store remembers the slots.
 func (s *Store) ReserveUse(ctx context.Context, opID, keyID string, maxUses, hint int) (*keyserver.Reservation, error) {
 	if !keyserver.ValidID(opID) {
 		return nil, opNotFound(opID)
@@ -27,36 +31,84 @@ func (s *Store) ReserveUse(ctx context.Context, opID, keyID string, maxUses, hin
 	if err := keyserver.ValidateKeyID(keyID); err != nil {
 		return nil, err
 	}
-	hint = min(max(hint, 0), maxUses)
-	for _, slot := range slotOrder(maxUses, hint) {
+	if maxUses < 1 {
+		return nil, exhausted(opID, keyID, maxUses)
+	}
+	st := s.slots.state(opID, keyID, maxUses)
+	gen := s.slots.generation(st)
+	conflicts := 0
+	for attempt := 0; attempt <= 2*maxUses; attempt++ {
+		fresh := s.slots.generation(st) != gen
+		if !fresh && (gen == 0 || conflicts == conflictsBeforeReading) {
+			if err := s.loadSlots(ctx, opID, keyID, st, gen); err != nil {
+				return nil, err
+			}
+			fresh = true
+		}
+		slot := s.slots.claim(st)
+		if slot == 0 {
+			if fresh {
+				return nil, exhausted(opID, keyID, maxUses)
+			}
+			if err := s.loadSlots(ctx, opID, keyID, st, gen); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		r := s.useRow(opID, keyID, slot, useReserved)
 		resp, err := s.ops.AddEntity(ctx, r.marshal(), nil)
 		if err == nil {
+			s.slots.set(st, slot, slotTaken)
 			return &keyserver.Reservation{OperationID: opID, KeyID: keyID, Slot: slot, Token: string(resp.ETag)}, nil
 		}
 		if status, _ := statusOf(err); status != http.StatusConflict {
+			s.slots.set(st, slot, slotFree)
 			return nil, classify(err, "reserving a use of key "+keyID+" in operation "+opID)
 		}
+		s.slots.set(st, slot, slotTaken) // by another instance
+		conflicts++
 	}
-	return nil, keyserver.Errorf(keyserver.EEXHAUSTED, "All %d uses of key %q in operation %s are spent.", maxUses, keyID, opID)
+	return nil, keyserver.Errorf(keyserver.ECONFLICT, "Uses of key %q in operation %s are being reserved by many at once; try again.", keyID, opID)
 }
 
-// slotSpread is how many free slots after the hint concurrent reservations
-// spread over, so that they rarely collide on the same slot.
-const slotSpread = 32
+// conflictsBeforeReading is how many slots found taken by other instances
+// make ReserveUse read the use rows again rather than try more.
+const conflictsBeforeReading = 4
 
-// slotOrder lists every slot 1..max once, starting at a random one of the
-// first slotSpread free slots after hint and wrapping around.
-func slotOrder(maxUses, hint int) []int {
-	start := hint
-	if free := maxUses - hint; free > 0 {
-		start += rand.IntN(min(free, slotSpread))
+func exhausted(opID, keyID string, maxUses int) error {
+	return keyserver.Errorf(keyserver.EEXHAUSTED, "All %d uses of key %q in operation %s are spent.", maxUses, keyID, opID)
+}
+
+// loadSlots reads the taken slots into st unless another caller did so
+// since st was at generation gen.
+func (s *Store) loadSlots(ctx context.Context, opID, keyID string, st *slotState, gen int) error {
+	st.loadMu.Lock()
+	defer st.loadMu.Unlock()
+	if s.slots.generation(st) != gen {
+		return nil
 	}
-	slots := make([]int, 0, maxUses)
-	for i := range maxUses {
-		slots = append(slots, (start+i)%maxUses+1)
+	taken, err := s.takenSlots(ctx, opID, keyID)
+	if err != nil {
+		return err
 	}
-	return slots
+	s.slots.load(st, taken)
+	return nil
+}
+
+// takenSlots reads the slots of keyID's use rows in operation opID.
+func (s *Store) takenSlots(ctx context.Context, opID, keyID string) ([]int, error) {
+	prefix := usePrefix + keyID + "~"
+	rows, err := querySelect(ctx, s.ops, rangeFilter(opID, prefix), "RowKey", "reading the uses of key "+keyID+" in operation "+opID)
+	if err != nil {
+		return nil, err
+	}
+	slots := make([]int, 0, len(rows))
+	for _, r := range rows {
+		if n, err := strconv.Atoi(strings.TrimPrefix(r.RowKey, prefix)); err == nil {
+			slots = append(slots, n)
+		}
+	}
+	return slots, nil
 }
 
 // CompleteUse marks the reserved use spent and writes ev, in one transaction.
@@ -78,7 +130,11 @@ func (s *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev k
 		Entity:     newRow(res.OperationID, useRowKey(res.KeyID, res.Slot)).marshal(),
 		IfMatch:    &etag,
 	}}
-	return s.finishUse(ctx, res, actions, ev, "releasing")
+	if err := s.finishUse(ctx, res, actions, ev, "releasing"); err != nil {
+		return err
+	}
+	s.slots.set(s.slots.lookup(res.OperationID, res.KeyID), res.Slot, slotFree)
+	return nil
 }
 
 func (s *Store) finishUse(ctx context.Context, res *keyserver.Reservation, actions []aztables.TransactionAction, ev keyserver.AuditEvent, doing string) error {
