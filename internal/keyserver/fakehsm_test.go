@@ -23,6 +23,8 @@ type fakeHSM struct {
 	failErr error
 	corrupt bool
 	signs   int
+	// during runs inside every signature, e.g. to move the clock.
+	during func()
 }
 
 func (h *fakeHSM) add(name string, k crypto.Signer) {
@@ -68,8 +70,11 @@ func (s fakeSigner) Public() crypto.PublicKey { return s.k.Public() }
 func (s fakeSigner) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	s.h.mu.Lock()
 	s.h.signs++
-	failErr, corrupt := s.h.failErr, s.h.corrupt
+	failErr, corrupt, during := s.h.failErr, s.h.corrupt, s.h.during
 	s.h.mu.Unlock()
+	if during != nil {
+		during()
+	}
 	if failErr != nil {
 		return nil, failErr
 	}

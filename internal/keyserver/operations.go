@@ -70,10 +70,15 @@ func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationR
 
 // readable loads an operation c may see; anything else looks like it does not exist.
 func (s *Service) readable(ctx context.Context, c Caller, id string) (*Operation, error) {
+	return readableWith(ctx, c, id, s.Ops.Operation)
+}
+
+// readableWith is readable with the store's loading method given.
+func readableWith(ctx context.Context, c Caller, id string, load func(context.Context, string) (*Operation, error)) (*Operation, error) {
 	if !ValidID(id) {
 		return nil, notFoundOperation(id)
 	}
-	op, err := s.Ops.Operation(ctx, id)
+	op, err := load(ctx, id)
 	if ErrorCode(err) == ENOTFOUND {
 		// The store's own message would tell unknown ids from unreadable ones.
 		return nil, notFoundOperation(id)

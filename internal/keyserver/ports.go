@@ -95,6 +95,14 @@ type OperationStore interface {
 	AckNotification(ctx context.Context, opID, notificationID string) error
 }
 
+// SigningLoader is an optional ability of an OperationStore: loading an
+// operation for signing without counting its uses, which would cost a read of
+// every use. Each grant's UsageCount is then 0; ReserveUse still refuses with
+// EEXHAUSTED when no use is left.
+type SigningLoader interface {
+	OperationForSigning(ctx context.Context, id string) (*Operation, error)
+}
+
 // KeyStore keeps registered keys.
 type KeyStore interface {
 	// Key returns ENOTFOUND when keyID is not registered.

@@ -55,7 +55,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	if !k.Enabled {
 		return nil, Errorf(EFORBIDDEN, "Key %q is disabled.", k.KeyID)
 	}
-	op, err := s.readable(ctx, c, o.OperationID)
+	op, err := s.signingOperation(ctx, c, o.OperationID)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +91,10 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		sig, err = ECDSAToP1363(sig, signer.Public().(*ecdsa.PublicKey).Curve)
 	}
 	ev.Time = s.now()
+	if err == nil && !ev.Time.Before(op.Expires) {
+		// The operation expired while the HSM was signing.
+		err = Errorf(EEXPIRED, "Operation %s expired at %s.", op.ID, op.Expires.UTC().Format(time.RFC3339))
+	}
 	if err == nil {
 		ev.Result = "ok"
 		// A signature whose use is not recorded is not handed out.
@@ -105,6 +109,15 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		return nil, err
 	}
 	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig)}, nil
+}
+
+// signingOperation loads an operation c may see, through the store's
+// SigningLoader when it has one.
+func (s *Service) signingOperation(ctx context.Context, c Caller, id string) (*Operation, error) {
+	if l, ok := s.Ops.(SigningLoader); ok {
+		return readableWith(ctx, c, id, l.OperationForSigning)
+	}
+	return s.readable(ctx, c, id)
 }
 
 // signable refuses operations that may not sign now.

@@ -285,3 +285,22 @@ func TestSignStoreFailureAfterSigningReleasesTheUse(t *testing.T) {
 		t.Fatalf("Sign after the store recovered: %v", err)
 	}
 }
+
+func TestSignExpiringDuringTheHSMCallIsRefused(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.mustCaller(t, "orderer")
+	op := f.mustCreate(t, "orderer", kr("ec256", 1))
+	o := order(op.ID, "ec256", digestOf(crypto.SHA256), keyserver.PaddingNone, "", keyserver.InputHex)
+	f.hsm.mu.Lock()
+	f.hsm.during = func() { f.clock.Advance(op.Expires.Sub(op.Created)) }
+	f.hsm.mu.Unlock()
+	res, err := f.svc.Sign(ctx, c, o)
+	wantCode(t, err, keyserver.EEXPIRED)
+	if res != nil {
+		t.Fatalf("a signature made past expiry was returned: %+v", res)
+	}
+	if n := f.store.heldUses(op.ID, "ec256"); n != 0 {
+		t.Fatalf("the refused signature kept %d uses", n)
+	}
+}
