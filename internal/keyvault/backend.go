@@ -43,6 +43,9 @@ type Backend struct {
 	transport policy.Transporter
 	timeout   time.Duration
 	retry     policy.RetryOptions
+	// loopbackOK admits the local fake's loopback URLs: only when a local CA
+	// or a test transport is configured, never in a plain Azure deployment.
+	loopbackOK bool
 
 	mu      sync.Mutex
 	clients map[string]*azkeys.Client // by vault URL
@@ -80,9 +83,10 @@ func New(cfg Config) (*Backend, error) {
 		transport = c
 	}
 	return &Backend{
-		cred:      cfg.Credential,
-		transport: transport,
-		timeout:   cfg.SignTimeout,
+		cred:       cfg.Credential,
+		transport:  transport,
+		timeout:    cfg.SignTimeout,
+		loopbackOK: len(cfg.ExtraRootCAs) > 0 || cfg.Transport != nil,
 		retry: policy.RetryOptions{
 			MaxRetries:    int32(cfg.MaxRetries),
 			RetryDelay:    cfg.RetryDelay,
@@ -153,6 +157,9 @@ func (b *Backend) Open(ctx context.Context, hsmKey string) (keyserver.ContextSig
 	ref, err := parseKeyURL(hsmKey)
 	if err != nil {
 		return nil, err
+	}
+	if ref.loopback && !b.loopbackOK {
+		return nil, keyserver.Errorf(keyserver.EINVALID, "HSM key %q is on a loopback host, which is only allowed with a local HSM fake (KEYSERVER_KEYVAULT_CA_FILE).", hsmKey)
 	}
 	c, err := b.client(ref)
 	if err != nil {

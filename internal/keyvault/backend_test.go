@@ -270,3 +270,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatal("New accepted ExtraRootCAs without a certificate")
 	}
 }
+
+func TestLoopbackKeysNeedALocalCA(t *testing.T) {
+	b, err := New(Config{Credential: &staticCredential{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Open(context.Background(), "https://localhost:8443/keys/key1")
+	if keyserver.ErrorCode(err) != keyserver.EINVALID {
+		t.Fatalf("Open of a loopback key without a local CA: %v, want %s", err, keyserver.EINVALID)
+	}
+}
