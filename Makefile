@@ -52,8 +52,8 @@ funcapp:
 deploy: funcapp
 	bash infra/deploy.sh
 
-bench: deps tools build
-	$(GO) run ./cmd/bench -dir $(BUILD)/bench
+bench: deps tools build pkcs11
+	$(GO) run ./cmd/bench -dir $(BUILD)/bench -handler $(BUILD)/handler -module $(MODULE)
 
 clean:
 	rm -rf $(BUILD) .funcapp

@@ -21,14 +21,16 @@ func main() {
 	dir := flag.String("dir", "build/bench", "state directory (wiped first)")
 	handler := flag.String("handler", "build/handler", "handler binary; empty runs it in process")
 	n := flag.Int("n", 300, "signatures per measurement")
+	module := flag.String("module", "build/libpkcs11ks.so", "the PKCS#11 module, for the openssl timing")
+	runs := flag.Int("openssl-runs", 20, "openssl signatures per module")
 	flag.Parse()
-	if err := run(*dir, *handler, *n); err != nil {
+	if err := run(*dir, *handler, *module, *n, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, handler string, n int) error {
+func run(dir, handler, module string, n, opensslRuns int) error {
 	ctx := context.Background()
 	if err := os.RemoveAll(dir); err != nil {
 		return err
@@ -67,7 +69,7 @@ func run(dir, handler string, n int) error {
 		fmt.Println()
 	}
 	fmt.Println("ratio = rate of the row / rate of SoftHSM over PKCS#11 for the same key")
-	return nil
+	return opensslTimes(ctx, st, dir, module, opensslRuns)
 }
 
 func print(name string, r result, base result) {
