@@ -34,6 +34,8 @@ type KeyGrant struct {
 	UsageCount        int        `json:"usagecount"`
 	RequiredApprovals int        `json:"requiredapprovals"`
 	Approvals         []Approval `json:"approvals"`
+	// HSMKey is the HSM key the grant was opened for; approvals hold for it only.
+	HSMKey string `json:"-"`
 }
 
 // Approved reports whether the grant has the approvals it needs.

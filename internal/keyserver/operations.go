@@ -52,7 +52,7 @@ func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationR
 		if !k.Enabled {
 			return nil, Errorf(EINVALID, "Key %q is disabled.", k.KeyID)
 		}
-		op.Keys = append(op.Keys, &KeyGrant{KeyID: k.KeyID, MaxUsageCount: kr.MaxUsageCount, RequiredApprovals: k.RequiredApprovals})
+		op.Keys = append(op.Keys, &KeyGrant{KeyID: k.KeyID, MaxUsageCount: kr.MaxUsageCount, RequiredApprovals: k.RequiredApprovals, HSMKey: k.HSMKey})
 	}
 	ev := AuditEvent{Time: now, Actor: c.Principal, Action: ActionCreate, OperationID: op.ID, Result: "ok", Detail: op.Description}
 	var n *Notification

@@ -67,6 +67,9 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	if g == nil {
 		return nil, Errorf(EFORBIDDEN, "Operation %s does not name key %q.", op.ID, k.KeyID)
 	}
+	if g.HSMKey != "" && g.HSMKey != k.HSMKey {
+		return nil, Errorf(ECONFLICT, "Key %q was bound to another HSM key after operation %s was opened; open a new operation.", k.KeyID, op.ID)
+	}
 	if err := signable(op, s.now()); err != nil {
 		return nil, err
 	}

@@ -304,3 +304,22 @@ func TestSignExpiringDuringTheHSMCallIsRefused(t *testing.T) {
 		t.Fatalf("the refused signature kept %d uses", n)
 	}
 }
+
+func TestSignRefusesAKeyRepointedAfterTheOperationOpened(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.mustCaller(t, "orderer")
+	op := f.mustCreate(t, "orderer", kr("ec256", 2))
+	o := order(op.ID, "ec256", digestOf(crypto.SHA256), keyserver.PaddingNone, "", keyserver.InputHex)
+	if _, err := f.svc.Sign(ctx, c, o); err != nil {
+		t.Fatalf("Sign before the key moved: %v", err)
+	}
+	moved := *f.store.keys["ec256"]
+	moved.HSMKey = f.store.keys["ec384"].HSMKey
+	f.store.keys["ec256"] = &moved
+	_, err := f.svc.Sign(ctx, c, o)
+	wantCode(t, err, keyserver.ECONFLICT)
+	if n := f.store.heldUses(op.ID, "ec256"); n != 1 {
+		t.Fatalf("uses held = %d, want 1: the refusal must consume nothing", n)
+	}
+}

@@ -27,6 +27,7 @@ type grantRow struct {
 	KeyID             string `json:"keyid"`
 	MaxUsageCount     int    `json:"maxusagecount"`
 	RequiredApprovals int    `json:"requiredapprovals"`
+	HSMKey            string `json:"hsmkey,omitempty"`
 }
 
 // CreateOperation writes op, its audit event and its notification in one transaction.
@@ -223,7 +224,7 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		if err := keyserver.ValidateKeyID(g.KeyID); err != nil {
 			return nil, err
 		}
-		grants[i] = grantRow{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals}
+		grants[i] = grantRow{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals, HSMKey: g.HSMKey}
 	}
 	r := newRow(op.ID, opRow).
 		set("RequesterIssuer", op.Requester.Issuer).
@@ -255,7 +256,7 @@ func opFromRow(r *row) (*keyserver.Operation, error) {
 		return nil, err
 	}
 	for _, g := range grants {
-		op.Keys = append(op.Keys, &keyserver.KeyGrant{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals})
+		op.Keys = append(op.Keys, &keyserver.KeyGrant{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals, HSMKey: g.HSMKey})
 	}
 	for name, c := range map[string]**keyserver.Closure{"Rejected": &op.Rejected, "Cancelled": &op.Cancelled} {
 		if r.str(name) == "" {

@@ -84,7 +84,7 @@ func TestTablestoreOperationRowRoundTrip(t *testing.T) {
 		Created:     t0,
 		Expires:     t0.Add(time.Hour),
 		Keys: []*keyserver.KeyGrant{
-			{KeyID: "k1", MaxUsageCount: 5, RequiredApprovals: 2, UsageCount: 3, Approvals: []keyserver.Approval{{Time: t0}}},
+			{KeyID: "k1", MaxUsageCount: 5, RequiredApprovals: 2, UsageCount: 3, Approvals: []keyserver.Approval{{Time: t0}}, HSMKey: "https://v.vault.azure.net/keys/k1"},
 		},
 		Cancelled: &keyserver.Closure{By: keyserver.Principal{Issuer: "i", Subject: "s"}, Time: t0, Reason: "no longer needed"},
 	}
@@ -107,7 +107,7 @@ func TestTablestoreOperationRowRoundTrip(t *testing.T) {
 		t.Fatalf("opFromRow: %v", err)
 	}
 	want := *op
-	want.Keys = []*keyserver.KeyGrant{{KeyID: "k1", MaxUsageCount: 5, RequiredApprovals: 2}}
+	want.Keys = []*keyserver.KeyGrant{{KeyID: "k1", MaxUsageCount: 5, RequiredApprovals: 2, HSMKey: "https://v.vault.azure.net/keys/k1"}}
 	if !reflect.DeepEqual(got, &want) {
 		t.Fatalf("round trip = %+v, want %+v", got, &want)
 	}
