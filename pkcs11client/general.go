@@ -53,157 +53,113 @@ func ksFinalize(pReserved C.CK_VOID_PTR) (r C.CK_RV) {
 }
 
 //export ksGetInfo
-func ksGetInfo(pInfo C.CK_INFO_PTR) (r C.CK_RV) {
-	defer guard(&r)
-	if current() == nil {
-		return rv(module.CKR_CRYPTOKI_NOT_INITIALIZED)
-	}
-	if pInfo == nil {
-		return rv(module.CKR_ARGUMENTS_BAD)
-	}
-	*pInfo = C.CK_INFO{}
-	pInfo.cryptokiVersion = C.CK_VERSION{major: 2, minor: 40}
-	setPadded(pInfo.manufacturerID[:], "libpkcs11ks")
-	setPadded(pInfo.libraryDescription[:], "Keyserver PKCS#11 module")
-	pInfo.libraryVersion = C.CK_VERSION{major: 1, minor: 0}
-	return rv(module.CKR_OK)
+func ksGetInfo(pInfo C.CK_INFO_PTR) C.CK_RV {
+	return withModule(func(*module.Module) module.RV {
+		if pInfo == nil {
+			return module.CKR_ARGUMENTS_BAD
+		}
+		*pInfo = C.CK_INFO{}
+		pInfo.cryptokiVersion = C.CK_VERSION{major: 2, minor: 40}
+		setPadded(pInfo.manufacturerID[:], "libpkcs11ks")
+		setPadded(pInfo.libraryDescription[:], "Keyserver PKCS#11 module")
+		pInfo.libraryVersion = C.CK_VERSION{major: 1, minor: 0}
+		return module.CKR_OK
+	})
 }
 
 //export ksGetSlotList
-func ksGetSlotList(tokenPresent C.CK_BBOOL, pSlotList C.CK_SLOT_ID_PTR, pulCount C.CK_ULONG_PTR) (r C.CK_RV) {
-	defer guard(&r)
-	m := current()
-	if m == nil {
-		return rv(module.CKR_CRYPTOKI_NOT_INITIALIZED)
-	}
-	if pulCount == nil {
-		return rv(module.CKR_ARGUMENTS_BAD)
-	}
-	slots := m.SlotList(tokenPresent != 0)
-	if pSlotList == nil {
-		*pulCount = C.CK_ULONG(len(slots))
-		return rv(module.CKR_OK)
-	}
-	if uint(*pulCount) < uint(len(slots)) {
-		*pulCount = C.CK_ULONG(len(slots))
-		return rv(module.CKR_BUFFER_TOO_SMALL)
-	}
-	out := unsafe.Slice(pSlotList, len(slots))
-	for i, s := range slots {
-		out[i] = C.CK_SLOT_ID(s)
-	}
-	*pulCount = C.CK_ULONG(len(slots))
-	return rv(module.CKR_OK)
+func ksGetSlotList(tokenPresent C.CK_BBOOL, pSlotList C.CK_SLOT_ID_PTR, pulCount C.CK_ULONG_PTR) C.CK_RV {
+	return withModule(func(m *module.Module) module.RV {
+		if pulCount == nil {
+			return module.CKR_ARGUMENTS_BAD
+		}
+		return putList(m.SlotList(tokenPresent != 0), pSlotList, pulCount)
+	})
 }
 
 //export ksGetSlotInfo
-func ksGetSlotInfo(slotID C.CK_SLOT_ID, pInfo C.CK_SLOT_INFO_PTR) (r C.CK_RV) {
-	defer guard(&r)
-	m := current()
-	if m == nil {
-		return rv(module.CKR_CRYPTOKI_NOT_INITIALIZED)
-	}
-	if code := module.CheckSlot(uint(slotID)); code != module.CKR_OK {
-		return rv(code)
-	}
-	if pInfo == nil {
-		return rv(module.CKR_ARGUMENTS_BAD)
-	}
-	*pInfo = C.CK_SLOT_INFO{}
-	setPadded(pInfo.slotDescription[:], "Keyserver remote signing")
-	setPadded(pInfo.manufacturerID[:], "libpkcs11ks")
-	pInfo.flags = C.CK_FLAGS(module.CKF_HW_SLOT)
-	if m.TokenPresent() {
-		pInfo.flags |= C.CK_FLAGS(module.CKF_TOKEN_PRESENT)
-	}
-	pInfo.hardwareVersion = C.CK_VERSION{major: 1}
-	pInfo.firmwareVersion = C.CK_VERSION{major: 1}
-	return rv(module.CKR_OK)
+func ksGetSlotInfo(slotID C.CK_SLOT_ID, pInfo C.CK_SLOT_INFO_PTR) C.CK_RV {
+	return withModule(func(m *module.Module) module.RV {
+		if code := module.CheckSlot(uint(slotID)); code != module.CKR_OK {
+			return code
+		}
+		if pInfo == nil {
+			return module.CKR_ARGUMENTS_BAD
+		}
+		*pInfo = C.CK_SLOT_INFO{}
+		setPadded(pInfo.slotDescription[:], "Keyserver remote signing")
+		setPadded(pInfo.manufacturerID[:], "libpkcs11ks")
+		pInfo.flags = C.CK_FLAGS(module.CKF_HW_SLOT)
+		if m.TokenPresent() {
+			pInfo.flags |= C.CK_FLAGS(module.CKF_TOKEN_PRESENT)
+		}
+		pInfo.hardwareVersion = C.CK_VERSION{major: 1}
+		pInfo.firmwareVersion = C.CK_VERSION{major: 1}
+		return module.CKR_OK
+	})
 }
 
 //export ksGetTokenInfo
-func ksGetTokenInfo(slotID C.CK_SLOT_ID, pInfo C.CK_TOKEN_INFO_PTR) (r C.CK_RV) {
-	defer guard(&r)
-	m := current()
-	if m == nil {
-		return rv(module.CKR_CRYPTOKI_NOT_INITIALIZED)
-	}
-	if pInfo == nil {
-		return rv(module.CKR_ARGUMENTS_BAD)
-	}
-	ti, code := m.TokenInfo(uint(slotID))
-	if code != module.CKR_OK {
-		return rv(code)
-	}
-	const unavailable = C.CK_ULONG(module.CK_UNAVAILABLE_INFORMATION)
-	*pInfo = C.CK_TOKEN_INFO{}
-	setPadded(pInfo.label[:], ti.Label)
-	setPadded(pInfo.manufacturerID[:], ti.Manufacturer)
-	setPadded(pInfo.model[:], ti.Model)
-	setPadded((*[16]C.CK_UTF8CHAR)(unsafe.Pointer(&pInfo.serialNumber))[:], ti.Serial)
-	pInfo.flags = C.CK_FLAGS(ti.Flags)
-	pInfo.ulMaxSessionCount = 0 // CK_EFFECTIVELY_INFINITE
-	pInfo.ulSessionCount = C.CK_ULONG(ti.Sessions)
-	pInfo.ulMaxRwSessionCount = 0
-	pInfo.ulRwSessionCount = C.CK_ULONG(ti.RWSessions)
-	pInfo.ulMaxPinLen = 255
-	pInfo.ulMinPinLen = 0
-	pInfo.ulTotalPublicMemory = unavailable
-	pInfo.ulFreePublicMemory = unavailable
-	pInfo.ulTotalPrivateMemory = unavailable
-	pInfo.ulFreePrivateMemory = unavailable
-	pInfo.hardwareVersion = C.CK_VERSION{major: 1}
-	pInfo.firmwareVersion = C.CK_VERSION{major: 1}
-	setPadded((*[16]C.CK_UTF8CHAR)(unsafe.Pointer(&pInfo.utcTime))[:], "")
-	return rv(module.CKR_OK)
+func ksGetTokenInfo(slotID C.CK_SLOT_ID, pInfo C.CK_TOKEN_INFO_PTR) C.CK_RV {
+	return withModule(func(m *module.Module) module.RV {
+		if pInfo == nil {
+			return module.CKR_ARGUMENTS_BAD
+		}
+		ti, code := m.TokenInfo(uint(slotID))
+		if code != module.CKR_OK {
+			return code
+		}
+		const unavailable = C.CK_ULONG(module.CK_UNAVAILABLE_INFORMATION)
+		*pInfo = C.CK_TOKEN_INFO{}
+		setPadded(pInfo.label[:], ti.Label)
+		setPadded(pInfo.manufacturerID[:], ti.Manufacturer)
+		setPadded(pInfo.model[:], ti.Model)
+		setPadded((*[16]C.CK_UTF8CHAR)(unsafe.Pointer(&pInfo.serialNumber))[:], ti.Serial)
+		pInfo.flags = C.CK_FLAGS(ti.Flags)
+		pInfo.ulMaxSessionCount = 0 // CK_EFFECTIVELY_INFINITE
+		pInfo.ulSessionCount = C.CK_ULONG(ti.Sessions)
+		pInfo.ulMaxRwSessionCount = 0
+		pInfo.ulRwSessionCount = C.CK_ULONG(ti.RWSessions)
+		pInfo.ulMaxPinLen = 255
+		pInfo.ulMinPinLen = 0
+		pInfo.ulTotalPublicMemory = unavailable
+		pInfo.ulFreePublicMemory = unavailable
+		pInfo.ulTotalPrivateMemory = unavailable
+		pInfo.ulFreePrivateMemory = unavailable
+		pInfo.hardwareVersion = C.CK_VERSION{major: 1}
+		pInfo.firmwareVersion = C.CK_VERSION{major: 1}
+		setPadded((*[16]C.CK_UTF8CHAR)(unsafe.Pointer(&pInfo.utcTime))[:], "")
+		return module.CKR_OK
+	})
 }
 
 //export ksGetMechanismList
-func ksGetMechanismList(slotID C.CK_SLOT_ID, pList C.CK_MECHANISM_TYPE_PTR, pulCount C.CK_ULONG_PTR) (r C.CK_RV) {
-	defer guard(&r)
-	m := current()
-	if m == nil {
-		return rv(module.CKR_CRYPTOKI_NOT_INITIALIZED)
-	}
-	if pulCount == nil {
-		return rv(module.CKR_ARGUMENTS_BAD)
-	}
-	mechs, code := m.MechanismList(uint(slotID))
-	if code != module.CKR_OK {
-		return rv(code)
-	}
-	if pList == nil {
-		*pulCount = C.CK_ULONG(len(mechs))
-		return rv(module.CKR_OK)
-	}
-	if uint(*pulCount) < uint(len(mechs)) {
-		*pulCount = C.CK_ULONG(len(mechs))
-		return rv(module.CKR_BUFFER_TOO_SMALL)
-	}
-	out := unsafe.Slice(pList, len(mechs))
-	for i, mech := range mechs {
-		out[i] = C.CK_MECHANISM_TYPE(mech)
-	}
-	*pulCount = C.CK_ULONG(len(mechs))
-	return rv(module.CKR_OK)
+func ksGetMechanismList(slotID C.CK_SLOT_ID, pList C.CK_MECHANISM_TYPE_PTR, pulCount C.CK_ULONG_PTR) C.CK_RV {
+	return withModule(func(m *module.Module) module.RV {
+		if pulCount == nil {
+			return module.CKR_ARGUMENTS_BAD
+		}
+		mechs, code := m.MechanismList(uint(slotID))
+		if code != module.CKR_OK {
+			return code
+		}
+		return putList(mechs, pList, pulCount)
+	})
 }
 
 //export ksGetMechanismInfo
-func ksGetMechanismInfo(slotID C.CK_SLOT_ID, mechType C.CK_MECHANISM_TYPE, pInfo C.CK_MECHANISM_INFO_PTR) (r C.CK_RV) {
-	defer guard(&r)
-	m := current()
-	if m == nil {
-		return rv(module.CKR_CRYPTOKI_NOT_INITIALIZED)
-	}
-	if pInfo == nil {
-		return rv(module.CKR_ARGUMENTS_BAD)
-	}
-	minBits, maxBits, flags, code := m.MechanismInfo(uint(slotID), uint(mechType))
-	if code != module.CKR_OK {
-		return rv(code)
-	}
-	pInfo.ulMinKeySize = C.CK_ULONG(minBits)
-	pInfo.ulMaxKeySize = C.CK_ULONG(maxBits)
-	pInfo.flags = C.CK_FLAGS(flags)
-	return rv(module.CKR_OK)
+func ksGetMechanismInfo(slotID C.CK_SLOT_ID, mechType C.CK_MECHANISM_TYPE, pInfo C.CK_MECHANISM_INFO_PTR) C.CK_RV {
+	return withModule(func(m *module.Module) module.RV {
+		if pInfo == nil {
+			return module.CKR_ARGUMENTS_BAD
+		}
+		minBits, maxBits, flags, code := m.MechanismInfo(uint(slotID), uint(mechType))
+		if code != module.CKR_OK {
+			return code
+		}
+		pInfo.ulMinKeySize = C.CK_ULONG(minBits)
+		pInfo.ulMaxKeySize = C.CK_ULONG(maxBits)
+		pInfo.flags = C.CK_FLAGS(flags)
+		return module.CKR_OK
+	})
 }

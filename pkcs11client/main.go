@@ -46,6 +46,17 @@ func guard(rv *C.CK_RV) {
 	}
 }
 
+// withModule runs f on the initialised module. It answers
+// CKR_CRYPTOKI_NOT_INITIALIZED when there is none and guards against panics.
+func withModule(f func(m *module.Module) module.RV) (r C.CK_RV) {
+	defer guard(&r)
+	m := current()
+	if m == nil {
+		return rv(module.CKR_CRYPTOKI_NOT_INITIALIZED)
+	}
+	return rv(f(m))
+}
+
 // cGetenv reads the live C environment, which the host may have changed
 // after the Go runtime started.
 func cGetenv(name string) string {
@@ -75,6 +86,31 @@ func bytesOf(p C.CK_BYTE_PTR, n C.CK_ULONG) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+}
+
+// putList answers a Cryptoki list query with the caller's array dst of
+// *pulCount elements: a NULL dst asks only for the length, and too small an
+// array gets the length and CKR_BUFFER_TOO_SMALL.
+func putList[E ~uint64](items []uint, dst *E, pulCount C.CK_ULONG_PTR) module.RV {
+	n := C.CK_ULONG(len(items))
+	switch {
+	case dst == nil:
+	case *pulCount < n:
+		*pulCount = n
+		return module.CKR_BUFFER_TOO_SMALL
+	default:
+		copyOut(dst, items)
+	}
+	*pulCount = n
+	return module.CKR_OK
+}
+
+// copyOut writes items into the C array at dst, which has room for them.
+func copyOut[E ~uint64](dst *E, items []uint) {
+	out := unsafe.Slice(dst, len(items))
+	for i, v := range items {
+		out[i] = E(v)
+	}
 }
 
 func rv(r module.RV) C.CK_RV { return C.CK_RV(r) }

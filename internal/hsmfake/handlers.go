@@ -73,13 +73,30 @@ func (s *Server) lookup(name, version string) (*keyVersion, error) {
 	return k, nil
 }
 
+// lookupForAlg finds the key version and checks that alg suits it and digest.
+func (s *Server) lookupForAlg(name, version, alg string, digest []byte) (*keyVersion, sigAlg, error) {
+	k, err := s.lookup(name, version)
+	if err != nil {
+		return nil, sigAlg{}, err
+	}
+	a, err := checkAlg(k, alg, digest)
+	if err != nil {
+		return nil, sigAlg{}, err
+	}
+	return k, a, nil
+}
+
+func writeKeyBundle(w http.ResponseWriter, r *http.Request, k *keyVersion) {
+	writeJSON(w, http.StatusOK, keyBundle{Key: k.jwk(kidOf(baseURL(r), k)), Attributes: k.attributes()})
+}
+
 func (s *Server) getHandler(name, version string) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		k, err := s.lookup(name, version)
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, keyBundle{Key: k.jwk(kidOf(baseURL(r), k)), Attributes: k.attributes()})
+		writeKeyBundle(w, r, k)
 		return nil
 	}
 }
@@ -138,7 +155,7 @@ func (s *Server) createHandler(name string) func(http.ResponseWriter, *http.Requ
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, keyBundle{Key: k.jwk(kidOf(baseURL(r), k)), Attributes: k.attributes()})
+		writeKeyBundle(w, r, k)
 		return nil
 	}
 }
@@ -158,11 +175,7 @@ func (s *Server) signHandler(name, version string) func(http.ResponseWriter, *ht
 		if err != nil {
 			return badParameter("value is not base64url: %v", err)
 		}
-		k, err := s.lookup(name, version)
-		if err != nil {
-			return err
-		}
-		a, err := checkAlg(k, req.Alg, digest)
+		k, a, err := s.lookupForAlg(name, version, req.Alg, digest)
 		if err != nil {
 			return err
 		}
@@ -195,11 +208,7 @@ func (s *Server) verifyHandler(name, version string) func(http.ResponseWriter, *
 		if err != nil {
 			return badParameter("value is not base64url: %v", err)
 		}
-		k, err := s.lookup(name, version)
-		if err != nil {
-			return err
-		}
-		a, err := checkAlg(k, req.Alg, digest)
+		k, a, err := s.lookupForAlg(name, version, req.Alg, digest)
 		if err != nil {
 			return err
 		}

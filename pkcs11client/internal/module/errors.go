@@ -32,6 +32,17 @@ func RVOf(err error) RV {
 	return CKR_GENERAL_ERROR
 }
 
+// codeOfStatus names the error code an HTTP status means when the answer
+// carries no code serverError knows.
+var codeOfStatus = map[int]string{
+	401: "unauthenticated",
+	403: "forbidden",
+	404: "not_found",
+	410: "expired",
+	429: "rate_limited",
+	503: "unavailable",
+}
+
 // serverError maps a Keyserver error answer of signorders to a Cryptoki code
 // and a line that says what to do. opID names the operation.
 func serverError(status int, code, message, keyID, opID string) *Error {
@@ -64,19 +75,8 @@ func serverError(status int, code, message, keyID, opID string) *Error {
 	case "conflict":
 		return errorf(CKR_FUNCTION_FAILED, "the Keyserver reported a conflict (%s); retry", message)
 	}
-	switch {
-	case status == 401:
-		return serverError(status, "unauthenticated", message, keyID, opID)
-	case status == 403:
-		return serverError(status, "forbidden", message, keyID, opID)
-	case status == 404:
-		return serverError(status, "not_found", message, keyID, opID)
-	case status == 410:
-		return serverError(status, "expired", message, keyID, opID)
-	case status == 429:
-		return serverError(status, "rate_limited", message, keyID, opID)
-	case status == 503:
-		return serverError(status, "unavailable", message, keyID, opID)
+	if known, ok := codeOfStatus[status]; ok {
+		return serverError(status, known, message, keyID, opID)
 	}
 	return errorf(CKR_GENERAL_ERROR, "the Keyserver answered HTTP %d %s (%s)", status, code, message)
 }

@@ -49,9 +49,14 @@ func mustKeyOf(tb testing.TB, fk *ksfake.Key) *Key {
 	return k
 }
 
+// mustRSAAndECKeys makes an RSA-2048 key and an EC key on curve.
+func mustRSAAndECKeys(tb testing.TB, curve elliptic.Curve) (rsaKey, ecKey *Key) {
+	tb.Helper()
+	return mustKeyOf(tb, ksfake.MustRSAKey(tb, "r", 2048)), mustKeyOf(tb, ksfake.MustECKey(tb, "e", curve))
+}
+
 func TestNewSignOpChecks(t *testing.T) {
-	rsaKey := mustKeyOf(t, ksfake.MustRSAKey(t, "r", 2048))
-	ecKey := mustKeyOf(t, ksfake.MustECKey(t, "e", elliptic.P256()))
+	rsaKey, ecKey := mustRSAAndECKeys(t, elliptic.P256())
 	cases := []struct {
 		name  string
 		key   *Key
@@ -81,8 +86,7 @@ func TestNewSignOpChecks(t *testing.T) {
 }
 
 func TestMechanismToWire(t *testing.T) {
-	rsaKey := mustKeyOf(t, ksfake.MustRSAKey(t, "r", 2048))
-	ecKey := mustKeyOf(t, ksfake.MustECKey(t, "e", elliptic.P384()))
+	rsaKey, ecKey := mustRSAAndECKeys(t, elliptic.P384())
 	data := []byte("payload")
 	d256 := sha256.Sum256(data)
 	cases := []struct {
@@ -117,8 +121,7 @@ func TestMechanismToWire(t *testing.T) {
 }
 
 func TestRequestRejectsBadInput(t *testing.T) {
-	rsaKey := mustKeyOf(t, ksfake.MustRSAKey(t, "r", 2048))
-	ecKey := mustKeyOf(t, ksfake.MustECKey(t, "e", elliptic.P256()))
+	rsaKey, ecKey := mustRSAAndECKeys(t, elliptic.P256())
 	cases := []struct {
 		name  string
 		key   *Key
