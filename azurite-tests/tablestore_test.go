@@ -218,6 +218,10 @@ func TestTablestoreUpdateOperationApprovesAndRejects(t *testing.T) {
 	if len(pending) != 1 || !reflect.DeepEqual(pending[0], n) {
 		t.Fatalf("PendingNotifications = %+v, want [%+v]", pending, n)
 	}
+	all, err := s.AllPendingNotifications(ctx)
+	if err != nil || len(all) != 1 || !reflect.DeepEqual(all[0], n) {
+		t.Fatalf("AllPendingNotifications = %+v, %v; want [%+v] (this test's tables hold one operation)", all, err, n)
+	}
 	for range 2 { // the second ack finds nothing and still succeeds
 		if err := s.AckNotification(ctx, op.ID, n.ID); err != nil {
 			t.Fatalf("AckNotification: %v", err)
@@ -225,6 +229,9 @@ func TestTablestoreUpdateOperationApprovesAndRejects(t *testing.T) {
 	}
 	if pending, err := s.PendingNotifications(ctx, op.ID); err != nil || len(pending) != 0 {
 		t.Fatalf("PendingNotifications after ack = %+v, %v; want none", pending, err)
+	}
+	if all, err := s.AllPendingNotifications(ctx); err != nil || len(all) != 0 {
+		t.Fatalf("AllPendingNotifications after ack = %+v, %v; want none", all, err)
 	}
 	_, err = s.UpdateOperation(ctx, keyserver.NewID(), func(*keyserver.Operation) (*keyserver.Update, error) { return nil, nil })
 	mustCode(t, err, keyserver.ENOTFOUND)

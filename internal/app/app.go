@@ -29,7 +29,12 @@ type Main struct {
 	server   *http.Server
 	listener net.Listener
 	closers  []func(context.Context) error
+	stop     context.CancelFunc
+	swept    chan struct{}
 }
+
+// RedeliveryInterval is how often undelivered notifications are retried.
+const RedeliveryInterval = time.Minute
 
 // Open builds the adapters and starts listening on 127.0.0.1:Port, as the
 // Functions host expects of a custom handler.
@@ -54,7 +59,30 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}()
 	m.Log.Info("keyserver listening", "addr", ln.Addr().String())
+	sweep, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop, m.swept = stop, make(chan struct{})
+	go m.redeliver(sweep)
 	return nil
+}
+
+// redeliver retries the notifications left in the outbox, at start and then
+// every RedeliveryInterval, until ctx ends.
+func (m *Main) redeliver(ctx context.Context) {
+	defer close(m.swept)
+	t := time.NewTicker(RedeliveryInterval)
+	defer t.Stop()
+	for {
+		if n, err := m.API.Service.RedeliverNotifications(ctx); err != nil {
+			m.Log.Warn("redelivering notifications", "delivered", n, "err", err)
+		} else if n > 0 {
+			m.Log.Info("redelivered notifications", "delivered", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Addr is the address the handler listens on.
@@ -65,6 +93,10 @@ func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.server != nil {
 		errs = append(errs, m.server.Shutdown(ctx))
+	}
+	if m.stop != nil {
+		m.stop()
+		<-m.swept
 	}
 	for _, c := range m.closers {
 		errs = append(errs, c(ctx))

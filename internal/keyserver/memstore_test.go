@@ -292,6 +292,20 @@ func (m *memStore) PendingNotifications(ctx context.Context, opID string) ([]*ke
 	return slices.Clone(r.outbox), nil
 }
 
+func (m *memStore) AllPendingNotifications(ctx context.Context) ([]*keyserver.Notification, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("AllPendingNotifications"); err != nil {
+		return nil, err
+	}
+	var all []*keyserver.Notification
+	for _, r := range m.ops {
+		all = append(all, r.outbox...)
+	}
+	slices.SortFunc(all, func(a, b *keyserver.Notification) int { return a.Time.Compare(b.Time) })
+	return all, nil
+}
+
 func (m *memStore) AckNotification(ctx context.Context, opID, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

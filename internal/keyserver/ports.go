@@ -103,6 +103,12 @@ type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }
 
+// OutboxScanner is an optional ability of an OperationStore: listing the
+// undelivered notifications of every operation, oldest first.
+type OutboxScanner interface {
+	AllPendingNotifications(ctx context.Context) ([]*Notification, error)
+}
+
 // KeyStore keeps registered keys.
 type KeyStore interface {
 	// Key returns ENOTFOUND when keyID is not registered.

@@ -2,6 +2,7 @@ package keyserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -73,7 +74,7 @@ func (s *Service) key(ctx context.Context, keyID string) (*Key, error) {
 }
 
 // notify delivers an operation's pending notifications and clears them from
-// its outbox. Undelivered ones stay in the outbox for the next attempt.
+// its outbox. Undelivered ones stay there for RedeliverNotifications.
 func (s *Service) notify(ctx context.Context, opID string) {
 	if s.Notifier == nil {
 		return
@@ -83,15 +84,37 @@ func (s *Service) notify(ctx context.Context, opID string) {
 		s.log().WarnContext(ctx, "reading outbox", "operation", opID, "err", err)
 		return
 	}
-	for _, n := range pending {
+	if _, err := s.deliver(ctx, pending); err != nil {
+		s.log().WarnContext(ctx, "delivering notifications", "operation", opID, "err", err)
+	}
+}
+
+// RedeliverNotifications delivers every notification left in the outbox,
+// e.g. after Service Bus was unreachable, and returns how many it delivered.
+func (s *Service) RedeliverNotifications(ctx context.Context) (int, error) {
+	scanner, ok := s.Ops.(OutboxScanner)
+	if !ok || s.Notifier == nil {
+		return 0, nil
+	}
+	pending, err := scanner.AllPendingNotifications(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return s.deliver(ctx, pending)
+}
+
+// deliver sends notifications in order, removing each from the outbox once
+// sent; it stops at the first failure so that order is kept.
+func (s *Service) deliver(ctx context.Context, ns []*Notification) (int, error) {
+	for i, n := range ns {
 		if err := s.Notifier.Notify(ctx, n); err != nil {
-			s.log().WarnContext(ctx, "delivering notification", "operation", opID, "event", n.Event, "err", err)
-			return
+			return i, fmt.Errorf("delivering %s of operation %s: %w", n.Event, n.OperationID, err)
 		}
-		if err := s.Ops.AckNotification(ctx, opID, n.ID); err != nil {
-			s.log().WarnContext(ctx, "clearing outbox", "operation", opID, "err", err)
+		if err := s.Ops.AckNotification(ctx, n.OperationID, n.ID); err != nil {
+			return i + 1, fmt.Errorf("clearing %s of operation %s from the outbox: %w", n.Event, n.OperationID, err)
 		}
 	}
+	return len(ns), nil
 }
 
 // ttlCache caches values with an expiry; errors are not cached.

@@ -163,6 +163,22 @@ func TestCreateOperationKeepsUndeliveredNotifications(t *testing.T) {
 	if n := len(f.store.outbox(op.ID)); n != 1 {
 		t.Fatalf("outbox holds %d notifications, want 1", n)
 	}
+	ctx := context.Background()
+	if n, err := f.svc.RedeliverNotifications(ctx); n != 0 || err == nil {
+		t.Fatalf("RedeliverNotifications while Service Bus is down = %d, %v; want 0 and an error", n, err)
+	}
+	f.notes.mu.Lock()
+	f.notes.err = nil
+	f.notes.mu.Unlock()
+	if n, err := f.svc.RedeliverNotifications(ctx); n != 1 || err != nil {
+		t.Fatalf("RedeliverNotifications = %d, %v; want 1", n, err)
+	}
+	if got, want := f.notes.events(), []string{keyserver.EventCreated + " " + op.ID}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	if n := len(f.store.outbox(op.ID)); n != 0 {
+		t.Fatalf("outbox still holds %d notifications after redelivery", n)
+	}
 }
 
 func TestApprove(t *testing.T) {

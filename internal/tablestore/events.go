@@ -109,7 +109,19 @@ func (s *Store) PendingNotifications(ctx context.Context, opID string) ([]*keyse
 	if !keyserver.ValidID(opID) {
 		return nil, opNotFound(opID)
 	}
-	rows, err := queryAll(ctx, s.ops, rangeFilter(opID, outboxPrefix), "reading the outbox of operation "+opID)
+	return s.notifications(ctx, rangeFilter(opID, outboxPrefix), "reading the outbox of operation "+opID)
+}
+
+// AllPendingNotifications returns the outbox of every operation, oldest first.
+// It scans the operations table, so it is for an occasional sweep only.
+func (s *Store) AllPendingNotifications(ctx context.Context) ([]*keyserver.Notification, error) {
+	upper := outboxPrefix[:len(outboxPrefix)-1] + string(outboxPrefix[len(outboxPrefix)-1]+1)
+	filter := fmt.Sprintf("RowKey ge %s and RowKey lt %s", quote(outboxPrefix), quote(upper))
+	return s.notifications(ctx, filter, "reading the outboxes")
+}
+
+func (s *Store) notifications(ctx context.Context, filter, doing string) ([]*keyserver.Notification, error) {
+	rows, err := queryAll(ctx, s.ops, filter, doing)
 	if err != nil {
 		return nil, err
 	}
