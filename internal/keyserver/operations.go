@@ -92,6 +92,25 @@ func readableWith(ctx context.Context, c Caller, id string, load func(context.Co
 	return op, nil
 }
 
+// updateReadable is UpdateOperation for an operation c may see, with the
+// access check on the row the update reads, so the operation is read once.
+func (s *Service) updateReadable(ctx context.Context, c Caller, id string, fn func(*Operation) (*Update, error)) (*Operation, error) {
+	if !ValidID(id) {
+		return nil, notFoundOperation(id)
+	}
+	op, err := s.Ops.UpdateOperation(ctx, id, func(op *Operation) (*Update, error) {
+		if !op.CanRead(c) {
+			return nil, notFoundOperation(id)
+		}
+		return fn(op)
+	})
+	if ErrorCode(err) == ENOTFOUND {
+		// The store's own message would tell unknown ids from unreadable ones.
+		return nil, notFoundOperation(id)
+	}
+	return op, err
+}
+
 func notFoundOperation(id string) error {
 	return Errorf(ENOTFOUND, "Operation %q does not exist.", id)
 }
@@ -168,11 +187,8 @@ func (s *Service) Approve(ctx context.Context, c Caller, id, comment string) (*O
 	if err := checkComment("comment", comment); err != nil {
 		return nil, err
 	}
-	if _, err := s.readable(ctx, c, id); err != nil {
-		return nil, err
-	}
 	var notify bool
-	op, err := s.Ops.UpdateOperation(ctx, id, func(op *Operation) (*Update, error) {
+	op, err := s.updateReadable(ctx, c, id, func(op *Operation) (*Update, error) {
 		now := s.now()
 		if err := usable(op, now); err != nil {
 			return nil, err
@@ -235,10 +251,7 @@ func (s *Service) Cancel(ctx context.Context, c Caller, id string) (*Operation, 
 }
 
 func (s *Service) close(ctx context.Context, c Caller, id, reason, action, event string, allowed func(*Operation) error) (*Operation, error) {
-	if _, err := s.readable(ctx, c, id); err != nil {
-		return nil, err
-	}
-	op, err := s.Ops.UpdateOperation(ctx, id, func(op *Operation) (*Update, error) {
+	op, err := s.updateReadable(ctx, c, id, func(op *Operation) (*Update, error) {
 		now := s.now()
 		if err := allowed(op); err != nil {
 			return nil, err

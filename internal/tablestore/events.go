@@ -115,8 +115,7 @@ func (s *Store) PendingNotifications(ctx context.Context, opID string) ([]*keyse
 // AllPendingNotifications returns the outbox of every operation, oldest first.
 // It scans the operations table, so it is for an occasional sweep only.
 func (s *Store) AllPendingNotifications(ctx context.Context) ([]*keyserver.Notification, error) {
-	upper := outboxPrefix[:len(outboxPrefix)-1] + string(outboxPrefix[len(outboxPrefix)-1]+1)
-	filter := fmt.Sprintf("RowKey ge %s and RowKey lt %s", quote(outboxPrefix), quote(upper))
+	filter := fmt.Sprintf("RowKey ge %s and RowKey lt %s", quote(outboxPrefix), quote(prefixEnd(outboxPrefix)))
 	return s.notifications(ctx, filter, "reading the outboxes")
 }
 
@@ -154,6 +153,11 @@ func auditDay(t time.Time) string { return t.UTC().Format("2006-01-02") }
 
 // rangeFilter selects the rows of partition pk whose RowKey starts with prefix.
 func rangeFilter(pk, prefix string) string {
-	upper := prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1)
-	return fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(pk), quote(prefix), quote(upper))
+	return fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(pk), quote(prefix), quote(prefixEnd(prefix)))
+}
+
+// prefixEnd is the least string after every string that starts with prefix,
+// whose last byte is below 0x7f.
+func prefixEnd(prefix string) string {
+	return prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1)
 }

@@ -16,9 +16,6 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// approvalsEnd sorts after the op row and its approvals and before its uses.
-const approvalsEnd = "op~approval\x7f"
-
 // maxUpdateAttempts bounds UpdateOperation's optimistic retries.
 const maxUpdateAttempts = 8
 
@@ -162,13 +159,14 @@ func addApprovals(op *keyserver.Operation, approvals []keyserver.NewApproval) {
 // OperationForSigning loads an operation and its approvals but not its
 // uses, which ReserveUse finds itself: every UsageCount is 0.
 func (s *Store) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
-	op, _, err := s.loadRange(ctx, id, approvalsEnd)
+	op, _, err := s.loadRange(ctx, id, prefixEnd(approvalPrefix))
 	return op, err
 }
 
-// load reads the operation's partition, op row, approvals and uses, in one query.
+// load reads the op row, approvals and uses of an operation (its row keys
+// starting with "op"), in one query.
 func (s *Store) load(ctx context.Context, id string) (*keyserver.Operation, azcore.ETag, error) {
-	return s.loadRange(ctx, id, "oq")
+	return s.loadRange(ctx, id, prefixEnd(opRow))
 }
 
 // loadRange reads the operation's rows from the op row up to (not

@@ -168,11 +168,6 @@ func hasCode(err error, code aztables.TableErrorCode) bool {
 	return c == string(code)
 }
 
-func isStatus(err error, status int) bool {
-	st, _ := statusOf(err)
-	return st == status
-}
-
 // isNotFound reports a missing entity; a missing table is not that.
 func isNotFound(err error) bool {
 	status, code := statusOf(err)
