@@ -28,6 +28,7 @@ var allHashes = []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512}
 
 // rsaOrders are PKCS#1 v1.5 over a DigestInfo and PSS for every hash.
 func rsaOrders(tb testing.TB) []algOrder {
+	tb.Helper()
 	var out []algOrder
 	for i, h := range allHashes {
 		digest := hashOf(h, []byte("firmware image "+hashNames[h]))

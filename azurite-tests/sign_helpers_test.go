@@ -1,7 +1,6 @@
 package azuritetests
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -11,8 +10,8 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -104,12 +103,10 @@ func mustOpenSSL(tb testing.TB, dir string, args ...string) {
 	}
 }
 
+// openssl runs the openssl CLI in dir, in toolEnv's clean environment.
 func openssl(dir string, args ...string) error {
-	cmd := exec.Command("openssl", args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("openssl %v: %v: %s", args, err, bytes.TrimSpace(out))
+	if r := runTool(dir, toolEnv(nil), "openssl", args...); r.Err != nil {
+		return fmt.Errorf("openssl %v: %v: %s", args, r.Err, strings.TrimSpace(r.Stdout+r.Stderr))
 	}
 	return nil
 }

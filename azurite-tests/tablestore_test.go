@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"reflect"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -337,15 +335,7 @@ func TestTablestoreRecordAuditAndHealth(t *testing.T) {
 }
 
 func TestTablestoreUnreachableIsUnavailable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conn := "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:" +
-		strconv.Itoa(port) + "/devstoreaccount1;"
-	s, err := tablestore.NewFromConnectionString(conn, "ks")
+	s, err := tablestore.NewFromConnectionString(mustUnreachableTables(t), "ks")
 	if err != nil {
 		t.Fatalf("NewFromConnectionString: %v", err)
 	}

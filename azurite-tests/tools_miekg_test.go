@@ -94,6 +94,7 @@ func (p *p11) sign(sh pkcs11.SessionHandle, key pkcs11.ObjectHandle, mech uint, 
 
 // p11Vars are the module's variables for operation opID with token.
 func p11Vars(tb testing.TB, token, opID string) map[string]string {
+	tb.Helper()
 	return map[string]string{"KSC_API_SERVER": mustStack(tb).HandlerURL, "KSC_ID_TOKEN": token,
 		"KSC_OPERATION_ID": opID, "KSC_OPERATION_DESCRIPTION": toolsOpDesc}
 }

@@ -7,15 +7,17 @@ set -euo pipefail
 cd "$WORKDIR"
 
 token() { # client: seed 001's client_credentials call with HTTP Basic
-  curl -sS --tlsv1.3 -X POST -H "Authorization: Basic $(printf '%s:%s' "$1" "$1" | base64)" \
-    -d "grant_type=client_credentials" "$AUTH_SERVER/oauth2/token" | jq -r .access_token
+  curl -sS --fail-with-body --tlsv1.3 -X POST -H "Authorization: Basic $(printf '%s:%s' "$1" "$1" | base64)" \
+    -d "grant_type=client_credentials" "$AUTH_SERVER/oauth2/token" | jq -er .access_token
 }
 
-# 1. Authenticate as the pipeline.
-export KSC_ID_TOKEN=$(token orderer-client)
+# 1. Authenticate as the pipeline. (Assigned before export: "export X=$(...)"
+# would hide a failure from set -e.)
+KSC_ID_TOKEN=$(token orderer-client)
+export KSC_ID_TOKEN
 
 # 2. Initiate the pipeline operation: key1 and key4 once each, 60 s.
-export KSC_OPERATION_ID=$(curl -sS --tlsv1.3 -X 'POST' \
+KSC_OPERATION_ID=$(curl -sS --fail-with-body --tlsv1.3 -X 'POST' \
   "$KSC_API_SERVER/api/operations" \
   -H "Authorization: Bearer $KSC_ID_TOKEN" \
   -H 'accept: application/json' \
@@ -33,12 +35,12 @@ export KSC_OPERATION_ID=$(curl -sS --tlsv1.3 -X 'POST' \
 "maxusagecount": 1
 }
 ]
-}' | jq -r .id)
-test -n "$KSC_OPERATION_ID" && test "$KSC_OPERATION_ID" != null
+}' | jq -er .id)
+export KSC_OPERATION_ID
 echo "Operation ID: $KSC_OPERATION_ID"
 
 # 3. Poll: not approved yet, key4 needs one approver.
-STATUS=$(curl -sS --tlsv1.3 "$KSC_API_SERVER/api/operations/$KSC_OPERATION_ID" \
+STATUS=$(curl -sS --fail-with-body --tlsv1.3 "$KSC_API_SERVER/api/operations/$KSC_OPERATION_ID" \
   -H "Authorization: Bearer $KSC_ID_TOKEN" | jq -r .approved)
 echo "Approved: $STATUS"
 test "$STATUS" = false
@@ -47,11 +49,11 @@ test "$STATUS" = false
 APPROVER_TOKEN=$(token approver-key4)
 curl -sS --fail-with-body -X POST "$KSC_API_SERVER/api/operations/$KSC_OPERATION_ID/approve" \
   -H "Authorization: Bearer $APPROVER_TOKEN" -H 'Content-Type: application/json' \
-  -d '{"comment": "firmware reviewed"}' | jq -r .status
+  -d '{"comment": "firmware reviewed"}' | jq -er .status
 
 # 5. The pipeline's poll loop (seed 000) now sees approved true.
 for i in 1 2 3; do
-  STATUS=$(curl -sS --tlsv1.3 "$KSC_API_SERVER/api/operations/$KSC_OPERATION_ID" \
+  STATUS=$(curl -sS --fail-with-body --tlsv1.3 "$KSC_API_SERVER/api/operations/$KSC_OPERATION_ID" \
     -H "Authorization: Bearer $KSC_ID_TOKEN" | jq -r .approved)
   echo "Attempt $i - Approved: $STATUS"
   [ "$STATUS" = "true" ] && break
@@ -113,5 +115,5 @@ if openssl dgst -engine pkcs11 -keyform engine -sign "pkcs11:object=key1" -sha25
   echo "a second signature with key1 was not refused" >&2
   exit 1
 fi
-grep -q "libpkcs11ks:" refused.txt
+grep -q "libpkcs11ks: .*has used up its signatures with key key1" refused.txt
 echo "tutorial: all steps passed"

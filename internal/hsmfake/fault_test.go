@@ -91,10 +91,13 @@ func TestHangReleasedByClose(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.Status
 	}()
+	giveUp := time.After(30 * time.Second) // bounds a hang only
 	for !strings.Contains(f.logs.String(), "injecting fault") {
 		select {
 		case got := <-done:
 			t.Fatalf("request ended before hanging: %s", got)
+		case <-giveUp:
+			t.Fatalf("the request never reached the hang fault; logs:\n%s", f.logs.String())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

@@ -129,6 +129,9 @@ func mustVerify(tb testing.TB, fake *ksfake.Fake, c signCase, data, sig []byte) 
 			key = k
 		}
 	}
+	if key == nil {
+		tb.Fatalf("%s: the fake serves no key %s", c.name, c.label)
+	}
 	digest := digestOf(c.hash)(data)
 	switch pub := key.Signer.Public().(type) {
 	case *rsa.PublicKey:
@@ -150,6 +153,8 @@ func mustVerify(tb testing.TB, fake *ksfake.Fake, c signCase, data, sig []byte) 
 		if !ecdsa.Verify(pub, digest, r, s) {
 			tb.Fatalf("%s: signature does not verify", c.name)
 		}
+	default:
+		tb.Fatalf("%s: key %s has an unexpected public key %T", c.name, c.label, pub)
 	}
 }
 
@@ -228,7 +233,9 @@ func TestSigningErrors(t *testing.T) {
 		t.Fatalf("not approved = %v, want CKR_FUNCTION_REJECTED", err)
 	}
 	s.fake.InjectSignFault(ksfake.Fault{Status: 410, Code: "expired", Message: "expired"})
-	_ = s.p.SignInit(sh, rsaMech, rsaKey)
+	if err := s.p.SignInit(sh, rsaMech, rsaKey); err != nil {
+		t.Fatalf("C_SignInit after a refused C_Sign: %v", err)
+	}
 	if _, err := s.p.Sign(sh, []byte("x")); !isRV(err, pkcs11.CKR_PIN_EXPIRED) {
 		t.Fatalf("expired = %v, want CKR_PIN_EXPIRED", err)
 	}

@@ -148,10 +148,19 @@ func TestRequestRejectsBadInput(t *testing.T) {
 
 func TestMultiPartHashesLikeSinglePart(t *testing.T) {
 	k := mustKeyOf(t, ksfake.MustECKey(t, "e", elliptic.P256()))
-	single, _ := NewSignOp(k, CKM_ECDSA_SHA256, nil)
-	multi, _ := NewSignOp(k, CKM_ECDSA_SHA256, nil)
-	_ = multi.Update([]byte("pay"))
-	_ = multi.Update([]byte("load"))
+	single, err := NewSignOp(k, CKM_ECDSA_SHA256, nil)
+	if err != nil {
+		t.Fatalf("NewSignOp: %v", err)
+	}
+	multi, err := NewSignOp(k, CKM_ECDSA_SHA256, nil)
+	if err != nil {
+		t.Fatalf("NewSignOp: %v", err)
+	}
+	for _, part := range []string{"pay", "load"} {
+		if err := multi.Update([]byte(part)); err != nil {
+			t.Fatalf("Update(%q): %v", part, err)
+		}
+	}
 	if a, b := single.Input([]byte("payload")), multi.Input(nil); !bytes.Equal(a, b) {
 		t.Fatalf("multi-part digest %x != single-part %x", b, a)
 	}
