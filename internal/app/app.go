@@ -151,7 +151,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 	}
 	return &api.Server{
 		Service: svc, Verifier: verifier, Log: m.Log,
-		Health: map[string]keyserver.HealthChecker{"tables": store, "oidc": verifier},
+		Health: map[string]keyserver.HealthChecker{"tables": store, "oidc": verifier, "hsm": hsm},
 	}, nil
 }
 

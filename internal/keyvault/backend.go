@@ -209,6 +209,27 @@ func (b *Backend) fetch(ctx context.Context, c *azkeys.Client, ref keyRef, hsmKe
 	return newSigner(c, b.timeout, hsmKey, ref.name, version, pub)
 }
 
+// Health reads one opened key of every vault the backend has used, which
+// checks that the HSM answers and still lets the Keyserver read its keys.
+// Before any key was opened there is nothing to check.
+func (b *Backend) Health(ctx context.Context) error {
+	b.mu.Lock()
+	probes := map[*azkeys.Client]*signer{}
+	for _, s := range b.keys {
+		if _, ok := probes[s.client]; !ok {
+			probes[s.client] = s
+		}
+	}
+	b.mu.Unlock()
+	for _, s := range probes {
+		ctx, rec := withRecorder(ctx)
+		if _, err := s.client.GetKey(ctx, s.name, s.version, nil); err != nil {
+			return classify(fmt.Errorf("checking HSM key %s: %w", s.hsmKey, err), rec.status())
+		}
+	}
+	return nil
+}
+
 func allowsSign(ops []*azkeys.KeyOperation) bool {
 	for _, op := range ops {
 		if op != nil && *op == azkeys.KeyOperationSign {
