@@ -24,6 +24,8 @@ type Server struct {
 	// Health names the dependencies checked by GET /api/health.
 	Health map[string]keyserver.HealthChecker
 	Log    *slog.Logger
+
+	healthCache healthCache
 }
 
 // Route is one method and path pattern the server answers.

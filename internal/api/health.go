@@ -11,13 +11,43 @@ import (
 // HealthTimeout bounds each dependency check.
 const HealthTimeout = 3 * time.Second
 
+// HealthCacheTTL is how long a healthy answer is reused, so that anonymous
+// callers cannot turn /api/health into load on the HSM or the issuers; an
+// unhealthy one is reused for a second only, so recovery shows quickly.
+const HealthCacheTTL = 10 * time.Second
+
+// healthCache keeps the last health answer.
+type healthCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	status int
+	body   healthBody
+}
+
 type healthBody struct {
 	Status       string            `json:"status"`
 	Dependencies map[string]string `json:"dependencies"`
 }
 
-// health checks every dependency in parallel, each within HealthTimeout.
+// health answers with the state of every dependency, checked at most once per HealthCacheTTL.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	c := &s.healthCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ttl := HealthCacheTTL
+	if c.status != http.StatusOK {
+		ttl = time.Second
+	}
+	if c.at.IsZero() || time.Since(c.at) >= ttl {
+		c.status, c.body = s.checkHealth(r.Context())
+		c.at = time.Now()
+	}
+	writeJSON(w, c.status, c.body)
+	return nil
+}
+
+// checkHealth checks every dependency in parallel, each within HealthTimeout.
+func (s *Server) checkHealth(ctx context.Context) (int, healthBody) {
 	names := make([]string, 0, len(s.Health))
 	for n := range s.Health {
 		names = append(names, n)
@@ -29,7 +59,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(r.Context(), HealthTimeout)
+			ctx, cancel := context.WithTimeout(ctx, HealthTimeout)
 			defer cancel()
 			if err := s.Health[n].Health(ctx); err != nil {
 				s.log().WarnContext(ctx, "health check failed", "dependency", n, "err", err)
@@ -48,6 +78,5 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 			body.Status, status = "degraded", http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(w, status, body)
-	return nil
+	return status, body
 }

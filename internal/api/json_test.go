@@ -116,3 +116,38 @@ func TestUnknownRouteIsJSON404(t *testing.T) {
 		t.Fatalf("status %d, body %s", rec.Code, rec.Body.String())
 	}
 }
+
+// countingChecker counts its health checks and fails when told to.
+type countingChecker struct {
+	calls int
+	err   error
+}
+
+func (c *countingChecker) Health(context.Context) error {
+	c.calls++
+	return c.err
+}
+
+func TestHealthIsCheckedAtMostOncePerTTL(t *testing.T) {
+	dep := &countingChecker{}
+	h := (&Server{Health: map[string]keyserver.HealthChecker{"dep": dep}}).Handler()
+	for range 3 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/health", nil))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"dep":"ok"`) {
+			t.Fatalf("status %d, body %s", rec.Code, rec.Body.String())
+		}
+	}
+	if dep.calls != 1 {
+		t.Fatalf("three health requests made %d checks, want 1", dep.calls)
+	}
+}
+
+func TestHealthReportsAFailingDependency(t *testing.T) {
+	dep := &countingChecker{err: errors.New("down")}
+	rec := httptest.NewRecorder()
+	(&Server{Health: map[string]keyserver.HealthChecker{"dep": dep}}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/health", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"dep":"unavailable"`) {
+		t.Fatalf("status %d, body %s", rec.Code, rec.Body.String())
+	}
+}
