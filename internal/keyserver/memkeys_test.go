@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"keyserver/internal/keyserver"
 )
@@ -118,6 +119,19 @@ func (m *memStore) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) err
 	}
 	m.audit = append(m.audit, ev)
 	return nil
+}
+
+// AuditEvents lets storetest read the events RecordAudit wrote on the UTC day of day.
+func (m *memStore) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []keyserver.AuditEvent
+	for _, ev := range m.audit {
+		if ev.Time.UTC().Format(time.DateOnly) == day.UTC().Format(time.DateOnly) {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
 }
 
 // recordingNotifier keeps every notification it delivers.

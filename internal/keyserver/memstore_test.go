@@ -129,6 +129,19 @@ func (m *memStore) Operation(ctx context.Context, id string) (*keyserver.Operati
 	return r.view(), nil
 }
 
+// OperationForSigning makes the fake a SigningLoader like the table store:
+// usage counts are left at 0.
+func (m *memStore) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
+	op, err := m.Operation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range op.Keys {
+		g.UsageCount = 0
+	}
+	return op, nil
+}
+
 func (m *memStore) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -137,7 +150,7 @@ func (m *memStore) ListOperations(ctx context.Context, f keyserver.OperationFilt
 	}
 	var out []*keyserver.Operation
 	for _, r := range m.ops {
-		if r.op.Closed() || !f.OpenAt.Before(r.op.Expires) {
+		if !f.OpenAt.IsZero() && (r.op.Closed() || !f.OpenAt.Before(r.op.Expires)) {
 			continue
 		}
 		out = append(out, r.view())
@@ -222,7 +235,8 @@ func (m *memStore) ReserveUse(ctx context.Context, opID, keyID string, max, hint
 	return nil, keyserver.Errorf(keyserver.EEXHAUSTED, "Key %q has no uses left in operation %s.", keyID, opID)
 }
 
-// reserved returns the use a reservation holds, or a loud error.
+// reserved returns the operation of a held reservation; one already spent
+// or released is ECONFLICT, as in the table store.
 func (m *memStore) reserved(res *keyserver.Reservation) (*memOp, error) {
 	r, ok := m.ops[res.OperationID]
 	if !ok {
@@ -230,7 +244,7 @@ func (m *memStore) reserved(res *keyserver.Reservation) (*memOp, error) {
 	}
 	u := r.uses[res.KeyID][res.Slot]
 	if u == nil || u.token != res.Token || u.spent {
-		return nil, loud("reservation %s/%d is not held", res.KeyID, res.Slot)
+		return nil, keyserver.Errorf(keyserver.ECONFLICT, "memstore: use %s/%d is no longer reserved", res.KeyID, res.Slot)
 	}
 	return r, nil
 }
@@ -313,12 +327,14 @@ func (m *memStore) AckNotification(ctx context.Context, opID, id string) error {
 	if !ok {
 		return loud("AckNotification of unknown operation %s", opID)
 	}
-	i := slices.IndexFunc(r.outbox, func(n *keyserver.Notification) bool { return n.ID == id })
-	if i < 0 {
-		return loud("AckNotification of unknown notification %s", id)
-	}
-	r.outbox = slices.Delete(r.outbox, i, i+1)
+	// Acknowledging one already gone is fine: two deliveries may both ack.
+	r.outbox = slices.DeleteFunc(r.outbox, func(n *keyserver.Notification) bool { return n.ID == id })
 	return nil
+}
+
+// OperationEvents lets storetest read the audit events of an operation.
+func (m *memStore) OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error) {
+	return m.events(opID), nil
 }
 
 // events returns the audit events of an operation; outbox its undelivered notifications.

@@ -1,0 +1,309 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"keyserver/internal/keyserver"
+)
+
+func testOperationRoundTrip(t *testing.T, s Stores) {
+	ctx := context.Background()
+	op := newOp(map[string]int{"k1": 3, "fw.key-2_b": 1})
+	ev := createEvent(op)
+	n := notification(op, keyserver.EventCreated, t0)
+	if err := s.Ops.CreateOperation(ctx, op, ev, n); err != nil {
+		t.Fatalf("CreateOperation: %v", err)
+	}
+	want := normOp(op)
+	op.Description, op.Keys[0].MaxUsageCount = "changed by the caller after creating", 99
+	got := mustOperation(t, s, op.ID)
+	mustSameOp(t, "Operation", got, want)
+
+	got.Description = "changed by the reader"
+	got.Keys[0].Approvals = append(got.Keys[0].Approvals, keyserver.Approval{Approver: approver, Time: t0})
+	mustSameOp(t, "Operation after the returned copy was changed", mustOperation(t, s, op.ID), want)
+	mustSameNotifications(t, "PendingNotifications", mustPending(t, s, op.ID), []*keyserver.Notification{n})
+	mustSameEvents(t, s, op.ID, ev)
+}
+
+func testCreateTwiceConflicts(t *testing.T, s Stores) {
+	ctx := context.Background()
+	op := mustCreate(t, s, map[string]int{"k1": 1})
+	again := *normOp(op)
+	again.Description = "a second operation with the same id"
+	err := s.Ops.CreateOperation(ctx, &again, createEvent(&again), notification(&again, keyserver.EventCreated, t0))
+	mustCode(t, err, keyserver.ECONFLICT)
+	mustSameOp(t, "Operation after a refused second create", mustOperation(t, s, op.ID), op)
+	if ns := mustPending(t, s, op.ID); len(ns) != 0 {
+		t.Fatalf("a refused create left notifications %+v", ns)
+	}
+	mustSameEvents(t, s, op.ID, createEvent(op))
+}
+
+func testUnknownIsNotFound(t *testing.T, s Stores) {
+	ctx := context.Background()
+	// The stores are not empty, so that "unknown" is not "no table yet".
+	mustCreate(t, s, map[string]int{"k1": 1})
+	if err := s.Keys.PutKey(ctx, &keyserver.Key{KeyID: "k1", HSMKey: "h1"}); err != nil {
+		t.Fatalf("PutKey: %v", err)
+	}
+	if err := s.Subjects.PutSubject(ctx, &keyserver.Subject{Principal: requester, Name: "Pipeline"}); err != nil {
+		t.Fatalf("PutSubject: %v", err)
+	}
+	unknownOp := keyserver.NewID()
+	other := keyserver.Principal{Issuer: requester.Issuer, Subject: "nobody"}
+	fnCalled := false
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"Operation", func() error { _, err := s.Ops.Operation(ctx, unknownOp); return err }},
+		{"Operation of a malformed id", func() error { _, err := s.Ops.Operation(ctx, "not-an-id"); return err }},
+		{"UpdateOperation", func() error {
+			_, err := s.Ops.UpdateOperation(ctx, unknownOp, func(*keyserver.Operation) (*keyserver.Update, error) {
+				fnCalled = true
+				return &keyserver.Update{}, nil
+			})
+			return err
+		}},
+		{"Key", func() error { _, err := s.Keys.Key(ctx, "k2"); return err }},
+		{"Key of a malformed id", func() error { _, err := s.Keys.Key(ctx, "bad/key"); return err }},
+		{"DeleteKey", func() error { return s.Keys.DeleteKey(ctx, "k2") }},
+		{"Subject", func() error { _, err := s.Subjects.Subject(ctx, other); return err }},
+		{"Subject of another issuer", func() error {
+			_, err := s.Subjects.Subject(ctx, keyserver.Principal{Issuer: "https://else.example", Subject: requester.Subject})
+			return err
+		}},
+		{"DeleteSubject", func() error { return s.Subjects.DeleteSubject(ctx, other) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mustCode(t, tt.call(), keyserver.ENOTFOUND)
+		})
+	}
+	if fnCalled {
+		t.Fatalf("UpdateOperation of an unknown operation called fn")
+	}
+}
+
+// approve returns an fn that adds a's approval of keyID, as the domain does:
+// to its copy and to the Update.
+func approve(keyID string, a keyserver.Approval, u *keyserver.Update) func(*keyserver.Operation) (*keyserver.Update, error) {
+	return func(o *keyserver.Operation) (*keyserver.Update, error) {
+		g := o.Grant(keyID)
+		g.Approvals = append(g.Approvals, a)
+		u.Approvals = []keyserver.NewApproval{{KeyID: keyID, Approval: a}}
+		return u, nil
+	}
+}
+
+func testUpdateWrites(t *testing.T, s Stores) {
+	tests := []struct {
+		name   string
+		close  func(o *keyserver.Operation, c *keyserver.Closure)
+		action string
+		event  string
+	}{
+		{"reject", func(o *keyserver.Operation, c *keyserver.Closure) { o.Rejected = c }, keyserver.ActionReject, keyserver.EventRejected},
+		{"cancel", func(o *keyserver.Operation, c *keyserver.Closure) { o.Cancelled = c }, keyserver.ActionCancel, keyserver.EventCancelled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			op := mustCreate(t, s, map[string]int{"k1": 3})
+			a := keyserver.Approval{Approver: approver, Name: "Alice", Time: t0.Add(time.Minute), Comment: "looks right"}
+			evA := keyserver.AuditEvent{Time: a.Time, Actor: approver, Action: keyserver.ActionApprove, OperationID: op.ID, KeyID: "k1", Result: "ok"}
+			nA := notification(op, keyserver.EventApproved, a.Time)
+			got, err := s.Ops.UpdateOperation(ctx, op.ID, approve("k1", a, &keyserver.Update{Audit: evA, Notify: nA}))
+			if err != nil {
+				t.Fatalf("UpdateOperation approving: %v", err)
+			}
+			want := normOp(op)
+			want.Keys[0].Approvals = []keyserver.Approval{a}
+			mustSameOp(t, "UpdateOperation's result", got, want)
+			mustSameOp(t, "Operation after approving", mustOperation(t, s, op.ID), want)
+			if st := got.Status(t0); st != keyserver.StatusApproved {
+				t.Fatalf("status after approving = %s, want approved", st)
+			}
+
+			closure := &keyserver.Closure{By: approver2, Time: t0.Add(2 * time.Minute), Reason: "wrong build"}
+			evC := keyserver.AuditEvent{Time: closure.Time, Actor: approver2, Action: tt.action, OperationID: op.ID, Result: "ok", Detail: closure.Reason}
+			nC := notification(op, tt.event, closure.Time)
+			got, err = s.Ops.UpdateOperation(ctx, op.ID, func(o *keyserver.Operation) (*keyserver.Update, error) {
+				tt.close(o, closure)
+				return &keyserver.Update{Audit: evC, Notify: nC}, nil
+			})
+			if err != nil {
+				t.Fatalf("UpdateOperation closing: %v", err)
+			}
+			tt.close(want, closure)
+			mustSameOp(t, "UpdateOperation's result", got, want)
+			if loaded := mustOperation(t, s, op.ID); !loaded.Closed() {
+				t.Fatalf("Operation after %s is not closed", tt.name)
+			}
+			mustSameOp(t, "Operation after closing", mustOperation(t, s, op.ID), want)
+			pending := mustPending(t, s, op.ID)
+			slices.SortFunc(pending, func(x, y *keyserver.Notification) int { return x.Time.Compare(y.Time) })
+			mustSameNotifications(t, "PendingNotifications", pending, []*keyserver.Notification{nA, nC})
+			mustSameEvents(t, s, op.ID, createEvent(op), evA, evC)
+		})
+	}
+}
+
+func testUpdateFnErrorWritesNothing(t *testing.T, s Stores) {
+	ctx := context.Background()
+	op := mustCreate(t, s, map[string]int{"k1": 3})
+	a := keyserver.Approval{Approver: approver, Time: t0}
+	_, err := s.Ops.UpdateOperation(ctx, op.ID, func(o *keyserver.Operation) (*keyserver.Update, error) {
+		o.Keys[0].Approvals = append(o.Keys[0].Approvals, a)
+		o.Cancelled = &keyserver.Closure{By: requester, Time: t0}
+		o.Description = "changed by a failing fn"
+		return &keyserver.Update{
+			Approvals: []keyserver.NewApproval{{KeyID: "k1", Approval: a}},
+			Audit:     keyserver.AuditEvent{Time: t0, Actor: requester, Action: keyserver.ActionCancel, OperationID: op.ID, Result: "ok"},
+			Notify:    notification(op, keyserver.EventCancelled, t0),
+		}, errFn
+	})
+	if !errors.Is(err, errFn) {
+		t.Fatalf("UpdateOperation error = %v, want fn's error", err)
+	}
+	mustSameOp(t, "Operation after a failing fn", mustOperation(t, s, op.ID), op)
+	if ns := mustPending(t, s, op.ID); len(ns) != 0 {
+		t.Fatalf("a failing fn left notifications %+v", ns)
+	}
+	mustSameEvents(t, s, op.ID, createEvent(op))
+}
+
+// testConcurrentUpdates has writers approve one grant at once: none may
+// overwrite another's approval. A store may give up with ECONFLICT.
+func testConcurrentUpdates(t *testing.T, s Stores) {
+	ctx := context.Background()
+	op := mustCreate(t, s, map[string]int{"k1": 1})
+	const writers = 8
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			p := keyserver.Principal{Issuer: approver.Issuer, Subject: "approver-" + string(rune('a'+i))}
+			a := keyserver.Approval{Approver: p, Time: t0.Add(time.Duration(i+1) * time.Second)}
+			ev := keyserver.AuditEvent{Time: a.Time, Actor: p, Action: keyserver.ActionApprove, OperationID: op.ID, KeyID: "k1", Result: "ok"}
+			_, errs[i] = s.Ops.UpdateOperation(ctx, op.ID, approve("k1", a, &keyserver.Update{Audit: ev}))
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch keyserver.ErrorCode(err) {
+		case "":
+			ok++
+		case keyserver.ECONFLICT:
+		default:
+			t.Fatalf("concurrent UpdateOperation: %v", err)
+		}
+	}
+	if ok == 0 {
+		t.Fatalf("no concurrent UpdateOperation succeeded: %v", errs)
+	}
+	if got := len(mustOperation(t, s, op.ID).Keys[0].Approvals); got != ok {
+		t.Fatalf("%d approvals stored, want the %d of the updates that succeeded", got, ok)
+	}
+	if evs := mustEvents(t, s, op.ID); evs != nil && len(evs) != 1+ok {
+		t.Fatalf("%d events stored, want 1 create and %d approvals", len(evs), ok)
+	}
+}
+
+func testListOperations(t *testing.T, s Stores) {
+	ctx := context.Background()
+	open := mustCreate(t, s, map[string]int{"k1": 2})
+	closed := mustCreate(t, s, map[string]int{"k1": 1})
+	if _, err := s.Ops.UpdateOperation(ctx, closed.ID, func(o *keyserver.Operation) (*keyserver.Update, error) {
+		o.Cancelled = &keyserver.Closure{By: requester, Time: t0}
+		return &keyserver.Update{Audit: keyserver.AuditEvent{Time: t0, Actor: requester, Action: keyserver.ActionCancel, OperationID: o.ID, Result: "ok"}}, nil
+	}); err != nil {
+		t.Fatalf("cancelling: %v", err)
+	}
+	expired := newOp(map[string]int{"k1": 1})
+	expired.Expires = t0.Add(time.Minute)
+	if err := s.Ops.CreateOperation(ctx, expired, createEvent(expired), nil); err != nil {
+		t.Fatalf("CreateOperation: %v", err)
+	}
+	if _, err := s.Ops.ReserveUse(ctx, open.ID, "k1", 2, 0); err != nil {
+		t.Fatalf("ReserveUse: %v", err)
+	}
+	stored := map[string]bool{open.ID: true, closed.ID: true, expired.ID: true}
+
+	tests := []struct {
+		name   string
+		openAt time.Time
+		must   []string // the store may return more, but only stored operations
+	}{
+		{"no filter", time.Time{}, []string{open.ID, closed.ID, expired.ID}},
+		{"open at", t0.Add(30 * time.Minute), []string{open.ID}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ops, err := s.Ops.ListOperations(ctx, keyserver.OperationFilter{OpenAt: tt.openAt})
+			if err != nil {
+				t.Fatalf("ListOperations: %v", err)
+			}
+			got := map[string]bool{}
+			for _, op := range ops {
+				if !stored[op.ID] || got[op.ID] {
+					t.Fatalf("ListOperations returned %s, unknown or twice", op.ID)
+				}
+				got[op.ID] = true
+				mustSameOp(t, "listed operation", op, mustOperation(t, s, op.ID))
+				if op.ID == open.ID && op.Keys[0].UsageCount != 1 {
+					t.Fatalf("listed usage count = %d, want 1", op.Keys[0].UsageCount)
+				}
+			}
+			for _, id := range tt.must {
+				if !got[id] {
+					t.Fatalf("ListOperations(%v) left out %s; returned %d operations", tt.openAt, id, len(ops))
+				}
+			}
+		})
+	}
+}
+
+func testSigningLoader(t *testing.T, s Stores) {
+	l, ok := s.Ops.(keyserver.SigningLoader)
+	if !ok {
+		t.Logf("%T is no keyserver.SigningLoader: nothing to check", s.Ops)
+		return
+	}
+	ctx := context.Background()
+	op := mustCreate(t, s, map[string]int{"k1": 2, "k2": 1})
+	a := keyserver.Approval{Approver: approver, Name: "Alice", Time: t0.Add(time.Minute)}
+	if _, err := s.Ops.UpdateOperation(ctx, op.ID, approve("k1", a, &keyserver.Update{Audit: keyserver.AuditEvent{Time: a.Time, Actor: approver, Action: keyserver.ActionApprove, OperationID: op.ID, Result: "ok"}})); err != nil {
+		t.Fatalf("UpdateOperation: %v", err)
+	}
+	for range 2 {
+		if _, err := s.Ops.ReserveUse(ctx, op.ID, "k1", 2, 0); err != nil {
+			t.Fatalf("ReserveUse: %v", err)
+		}
+	}
+	got, err := l.OperationForSigning(ctx, op.ID)
+	if err != nil {
+		t.Fatalf("OperationForSigning: %v", err)
+	}
+	want := mustOperation(t, s, op.ID)
+	if want.Keys[0].UsageCount != 2 {
+		t.Fatalf("Operation counts %d uses, want 2", want.Keys[0].UsageCount)
+	}
+	for _, g := range want.Keys {
+		g.UsageCount = 0
+	}
+	mustSameOp(t, "OperationForSigning", got, want)
+	_, err = s.Ops.ReserveUse(ctx, op.ID, "k1", 2, got.Keys[0].UsageCount)
+	mustCode(t, err, keyserver.EEXHAUSTED)
+	for _, id := range []string{keyserver.NewID(), "not-an-id"} {
+		_, err := l.OperationForSigning(ctx, id)
+		mustCode(t, err, keyserver.ENOTFOUND)
+	}
+}
