@@ -46,6 +46,10 @@ type Options struct {
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
 const Audience = "api://keyserver-local"
 
+// IdentityHeader is the local managed identity endpoint's secret, as in
+// local.settings.json.example; the endpoint listens on loopback only.
+const IdentityHeader = "local-dev-identity-header"
+
 // Stack is a running local Keyserver.
 type Stack struct {
 	HandlerURL string
@@ -95,7 +99,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	st.AuthURL = "http://localhost:" + port(authLn)
-	identityHeader := devauth.DefaultIdentityName + "-" + strconv.Itoa(os.Getpid())
+	identityHeader := IdentityHeader
 	st.Auth, err = devauth.New(devauth.Config{
 		Issuer: st.AuthURL, Audience: Audience, IdentityHeader: identityHeader,
 		KeyFile: filepath.Join(dir, "devauth", "signing-key.pem"), Logger: o.Log,
