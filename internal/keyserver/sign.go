@@ -96,7 +96,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	ev.Time = s.now()
 	if err == nil && !ev.Time.Before(op.Expires) {
 		// The operation expired while the HSM was signing.
-		err = Errorf(EEXPIRED, "Operation %s expired at %s.", op.ID, op.Expires.UTC().Format(time.RFC3339))
+		err = expired(op)
 	}
 	if err == nil {
 		ev.Result = "ok"
@@ -127,11 +127,15 @@ func (s *Service) signingOperation(ctx context.Context, c Caller, id string) (*O
 func signable(op *Operation, now time.Time) error {
 	switch op.Status(now) {
 	case StatusExpired:
-		return Errorf(EEXPIRED, "Operation %s expired at %s.", op.ID, op.Expires.UTC().Format(time.RFC3339))
+		return expired(op)
 	case StatusRejected, StatusCancelled:
 		return Errorf(ECLOSED, "Operation %s is %s.", op.ID, op.Status(now))
 	case StatusPending:
 		return Errorf(ENOTAPPROVED, "Operation %s is not approved yet; wait for its approvers.", op.ID)
 	}
 	return nil
+}
+
+func expired(op *Operation) error {
+	return Errorf(EEXPIRED, "Operation %s expired at %s.", op.ID, op.Expires.UTC().Format(time.RFC3339))
 }
