@@ -66,21 +66,21 @@ type Record struct {
 
 // Event types.
 const (
-	EventCreate        = "operation.create"
-	EventApprove       = "operation.approve"
-	EventReject        = "operation.reject"
-	EventCancel        = "operation.cancel"
-	EventExpire        = "operation.expire"
-	EventSign          = "sign"
-	EventAdminKey      = "admin.key"
-	EventAdminSubject  = "admin.subject"
-	EventAdminPolicy   = "admin.policy"
-	AdminChain         = "admin"
-	recordTag          = "ks-audit-record/v1"
-	maxChainLen        = 128
-	maxFieldLen        = 1 << 16
-	leafPrefix    byte = 0x00
-	nodePrefix    byte = 0x01
+	EventCreate            = "operation.create"
+	EventApprove           = "operation.approve"
+	EventReject            = "operation.reject"
+	EventCancel            = "operation.cancel"
+	EventExpire            = "operation.expire"
+	EventSign              = "sign"
+	EventAdminKey          = "admin.key"
+	EventAdminSubject      = "admin.subject"
+	EventAdminPolicy       = "admin.policy"
+	AdminChain             = "admin"
+	recordTag              = "ks-audit-record/v1"
+	maxChainLen            = 128
+	maxFieldLen            = 1 << 16
+	leafPrefix        byte = 0x00
+	nodePrefix        byte = 0x01
 )
 
 // OperationChain names the chain of an operation's records.

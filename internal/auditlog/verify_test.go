@@ -2,8 +2,8 @@ package auditlog
 
 import (
 	"slices"
-	"time"
 	"testing"
+	"time"
 )
 
 func findRecord(tb testing.TB, l *Log, id string) int {
