@@ -44,6 +44,9 @@ type Log struct {
 	Records     []Stored // every record of Since or later, each chain in row order
 	Since       time.Time
 	Proofs      []Consistency
+	// Known are checkpoints kept elsewhere (from an earlier export): each
+	// must be in the log unchanged.
+	Known []Checkpoint
 }
 
 // Problem kinds.

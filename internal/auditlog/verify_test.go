@@ -76,6 +76,10 @@ func TestVerifyNamesTheFirstTamper(t *testing.T) {
 		{"drop a checkpoint", func(tb testing.TB, l *Log) {
 			l.Checkpoints = slices.Delete(l.Checkpoints, 1, 2)
 		}, KindCheckpointMissing, "", 2},
+		{"drop the latest checkpoint, a copy of which was kept", func(tb testing.TB, l *Log) {
+			l.Known = []Checkpoint{l.Checkpoints[2].Checkpoint}
+			l.Checkpoints = l.Checkpoints[:2]
+		}, KindCheckpointMissing, "", 3},
 		{"change a checkpoint's leaf list", func(tb testing.TB, l *Log) {
 			l.Checkpoints[0].Leaves[1].Hash[0] ^= 1
 		}, KindCheckpointInvalid, "", 1},

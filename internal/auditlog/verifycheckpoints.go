@@ -39,6 +39,23 @@ func (v *verifier) checkpoints() {
 		prev, lastN = sc, cp.N
 		v.rep.Latest = cp
 	}
+	v.known()
+}
+
+// known checks that every checkpoint kept elsewhere is in the log unchanged.
+func (v *verifier) known() {
+	have := map[uint64]*Checkpoint{}
+	for i := range v.log.Checkpoints {
+		have[v.log.Checkpoints[i].Checkpoint.N] = &v.log.Checkpoints[i].Checkpoint
+	}
+	for _, k := range v.log.Known {
+		switch c := have[k.N]; {
+		case c == nil:
+			v.cpProblem(k.N, KindCheckpointMissing, "a copy of it was kept, but the log no longer has it")
+		case c.Hash() != k.Hash():
+			v.cpProblem(k.N, KindCheckpointInvalid, "it differs from the copy kept")
+		}
+	}
 }
 
 // grow adds sc's leaves to the tree and checks its size, root and the
