@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 )
 
 // The Merkle tree of RFC 6962 section 2.1 over records' leaf hashes.
@@ -32,7 +33,7 @@ type Tree struct {
 
 // NewTree builds the tree of leaves.
 func NewTree(leaves []Hash) *Tree {
-	t := &Tree{levels: [][]Hash{leaves}}
+	t := &Tree{levels: [][]Hash{slices.Clip(leaves)}}
 	for l := leaves; len(l) > 1; {
 		next := make([]Hash, len(l)/2)
 		for j := range next {
@@ -56,6 +57,15 @@ func (t *Tree) Append(leaves ...Hash) {
 			t.levels[i+1] = append(t.levels[i+1], nodeHash(l[len(l)-2], l[len(l)-1]))
 		}
 	}
+}
+
+// Clone returns a tree that grows apart from t.
+func (t *Tree) Clone() *Tree {
+	c := &Tree{levels: make([][]Hash, len(t.levels))}
+	for i, l := range t.levels {
+		c.levels[i] = slices.Clip(l)
+	}
+	return c
 }
 
 // Size is the number of leaves.
