@@ -48,10 +48,6 @@ func requireAdmin(c Caller) error {
 	return nil
 }
 
-func (s *Service) auditAdmin(ctx context.Context, c Caller, detail string) error {
-	return s.Audit.RecordAudit(ctx, AuditEvent{Time: s.now(), Actor: c.Principal, Action: ActionAdmin, Result: "ok", Detail: detail})
-}
-
 // Subject returns a registered subject; admin only.
 func (s *Service) Subject(ctx context.Context, c Caller, p Principal) (*Subject, error) {
 	if err := requireAdmin(c); err != nil {
@@ -87,11 +83,10 @@ func (s *Service) PutSubject(ctx context.Context, c Caller, sub *Subject) error 
 	if sub.Roles == nil {
 		sub.Roles = []string{}
 	}
-	if err := s.Subjects.PutSubject(ctx, sub); err != nil {
-		return err
-	}
-	s.subjects.forget(sub.Principal)
-	return s.auditAdmin(ctx, c, "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","))
+	defer s.subjects.forget(sub.Principal)
+	return s.adminChange(ctx, c, "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","), func() error {
+		return s.Subjects.PutSubject(ctx, sub)
+	})
 }
 
 // DeleteSubject removes a subject; admin only.
@@ -99,11 +94,10 @@ func (s *Service) DeleteSubject(ctx context.Context, c Caller, p Principal) erro
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	if err := s.Subjects.DeleteSubject(ctx, p); err != nil {
-		return err
-	}
-	s.subjects.forget(p)
-	return s.auditAdmin(ctx, c, "delete subject "+p.String())
+	defer s.subjects.forget(p)
+	return s.adminChange(ctx, c, "delete subject "+p.String(), func() error {
+		return s.Subjects.DeleteSubject(ctx, p)
+	})
 }
 
 // AdminKey returns any registered key; admin only.
@@ -150,11 +144,10 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	} else if err := CheckCertificate(k.Certificate, signer.Public()); err != nil {
 		return err
 	}
-	if err := s.Keys.PutKey(ctx, k); err != nil {
-		return err
-	}
-	s.keys.forget(k.KeyID)
-	return s.auditAdmin(ctx, c, "put key "+k.KeyID+" hsmkey "+k.HSMKey)
+	defer s.keys.forget(k.KeyID)
+	return s.adminChange(ctx, c, "put key "+k.KeyID+" hsmkey "+k.HSMKey, func() error {
+		return s.Keys.PutKey(ctx, k)
+	})
 }
 
 // DeleteKey removes a key; admin only.
@@ -165,11 +158,10 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, keyID string) error {
 	if err := ValidateKeyID(keyID); err != nil {
 		return err
 	}
-	if err := s.Keys.DeleteKey(ctx, keyID); err != nil {
-		return err
-	}
-	s.keys.forget(keyID)
-	return s.auditAdmin(ctx, c, "delete key "+keyID)
+	defer s.keys.forget(keyID)
+	return s.adminChange(ctx, c, "delete key "+keyID, func() error {
+		return s.Keys.DeleteKey(ctx, keyID)
+	})
 }
 
 // CheckCertificate parses a PEM certificate and checks it carries pub.

@@ -13,6 +13,7 @@ type AuditEvent struct {
 	Action      string    `json:"action"`
 	OperationID string    `json:"operationid,omitempty"`
 	KeyID       string    `json:"keyid,omitempty"`
+	Target      string    `json:"target,omitempty"`
 	Digest      string    `json:"digest,omitempty"`
 	Result      string    `json:"result"`
 	Detail      string    `json:"detail,omitempty"`
@@ -26,6 +27,10 @@ const (
 	ActionCancel  = "operation.cancel"
 	ActionSign    = "sign"
 	ActionAdmin   = "admin"
+	// Admin changes, by what they change.
+	ActionAdminKey     = "admin.key"
+	ActionAdminSubject = "admin.subject"
+	ActionAdminPolicy  = "admin.policy"
 )
 
 // Notification tells approvers and requesters that an operation changed.

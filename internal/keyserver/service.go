@@ -14,6 +14,10 @@ type Service struct {
 	Keys     KeyStore
 	Subjects SubjectStore
 	Audit    AuditLog
+	// Trail keeps the chained audit records and checkpoints; AuditKey is the
+	// HSM key that signs checkpoints.
+	Trail    AuditTrail
+	AuditKey string
 	Notifier Notifier
 	HSM      KeyBackend
 	Limits   Limits
@@ -26,6 +30,7 @@ type Service struct {
 
 	subjects ttlCache[Principal, *Subject]
 	keys     ttlCache[string, *Key]
+	audit    auditState
 }
 
 func (s *Service) now() time.Time {
