@@ -41,6 +41,7 @@ var requiredSettings = []string{
 // rejected by the Flex Consumption plan.
 var forbiddenSettings = []string{
 	"KEYSERVER_KEYVAULT_CA_FILE",
+	"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS",
 	"KEYSERVER_TABLES_CONNECTION_STRING",
 	"AzureWebJobsStorage",
 	"FUNCTIONS_WORKER_RUNTIME",

@@ -73,11 +73,12 @@ type Stack struct {
 	// IdentityHeaderFile holds this start's IDENTITY_HEADER value.
 	IdentityHeaderFile string
 
-	log     *slog.Logger
-	servers []*http.Server
-	handler *app.Main
-	proc    *exec.Cmd
-	procErr chan error
+	log         *slog.Logger
+	handlerPort int
+	servers     []*http.Server
+	handler     *app.Main
+	proc        *exec.Cmd
+	procErr     chan error
 }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
@@ -134,6 +135,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 
+	st.handlerPort = handlerPort
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
 	env := st.handlerEnv(handlerPort, o.SignTimeout)
 	if o.HandlerOutput == nil {
@@ -179,15 +181,16 @@ func (st *Stack) startAuth(dir string, handlerPort int, o Options) error {
 
 func (st *Stack) handlerEnv(port int, signTimeout time.Duration) map[string]string {
 	return map[string]string{
-		"FUNCTIONS_CUSTOMHANDLER_PORT":       strconv.Itoa(port),
-		"KEYSERVER_TABLES_CONNECTION_STRING": st.Azurite.ConnectionString(),
-		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
-		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
-		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
-		"KEYSERVER_KEYVAULT_CA_FILE":         st.CAFile,
-		"KEYSERVER_SIGN_TIMEOUT":             signTimeout.String(),
-		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
-		"IDENTITY_HEADER":                    st.Auth.IdentityHeader(),
+		"FUNCTIONS_CUSTOMHANDLER_PORT":          strconv.Itoa(port),
+		"KEYSERVER_TABLES_CONNECTION_STRING":    st.Azurite.ConnectionString(),
+		"KEYSERVER_TRUSTED_ISSUERS":             fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub","personclaim":"oid"}]`, st.AuthURL, Audience),
+		"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS": "true",
+		"KEYSERVER_BOOTSTRAP_ADMINS":            fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
+		"KEYSERVER_KEYVAULT_CREDENTIAL":         "managedidentity",
+		"KEYSERVER_KEYVAULT_CA_FILE":            st.CAFile,
+		"KEYSERVER_SIGN_TIMEOUT":                signTimeout.String(),
+		"IDENTITY_ENDPOINT":                     st.AuthURL + "/msi/token",
+		"IDENTITY_HEADER":                       st.Auth.IdentityHeader(),
 	}
 }
 
