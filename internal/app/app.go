@@ -152,7 +152,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 	svc := &keyserver.Service{
 		Ops: store, Keys: store, Subjects: store, Audit: store, Notifier: notifier,
 		HSM: keyserver.Verified(hsm), Limits: c.Limits, BootstrapAdmins: c.BootstrapAdmins,
-		IssuerAliases: IssuerAliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
+		IssuerAliases: oidc.Aliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
 	}
 	return &api.Server{
 		Service: svc, Verifier: verifier, Log: m.Log,

@@ -80,7 +80,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS", "[]")), &c.BootstrapAdmins); err != nil {
 		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\",\"kind\"}: %w", err)
 	}
-	aliases := IssuerAliases(c.Issuers)
+	aliases := oidc.Aliases(c.Issuers)
 	for _, a := range c.BootstrapAdmins {
 		if a.Issuer == "" || a.Subject == "" {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: every entry needs issuer and subject")
@@ -120,16 +120,4 @@ func oidcOptions(env func(name, def string) string) (oidc.Options, error) {
 		return o, err
 	}
 	return o, nil
-}
-
-// IssuerAliases maps each issuer that is the same as another (sameas) to
-// the issuer its principals are registered under.
-func IssuerAliases(issuers []oidc.Issuer) map[string]string {
-	aliases := map[string]string{}
-	for _, is := range issuers {
-		if is.SameAs != "" {
-			aliases[is.Issuer] = is.SameAs
-		}
-	}
-	return aliases
 }

@@ -8,17 +8,21 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/oidc/entratest"
+)
+
+var (
+	entraV1 = entratest.V1(tenant)
+	entraV2 = entratest.V2(tenant)
+	pipeSP  = entratest.AppOnly(entraV2, tenant, pipeClient, false)["oid"] // its service principal's object id
 )
 
 // Entra ID facts the tests use (see the ci-identity-claims note): v1 and v2
 // issuers of one tenant; the UI's client id is in every delegated token.
 const (
 	tenant     = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-	entraV1    = "https://sts.windows.net/" + tenant + "/"
-	entraV2    = "https://login.microsoftonline.com/" + tenant + "/v2.0"
 	uiClient   = "0b7e1a53-ui00-4f3e-9c1d-000000000001"
 	pipeClient = "0b7e1a53-pipe-4f3e-9c1d-000000000002"
-	pipeSP     = "5d3c7a10-0000-4000-8000-00000000sp01" // the pipeline's service principal object id
 	alice      = "a11ce000-0000-4000-8000-000000000001"
 	bob        = "b0b00000-0000-4000-8000-000000000002"
 )
@@ -44,27 +48,12 @@ func entraClaims(iss string, extra jwt.MapClaims) jwt.MapClaims {
 
 // delegated is a person's token through the UI, shaped as Entra issues it.
 func delegated(iss, oid, name string) jwt.MapClaims {
-	c := jwt.MapClaims{"scp": "access_as_user", "oid": oid, "sub": "pairwise-" + oid[:8], "name": name}
-	if iss == entraV1 {
-		c["appid"], c["ver"], c["upn"] = uiClient, "1.0", name+"@contoso.example"
-	} else {
-		c["azp"], c["ver"], c["preferred_username"] = uiClient, "2.0", name+"@contoso.example"
-	}
-	return entraClaims(iss, c)
+	return entraClaims(iss, entratest.Delegated(iss, tenant, uiClient, oid, name))
 }
 
 // appOnly is a pipeline's client-credentials token: no scp.
 func appOnly(iss, clientID string, idtyp bool) jwt.MapClaims {
-	c := jwt.MapClaims{"oid": pipeSP, "sub": pipeSP, "roles": []any{"Sign"}}
-	if iss == entraV1 {
-		c["appid"], c["ver"] = clientID, "1.0"
-	} else {
-		c["azp"], c["ver"] = clientID, "2.0"
-	}
-	if idtyp {
-		c["idtyp"] = "app"
-	}
-	return entraClaims(iss, c)
+	return entraClaims(iss, entratest.AppOnly(iss, tenant, clientID, idtyp))
 }
 
 func entraVerifier(t *testing.T) (*Verifier, testKey) {

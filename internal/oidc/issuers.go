@@ -165,6 +165,18 @@ func checkLinks(issuers []Issuer) error {
 	return nil
 }
 
+// Aliases maps each issuer that is the same as another (sameas) to the
+// issuer its principals are registered under.
+func Aliases(issuers []Issuer) map[string]string {
+	aliases := map[string]string{}
+	for _, is := range issuers {
+		if is.SameAs != "" {
+			aliases[is.Issuer] = is.SameAs
+		}
+	}
+	return aliases
+}
+
 // canonical is the issuer under which the issuer's principals are registered.
 func (is *Issuer) canonical() string {
 	if is.SameAs != "" {
