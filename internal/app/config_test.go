@@ -93,3 +93,12 @@ func TestConfigIssuerSettings(t *testing.T) {
 		t.Fatalf("a bootstrap admin under a sameas issuer: %v", err)
 	}
 }
+
+func TestReadingAnUndeclaredSettingPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("reading an undeclared setting did not panic")
+		}
+	}()
+	settingsReader(env(baseEnv())).get("KEYSERVER_NOT_DECLARED")
+}

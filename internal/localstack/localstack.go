@@ -137,7 +137,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 	st.handlerPort = handlerPort
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
-	env := st.handlerEnv(handlerPort, o.SignTimeout)
+	env := st.handlerEnv(handlerPort, st.Azurite.ConnectionString(), st.Auth.IdentityHeader(), o.SignTimeout)
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout
 	}
@@ -179,10 +179,11 @@ func (st *Stack) startAuth(dir string, handlerPort int, o Options) error {
 	return nil
 }
 
-func (st *Stack) handlerEnv(port int, signTimeout time.Duration) map[string]string {
+// handlerEnv is the handler's app settings: those app.Settings marks Local.
+func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout time.Duration) map[string]string {
 	return map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT":          strconv.Itoa(port),
-		"KEYSERVER_TABLES_CONNECTION_STRING":    st.Azurite.ConnectionString(),
+		"KEYSERVER_TABLES_CONNECTION_STRING":    tables,
 		"KEYSERVER_TRUSTED_ISSUERS":             fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub","personclaim":"oid"}]`, st.AuthURL, Audience),
 		"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS": "true",
 		"KEYSERVER_BOOTSTRAP_ADMINS":            fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
@@ -190,7 +191,7 @@ func (st *Stack) handlerEnv(port int, signTimeout time.Duration) map[string]stri
 		"KEYSERVER_KEYVAULT_CA_FILE":            st.CAFile,
 		"KEYSERVER_SIGN_TIMEOUT":                signTimeout.String(),
 		"IDENTITY_ENDPOINT":                     st.AuthURL + "/msi/token",
-		"IDENTITY_HEADER":                       st.Auth.IdentityHeader(),
+		"IDENTITY_HEADER":                       identityHeader,
 	}
 }
 
