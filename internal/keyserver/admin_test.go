@@ -32,12 +32,12 @@ func TestPutKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			audits := len(f.store.globalAudit())
+			audits := len(f.store.GlobalAudit())
 			k := tt.key
 			err := f.svc.PutKey(ctx, f.mustCaller(t, tt.who), &k)
 			if tt.want != "" {
 				wantCode(t, err, tt.want)
-				if _, ok := f.store.keys[k.KeyID]; ok || len(f.store.globalAudit()) != audits {
+				if _, ok := f.store.StoredKey(k.KeyID); ok || len(f.store.GlobalAudit()) != audits {
 					t.Fatalf("a refused PutKey wrote the key or an audit event")
 				}
 				return
@@ -45,7 +45,7 @@ func TestPutKey(t *testing.T) {
 			if err != nil {
 				t.Fatalf("PutKey: %v", err)
 			}
-			stored, ok := f.store.keys[k.KeyID]
+			stored, ok := f.store.StoredKey(k.KeyID)
 			if !ok || stored.Algorithm != tt.alg {
 				t.Fatalf("stored key = %+v, want algorithm %s", stored, tt.alg)
 			}
@@ -56,7 +56,7 @@ func TestPutKey(t *testing.T) {
 			if err := keyserver.CheckCertificate(stored.Certificate, signer.Public()); err != nil {
 				t.Fatalf("stored certificate: %v", err)
 			}
-			evs := f.store.globalAudit()
+			evs := f.store.GlobalAudit()
 			if len(evs) != audits+1 || evs[len(evs)-1].Action != keyserver.ActionAdminKey || evs[len(evs)-1].Target != k.KeyID || !strings.Contains(evs[len(evs)-1].Detail, k.KeyID) {
 				t.Fatalf("audit events = %+v", evs[audits:])
 			}
@@ -82,7 +82,7 @@ func TestPutSubjectClearsTheCache(t *testing.T) {
 	if err := f.svc.DeleteSubject(ctx, admin, principal("orderer1")); err != nil {
 		t.Fatalf("DeleteSubject: %v", err)
 	}
-	_, err := f.svc.Caller(ctx, principal("orderer1"))
+	_, err := f.svc.Caller(ctx, keyserver.Identity{Principal: principal("orderer1")})
 	wantCode(t, err, keyserver.EFORBIDDEN)
 
 	for _, bad := range []*keyserver.Subject{
@@ -125,15 +125,15 @@ func TestAdminChangeIsRecordedFirst(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	admin := f.mustCaller(t, "admin")
-	f.store.fail("RecordAudit", keyserver.Errorf(keyserver.EUNAVAILABLE, "audit table down"))
+	f.store.Fail("RecordAudit", keyserver.Errorf(keyserver.EUNAVAILABLE, "audit table down"))
 	wantCode(t, f.svc.DeleteKey(ctx, admin, "key1"), keyserver.EUNAVAILABLE)
-	f.store.fail("RecordAudit", nil)
+	f.store.Fail("RecordAudit", nil)
 	if _, err := f.store.Key(ctx, "key1"); err != nil {
 		t.Fatalf("key1 was deleted though its record could not be written: %v", err)
 	}
-	before := len(f.store.globalAudit())
+	before := len(f.store.GlobalAudit())
 	wantCode(t, f.svc.DeleteKey(ctx, admin, "nokey"), keyserver.ENOTFOUND)
-	evs := f.store.globalAudit()[before:]
+	evs := f.store.GlobalAudit()[before:]
 	if len(evs) != 2 || evs[0].Result != "ok" || evs[1].Result != "failed: not_found" || evs[1].Action != keyserver.ActionAdminKey || evs[1].Target != "nokey" {
 		t.Fatalf("records of a failed delete = %+v; want the change, then its failure", evs)
 	}
