@@ -17,6 +17,7 @@ const AuditTimeLayout = "2006-01-02T15:04:05.000000Z"
 type AuditActor struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
+	Kind    string `json:"kind"`
 }
 
 // AuditRecord is one record, with where storage keeps it and, once sealed,
@@ -108,7 +109,7 @@ func parseAuditTime(s string) (time.Time, error) {
 func AuditRecordOf(s auditlog.Stored) AuditRecord {
 	r := s.Record
 	return AuditRecord{ID: r.ID(), Chain: r.Chain, Seq: r.Seq, Row: s.Row, Prev: r.Prev.String(), Time: auditTime(r.Time),
-		Event: r.Event, Actor: AuditActor{r.ActorIssuer, r.ActorSubject}, OperationID: r.OperationID, KeyID: r.KeyID,
+		Event: r.Event, Actor: AuditActor{r.ActorIssuer, r.ActorSubject, r.ActorKind}, OperationID: r.OperationID, KeyID: r.KeyID,
 		Target: r.Target, Digest: r.Digest, Result: r.Result, Detail: r.Detail, Hash: r.LeafHash().String()}
 }
 
@@ -124,7 +125,7 @@ func (a *AuditRecord) Stored() (auditlog.Stored, error) {
 		return auditlog.Stored{}, fmt.Errorf("record %s: %w", a.ID, err)
 	}
 	return auditlog.Stored{Row: a.Row, Record: auditlog.Record{Chain: a.Chain, Seq: a.Seq, Prev: prev, Time: t, Event: a.Event,
-		ActorIssuer: a.Actor.Issuer, ActorSubject: a.Actor.Subject, OperationID: a.OperationID, KeyID: a.KeyID,
+		ActorIssuer: a.Actor.Issuer, ActorSubject: a.Actor.Subject, ActorKind: a.Actor.Kind, OperationID: a.OperationID, KeyID: a.KeyID,
 		Target: a.Target, Digest: a.Digest, Result: a.Result, Detail: a.Detail}}, nil
 }
 

@@ -56,6 +56,7 @@ type Record struct {
 	Event        string    // what happened: see the Event* constants
 	ActorIssuer  string    // who did it: the token issuer
 	ActorSubject string    // and the subject
+	ActorKind    string    // "person" or "app"
 	OperationID  string
 	KeyID        string
 	Target       string // for admin changes: the key, subject or policy changed
@@ -87,9 +88,10 @@ const (
 func OperationChain(opID string) string { return "op/" + opID }
 
 // CallerChain names the chain of the refusals of a caller that concern no
-// operation it may read: hex of SHA-256(issuer, 0x00, subject), first 16 bytes.
-func CallerChain(issuer, subject string) string {
-	h := sha256.Sum256([]byte(issuer + "\x00" + subject))
+// operation it may read: hex of the first 16 bytes of
+// SHA-256(issuer, 0x00, subject, 0x00, kind).
+func CallerChain(issuer, subject, kind string) string {
+	h := sha256.Sum256([]byte(issuer + "\x00" + subject + "\x00" + kind))
 	return "caller/" + hex.EncodeToString(h[:16])
 }
 
@@ -116,7 +118,7 @@ func ParseRecordID(id string) (string, uint64, error) {
 func Normalize(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 func (r *Record) fields() []string {
-	return []string{r.Chain, r.Event, r.ActorIssuer, r.ActorSubject, r.OperationID, r.KeyID, r.Target, r.Digest, r.Result, r.Detail}
+	return []string{r.Chain, r.Event, r.ActorIssuer, r.ActorSubject, r.ActorKind, r.OperationID, r.KeyID, r.Target, r.Digest, r.Result, r.Detail}
 }
 
 // Check reports a record that cannot be encoded.

@@ -37,18 +37,18 @@ func (ev *AuditEvent) Chain() string {
 	if ev.Action == ActionAdmin || strings.HasPrefix(ev.Action, "admin.") {
 		return auditlog.AdminChain
 	}
-	return auditlog.CallerChain(ev.Actor.Issuer, ev.Actor.Subject)
+	return auditlog.CallerChain(ev.Actor.Issuer, ev.Actor.Subject, ev.Actor.Kind.String())
 }
 
 // Record is ev as an audit record of chain, before it is chained.
 func (ev *AuditEvent) Record(chain string) auditlog.Record {
-	return auditlog.Record{Chain: chain, Time: ev.Time, Event: ev.Action, ActorIssuer: ev.Actor.Issuer, ActorSubject: ev.Actor.Subject,
+	return auditlog.Record{Chain: chain, Time: ev.Time, Event: ev.Action, ActorIssuer: ev.Actor.Issuer, ActorSubject: ev.Actor.Subject, ActorKind: ev.Actor.Kind.String(),
 		OperationID: ev.OperationID, KeyID: ev.KeyID, Target: ev.Target, Digest: ev.Digest, Result: ev.Result, Detail: ev.Detail}
 }
 
 // EventOf reads a record back as an event.
 func EventOf(r *auditlog.Record) AuditEvent {
-	return AuditEvent{Time: r.Time, Actor: Principal{Issuer: r.ActorIssuer, Subject: r.ActorSubject}, Action: r.Event,
+	return AuditEvent{Time: r.Time, Actor: Principal{Issuer: r.ActorIssuer, Subject: r.ActorSubject, Kind: kindOf(r.ActorKind)}, Action: r.Event,
 		OperationID: r.OperationID, KeyID: r.KeyID, Target: r.Target, Digest: r.Digest, Result: r.Result, Detail: r.Detail}
 }
 
@@ -141,4 +141,9 @@ func auditErr(err error, doing string) error {
 func CertificateSHA256(der []byte) string {
 	h := sha256.Sum256(der)
 	return hex.EncodeToString(h[:])
+}
+
+func kindOf(s string) Kind {
+	k, _ := ParseKind(s)
+	return k
 }
