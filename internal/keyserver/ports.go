@@ -67,6 +67,8 @@ type Reservation struct {
 	Slot        int
 	// Token is the store's own handle (an ETag) for completing or releasing.
 	Token string
+	// AuditRecord is set by CompleteUse to the id of the record it wrote.
+	AuditRecord string
 }
 
 // OperationFilter narrows ListOperations. The store may return more than

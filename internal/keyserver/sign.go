@@ -111,7 +111,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		}
 		return nil, err
 	}
-	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig)}, nil
+	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig), AuditRecord: r.AuditRecord}, nil
 }
 
 // signingOperation loads an operation c may see, through the store's

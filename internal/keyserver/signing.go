@@ -32,6 +32,8 @@ type SignResult struct {
 	InputData       string `json:"inputdata"`
 	SignatureFormat string `json:"signatureformat"`
 	Result          string `json:"result"`
+	// AuditRecord is the id of the signature's audit record.
+	AuditRecord string `json:"auditrecord,omitempty"`
 }
 
 // Input paddings and signature formats of the wire protocol.

@@ -33,6 +33,7 @@ type Store struct {
 	audit    *aztables.Client
 	names    []string
 	slots    slotBook
+	heads    chainHeads
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -266,6 +267,7 @@ func (m *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev 
 	}
 	r.uses[res.KeyID][res.Slot].spent = true
 	r.events = append(r.events, ev)
+	res.AuditRecord = auditlog.RecordID(auditlog.OperationChain(res.OperationID), uint64(len(r.events)))
 	return nil
 }
 
