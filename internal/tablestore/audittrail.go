@@ -35,7 +35,9 @@ func checkpointRowKey(n uint64) string {
 	return checkpointPfx + fmt.Sprintf("%019d", math.MaxInt64-int64(n))
 }
 
-func sealedHeadRowKey(chain string) string { return sealedHeadPfx + strings.ReplaceAll(chain, "/", "~") }
+func sealedHeadRowKey(chain string) string {
+	return sealedHeadPfx + strings.ReplaceAll(chain, "/", "~")
+}
 
 // leafJSON is a leaf as a checkpoint row lists it.
 type leafJSON struct {
