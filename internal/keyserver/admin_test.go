@@ -37,7 +37,7 @@ func TestPutKey(t *testing.T) {
 			err := f.svc.PutKey(ctx, f.mustCaller(t, tt.who), &k)
 			if tt.want != "" {
 				wantCode(t, err, tt.want)
-				if _, ok := f.store.keys[k.KeyID]; ok || len(f.store.globalAudit()) != audits {
+				if f.store.StoredKey(k.KeyID) != nil || len(f.store.globalAudit()) != audits {
 					t.Fatalf("a refused PutKey wrote the key or an audit event")
 				}
 				return
@@ -45,8 +45,8 @@ func TestPutKey(t *testing.T) {
 			if err != nil {
 				t.Fatalf("PutKey: %v", err)
 			}
-			stored, ok := f.store.keys[k.KeyID]
-			if !ok || stored.Algorithm != tt.alg {
+			stored := f.store.StoredKey(k.KeyID)
+			if stored == nil || stored.Algorithm != tt.alg {
 				t.Fatalf("stored key = %+v, want algorithm %s", stored, tt.alg)
 			}
 			signer, err := f.hsm.Open(ctx, k.HSMKey)

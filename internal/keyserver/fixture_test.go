@@ -86,11 +86,11 @@ func newFixture(tb testing.TB) *fixture {
 		f.hsm.add(name, k)
 	}
 	for _, k := range testKeyring {
-		f.store.keys[k.id] = &keyserver.Key{KeyID: k.id, HSMKey: k.hsm, RequiredApprovals: k.approvals, Enabled: k.enabled}
+		mustDo(tb, f.store.PutKey(context.Background(), &keyserver.Key{KeyID: k.id, HSMKey: k.hsm, RequiredApprovals: k.approvals, Enabled: k.enabled}))
 	}
 	for name, roles := range testSubjects {
 		p := principal(name)
-		f.store.subjects[p] = &keyserver.Subject{Principal: p, Name: "Name of " + name, Roles: roles}
+		mustDo(tb, f.store.PutSubject(context.Background(), &keyserver.Subject{Principal: p, Name: "Name of " + name, Roles: roles}))
 	}
 	f.svc = &keyserver.Service{
 		Ops: f.store, Keys: f.store, Subjects: f.store, Audit: f.store, Notifier: f.notes,
@@ -163,4 +163,11 @@ func (f *fixture) lastEvent(tb testing.TB, opID string) keyserver.AuditEvent {
 		tb.Fatalf("operation %s has no audit events", opID)
 	}
 	return evs[len(evs)-1]
+}
+
+func mustDo(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
 }

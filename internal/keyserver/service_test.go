@@ -50,7 +50,7 @@ func TestCallerCacheExpiresWithTheClock(t *testing.T) {
 	f.svc.CacheTTL = time.Minute
 	ctx := context.Background()
 	f.mustCaller(t, "orderer1")
-	f.store.subjects[principal("orderer1")].Roles = []string{"orderer:key2"}
+	f.store.StoredSubject(principal("orderer1")).Roles = []string{"orderer:key2"}
 	f.clock.Advance(59 * time.Second)
 	if c := f.mustCaller(t, "orderer1"); !c.CanOrder("key1") {
 		t.Fatalf("roles were reloaded before the TTL passed: %v", c.Roles)
@@ -73,7 +73,7 @@ func TestCallerCacheExpiresWithTheClock(t *testing.T) {
 	if _, err := f.svc.CreateOperation(ctx, c, request(kr("late", 1))); keyserver.ErrorCode(err) != keyserver.EINVALID {
 		t.Fatalf("CreateOperation with an unknown key: %v", err)
 	}
-	f.store.keys["late"] = &keyserver.Key{KeyID: "late", HSMKey: "p256", Enabled: true}
+	mustDo(t, f.store.PutKey(context.Background(), &keyserver.Key{KeyID: "late", HSMKey: "p256", Enabled: true}))
 	if _, err := f.svc.CreateOperation(ctx, c, request(kr("key1", 1))); err != nil {
 		t.Fatalf("CreateOperation: %v", err)
 	}
@@ -131,7 +131,7 @@ func TestCreateOperation(t *testing.T) {
 		t.Fatalf("grant of key3 = %+v", g)
 	}
 	// The operation keeps the approvals its keys required when it was created.
-	f.store.keys["key3"].RequiredApprovals = 0
+	f.store.StoredKey("key3").RequiredApprovals = 0
 	if got := f.mustOperation(t, op.ID); got.Grant("key3").RequiredApprovals != 2 || got.Status(f.clock.Now()) != keyserver.StatusPending {
 		t.Fatalf("stored operation = %+v", got)
 	}

@@ -314,9 +314,7 @@ func TestSignRefusesAKeyRepointedAfterTheOperationOpened(t *testing.T) {
 	if _, err := f.svc.Sign(ctx, c, o); err != nil {
 		t.Fatalf("Sign before the key moved: %v", err)
 	}
-	moved := *f.store.keys["ec256"]
-	moved.HSMKey = f.store.keys["ec384"].HSMKey
-	f.store.keys["ec256"] = &moved
+	f.store.StoredKey("ec256").HSMKey = f.store.StoredKey("ec384").HSMKey
 	_, err := f.svc.Sign(ctx, c, o)
 	wantCode(t, err, keyserver.ECONFLICT)
 	if n := f.store.heldUses(op.ID, "ec256"); n != 1 {

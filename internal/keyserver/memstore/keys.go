@@ -1,19 +1,17 @@
-package keyserver_test
+package memstore
 
 import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"keyserver/internal/keyserver"
 )
 
-// This file holds memStore's KeyStore, SubjectStore and AuditLog, and the
-// recording Notifier.
+// This file holds Store's KeyStore, SubjectStore and AuditLog.
 
-func (m *memStore) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
+func (m *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("Key"); err != nil {
@@ -27,7 +25,7 @@ func (m *memStore) Key(ctx context.Context, keyID string) (*keyserver.Key, error
 	return &c, nil
 }
 
-func (m *memStore) Keys(ctx context.Context) ([]*keyserver.Key, error) {
+func (m *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("Keys"); err != nil {
@@ -42,7 +40,7 @@ func (m *memStore) Keys(ctx context.Context) ([]*keyserver.Key, error) {
 	return out, nil
 }
 
-func (m *memStore) PutKey(ctx context.Context, k *keyserver.Key) error {
+func (m *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("PutKey"); err != nil {
@@ -53,7 +51,7 @@ func (m *memStore) PutKey(ctx context.Context, k *keyserver.Key) error {
 	return nil
 }
 
-func (m *memStore) DeleteKey(ctx context.Context, keyID string) error {
+func (m *Store) DeleteKey(ctx context.Context, keyID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.keys[keyID]; !ok {
@@ -63,7 +61,7 @@ func (m *memStore) DeleteKey(ctx context.Context, keyID string) error {
 	return nil
 }
 
-func (m *memStore) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.Subject, error) {
+func (m *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.Subject, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("Subject"); err != nil {
@@ -78,7 +76,7 @@ func (m *memStore) Subject(ctx context.Context, p keyserver.Principal) (*keyserv
 	return &c, nil
 }
 
-func (m *memStore) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
+func (m *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*keyserver.Subject
@@ -92,7 +90,7 @@ func (m *memStore) SubjectsByID(ctx context.Context, subject string) ([]*keyserv
 	return out, nil
 }
 
-func (m *memStore) PutSubject(ctx context.Context, s *keyserver.Subject) error {
+func (m *Store) PutSubject(ctx context.Context, s *keyserver.Subject) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := *s
@@ -101,7 +99,7 @@ func (m *memStore) PutSubject(ctx context.Context, s *keyserver.Subject) error {
 	return nil
 }
 
-func (m *memStore) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
+func (m *Store) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.subjects[p]; !ok {
@@ -111,7 +109,7 @@ func (m *memStore) DeleteSubject(ctx context.Context, p keyserver.Principal) err
 	return nil
 }
 
-func (m *memStore) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
+func (m *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("RecordAudit"); err != nil {
@@ -122,7 +120,7 @@ func (m *memStore) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) err
 }
 
 // AuditEvents lets storetest read the events RecordAudit wrote on the UTC day of day.
-func (m *memStore) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
+func (m *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []keyserver.AuditEvent
@@ -134,29 +132,18 @@ func (m *memStore) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.
 	return out, nil
 }
 
-// recordingNotifier keeps every notification it delivers.
-type recordingNotifier struct {
-	mu   sync.Mutex
-	sent []keyserver.Notification
-	err  error
+// StoredKey returns the stored key itself, or nil, so that a test can change
+// it in place as if another process had.
+func (m *Store) StoredKey(keyID string) *keyserver.Key {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.keys[keyID]
 }
 
-func (n *recordingNotifier) Notify(ctx context.Context, x *keyserver.Notification) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.err != nil {
-		return n.err
-	}
-	n.sent = append(n.sent, *x)
-	return nil
-}
-
-func (n *recordingNotifier) events() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []string
-	for _, x := range n.sent {
-		out = append(out, x.Event+" "+x.OperationID)
-	}
-	return out
+// StoredSubject returns the stored subject itself, or nil, so that a test can
+// change it in place.
+func (m *Store) StoredSubject(p keyserver.Principal) *keyserver.Subject {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.subjects[p]
 }

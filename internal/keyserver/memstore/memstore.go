@@ -1,0 +1,384 @@
+// Package memstore is the in-memory fake of the Keyserver's stores, used by
+// the domain's and the HTTP handlers' unit tests.
+package memstore
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+
+	"keyserver/internal/keyserver"
+)
+
+// Store is an in-memory OperationStore, KeyStore, SubjectStore and
+// AuditLog that keeps the contracts of ports.go. Uses are kept apart from the
+// operation row, as the table store keeps them in rows of their own, and the
+// operation's usage counts are derived from them. A request the domain should
+// never make fails loudly with an internal error.
+type Store struct {
+	mu       sync.Mutex
+	ops      map[string]*memOp
+	keys     map[string]*keyserver.Key
+	subjects map[keyserver.Principal]*keyserver.Subject
+	audit    []keyserver.AuditEvent
+	faults   map[string]error // method name -> error it returns
+	tokens   int
+}
+
+type memOp struct {
+	op     *keyserver.Operation
+	uses   map[string]map[int]*memUse // key id -> slot -> use
+	events []keyserver.AuditEvent
+	outbox []*keyserver.Notification
+}
+
+type memUse struct {
+	token string
+	spent bool
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		ops:      map[string]*memOp{},
+		keys:     map[string]*keyserver.Key{},
+		subjects: map[keyserver.Principal]*keyserver.Subject{},
+		faults:   map[string]error{},
+	}
+}
+
+// Fail makes method return err until Fail(method, nil).
+func (m *Store) Fail(method string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		delete(m.faults, method)
+		return
+	}
+	m.faults[method] = err
+}
+
+// fault must be called with m.mu held.
+func (m *Store) fault(method string) error { return m.faults[method] }
+
+func loud(format string, args ...any) error {
+	return keyserver.Errorf(keyserver.EINTERNAL, "memstore: "+format, args...)
+}
+
+func cloneOp(op *keyserver.Operation) *keyserver.Operation {
+	c := *op
+	c.Keys = make([]*keyserver.KeyGrant, len(op.Keys))
+	for i, g := range op.Keys {
+		cg := *g
+		cg.Approvals = slices.Clone(g.Approvals)
+		c.Keys[i] = &cg
+	}
+	if op.Rejected != nil {
+		r := *op.Rejected
+		c.Rejected = &r
+	}
+	if op.Cancelled != nil {
+		cl := *op.Cancelled
+		c.Cancelled = &cl
+	}
+	return &c
+}
+
+// view returns a copy of the operation with usage counts derived from its uses.
+func (r *memOp) view() *keyserver.Operation {
+	c := cloneOp(r.op)
+	for _, g := range c.Keys {
+		g.UsageCount = len(r.uses[g.KeyID])
+	}
+	return c
+}
+
+func (m *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("CreateOperation"); err != nil {
+		return err
+	}
+	if _, ok := m.ops[op.ID]; ok {
+		return keyserver.Errorf(keyserver.ECONFLICT, "memstore: operation %s exists", op.ID)
+	}
+	r := &memOp{op: cloneOp(op), uses: map[string]map[int]*memUse{}, events: []keyserver.AuditEvent{ev}}
+	for _, g := range r.op.Keys {
+		if g.UsageCount != 0 {
+			return loud("new operation with usage count %d", g.UsageCount)
+		}
+	}
+	if n != nil {
+		nc := *n
+		r.outbox = append(r.outbox, &nc)
+	}
+	m.ops[op.ID] = r
+	return nil
+}
+
+// Operation's not-found message differs from the domain's on purpose, so
+// tests see whether a store message reaches a caller.
+func (m *Store) Operation(ctx context.Context, id string) (*keyserver.Operation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Operation"); err != nil {
+		return nil, err
+	}
+	r, ok := m.ops[id]
+	if !ok {
+		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no row for %s", id)
+	}
+	return r.view(), nil
+}
+
+// OperationForSigning makes the fake a SigningLoader like the table store:
+// usage counts are left at 0.
+func (m *Store) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
+	op, err := m.Operation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range op.Keys {
+		g.UsageCount = 0
+	}
+	return op, nil
+}
+
+func (m *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("ListOperations"); err != nil {
+		return nil, err
+	}
+	var out []*keyserver.Operation
+	for _, r := range m.ops {
+		if !f.OpenAt.IsZero() && (r.op.Closed() || !f.OpenAt.Before(r.op.Expires)) {
+			continue
+		}
+		out = append(out, r.view())
+	}
+	return out, nil
+}
+
+// UpdateOperation applies fn to a copy and writes only when fn succeeds. The
+// approvals fn adds must be exactly those its Update lists, and fn may not
+// change usage, which belongs to ReserveUse.
+func (m *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserver.Operation) (*keyserver.Update, error)) (*keyserver.Operation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("UpdateOperation"); err != nil {
+		return nil, err
+	}
+	r, ok := m.ops[id]
+	if !ok {
+		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no row for %s", id)
+	}
+	before := r.view()
+	after := cloneOp(before)
+	u, err := fn(after)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, loud("UpdateOperation without an Update")
+	}
+	if after.ID != id || len(after.Keys) != len(before.Keys) {
+		return nil, loud("fn changed the operation's id or keys")
+	}
+	for i, g := range after.Keys {
+		b := before.Keys[i]
+		if g.KeyID != b.KeyID || g.UsageCount != b.UsageCount || g.MaxUsageCount != b.MaxUsageCount {
+			return nil, loud("fn changed grant %s beyond its approvals", b.KeyID)
+		}
+		want := slices.Clone(b.Approvals)
+		for _, a := range u.Approvals {
+			if a.KeyID == g.KeyID {
+				want = append(want, a.Approval)
+			}
+		}
+		if !slices.Equal(want, g.Approvals) {
+			return nil, loud("approvals of %s differ from Update.Approvals", g.KeyID)
+		}
+	}
+	r.op = after
+	r.events = append(r.events, u.Audit)
+	if u.Notify != nil {
+		nc := *u.Notify
+		r.outbox = append(r.outbox, &nc)
+	}
+	return r.view(), nil
+}
+
+func (m *Store) ReserveUse(ctx context.Context, opID, keyID string, max, hint int) (*keyserver.Reservation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("ReserveUse"); err != nil {
+		return nil, err
+	}
+	r, ok := m.ops[opID]
+	if !ok {
+		return nil, loud("ReserveUse on unknown operation %s", opID)
+	}
+	g := r.op.Grant(keyID)
+	if g == nil || g.MaxUsageCount != max {
+		return nil, loud("ReserveUse of %s with max %d does not match the grant", keyID, max)
+	}
+	if r.uses[keyID] == nil {
+		r.uses[keyID] = map[int]*memUse{}
+	}
+	for slot := 1; slot <= max; slot++ {
+		if r.uses[keyID][slot] == nil {
+			m.tokens++
+			u := &memUse{token: strconv.Itoa(m.tokens)}
+			r.uses[keyID][slot] = u
+			return &keyserver.Reservation{OperationID: opID, KeyID: keyID, Slot: slot, Token: u.token}, nil
+		}
+	}
+	return nil, keyserver.Errorf(keyserver.EEXHAUSTED, "Key %q has no uses left in operation %s.", keyID, opID)
+}
+
+// reserved returns the operation of a held reservation; one already spent
+// or released is ECONFLICT, as in the table store.
+func (m *Store) reserved(res *keyserver.Reservation) (*memOp, error) {
+	r, ok := m.ops[res.OperationID]
+	if !ok {
+		return nil, loud("unknown operation %s", res.OperationID)
+	}
+	u := r.uses[res.KeyID][res.Slot]
+	if u == nil || u.token != res.Token || u.spent {
+		return nil, keyserver.Errorf(keyserver.ECONFLICT, "memstore: use %s/%d is no longer reserved", res.KeyID, res.Slot)
+	}
+	return r, nil
+}
+
+func (m *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("CompleteUse"); err != nil {
+		return err
+	}
+	r, err := m.reserved(res)
+	if err != nil {
+		return err
+	}
+	r.uses[res.KeyID][res.Slot].spent = true
+	r.events = append(r.events, ev)
+	return nil
+}
+
+func (m *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("ReleaseUse"); err != nil {
+		return err
+	}
+	r, err := m.reserved(res)
+	if err != nil {
+		return err
+	}
+	delete(r.uses[res.KeyID], res.Slot)
+	r.events = append(r.events, ev)
+	return nil
+}
+
+func (m *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.AuditEvent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("RecordEvent"); err != nil {
+		return err
+	}
+	r, ok := m.ops[opID]
+	if !ok {
+		return loud("RecordEvent into unknown operation %s", opID)
+	}
+	r.events = append(r.events, ev)
+	return nil
+}
+
+func (m *Store) PendingNotifications(ctx context.Context, opID string) ([]*keyserver.Notification, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("PendingNotifications"); err != nil {
+		return nil, err
+	}
+	r, ok := m.ops[opID]
+	if !ok {
+		return nil, loud("PendingNotifications of unknown operation %s", opID)
+	}
+	return slices.Clone(r.outbox), nil
+}
+
+func (m *Store) AllPendingNotifications(ctx context.Context) ([]*keyserver.Notification, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("AllPendingNotifications"); err != nil {
+		return nil, err
+	}
+	var all []*keyserver.Notification
+	for _, r := range m.ops {
+		all = append(all, r.outbox...)
+	}
+	slices.SortFunc(all, func(a, b *keyserver.Notification) int { return a.Time.Compare(b.Time) })
+	return all, nil
+}
+
+func (m *Store) AckNotification(ctx context.Context, opID, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.ops[opID]
+	if !ok {
+		return loud("AckNotification of unknown operation %s", opID)
+	}
+	// Acknowledging one already gone is fine: two deliveries may both ack.
+	r.outbox = slices.DeleteFunc(r.outbox, func(n *keyserver.Notification) bool { return n.ID == id })
+	return nil
+}
+
+// OperationEvents lets storetest read the audit events of an operation.
+func (m *Store) OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error) {
+	return m.Events(opID), nil
+}
+
+// Events returns the audit events of an operation; Outbox its undelivered notifications.
+func (m *Store) Events(opID string) []keyserver.AuditEvent {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.ops[opID]; ok {
+		return slices.Clone(r.events)
+	}
+	return nil
+}
+
+func (m *Store) Outbox(opID string) []*keyserver.Notification {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.ops[opID]; ok {
+		return slices.Clone(r.outbox)
+	}
+	return nil
+}
+
+// OpCount returns how many operations the store holds.
+func (m *Store) OpCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.ops)
+}
+
+// HeldUses returns how many uses of keyID are reserved or spent in opID.
+func (m *Store) HeldUses(opID, keyID string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.ops[opID]; ok {
+		return len(r.uses[keyID])
+	}
+	return 0
+}
+
+// GlobalAudit returns the events RecordAudit wrote.
+func (m *Store) GlobalAudit() []keyserver.AuditEvent {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.audit)
+}
