@@ -16,6 +16,7 @@ import (
 	"keyserver/internal/oidc"
 	"keyserver/internal/servicebus"
 	"keyserver/internal/tablestore"
+	"keyserver/internal/webui"
 )
 
 // Main is a running Keyserver.
@@ -143,6 +144,10 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		m.closers = append(m.closers, sb.Close)
 		notifier = sb
 	}
+	ui, err := webui.New(c.UI)
+	if err != nil {
+		return nil, err
+	}
 	verifier := oidc.NewVerifier(c.Issuers, &http.Client{Timeout: 10 * time.Second})
 	svc := &keyserver.Service{
 		Ops: store, Keys: store, Subjects: store, Audit: store, Notifier: notifier,
@@ -150,7 +155,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
 	}
 	return &api.Server{
-		Service: svc, Verifier: verifier, Log: m.Log,
+		Service: svc, Verifier: verifier, Log: m.Log, UI: ui,
 		Health: map[string]keyserver.HealthChecker{"tables": store, "oidc": verifier, "hsm": hsm},
 	}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
+	"keyserver/internal/webui"
 )
 
 // Config is the handler's configuration, read from app settings.
@@ -29,6 +30,7 @@ type Config struct {
 	ServiceBusNamespace    string
 	ServiceBusQueue        string
 	CacheTTL               time.Duration
+	UI                     webui.Config
 }
 
 // ConfigFromEnv reads the settings listed in docs/ARCHITECTURE.md through getenv.
@@ -50,6 +52,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE", ""),
 		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE", "approvals"),
 		CacheTTL:               10 * time.Second,
+		UI: webui.Config{
+			Issuer:   env("KEYSERVER_UI_ISSUER", ""),
+			ClientID: env("KEYSERVER_UI_CLIENT_ID", ""),
+			Scope:    env("KEYSERVER_UI_SCOPE", "openid profile"),
+		},
 	}
 	var err error
 	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY", "24h"), "KEYSERVER_MAX_VALIDITY"); err != nil {
@@ -80,6 +87,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if a.Issuer == "" || a.Subject == "" {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: every entry needs issuer and subject")
 		}
+	}
+	if err := c.UI.Validate(); err != nil {
+		return c, fmt.Errorf("KEYSERVER_UI_ISSUER, KEYSERVER_UI_CLIENT_ID, KEYSERVER_UI_SCOPE: %w", err)
 	}
 	switch c.Credential {
 	case "managedidentity", "default", "azurecli":

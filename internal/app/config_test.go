@@ -29,6 +29,9 @@ func TestConfigDefaults(t *testing.T) {
 	if len(c.Issuers) != 1 || c.Issuers[0].SubjectClaim != "sub" || len(c.BootstrapAdmins) != 0 {
 		t.Fatalf("issuers %+v, admins %+v", c.Issuers, c.BootstrapAdmins)
 	}
+	if c.UI.Enabled() || c.UI.Scope != "openid profile" {
+		t.Fatalf("UI: %+v, want sign-in off and scope openid profile", c.UI)
+	}
 }
 
 func TestConfigRefusals(t *testing.T) {
@@ -46,6 +49,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"bad admins", "KEYSERVER_BOOTSTRAP_ADMINS", `{"issuer":"x"}`, "KEYSERVER_BOOTSTRAP_ADMINS"},
 		{"admin without subject", "KEYSERVER_BOOTSTRAP_ADMINS", `[{"issuer":"x"}]`, "issuer and subject"},
 		{"bad credential", "KEYSERVER_KEYVAULT_CREDENTIAL", "password", "KEYSERVER_KEYVAULT_CREDENTIAL"},
+		{"UI issuer without client", "KEYSERVER_UI_ISSUER", "https://login.example/tenant/v2.0", "client id"},
+		{"UI client without issuer", "KEYSERVER_UI_CLIENT_ID", "ui", "issuer"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

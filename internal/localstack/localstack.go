@@ -46,6 +46,9 @@ type Options struct {
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
 const Audience = "api://keyserver-local"
 
+// UIClientID is the web UI's client id at the dev auth server.
+const UIClientID = "keyserver-ui"
+
 // IdentityHeader is the local managed identity endpoint's secret, as in
 // local.settings.json.example; the endpoint listens on loopback only.
 const IdentityHeader = "local-dev-identity-header"
@@ -160,6 +163,9 @@ func (st *Stack) handlerEnv(port int, identityHeader string, signTimeout time.Du
 		"KEYSERVER_SIGN_TIMEOUT":             signTimeout.String(),
 		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
 		"IDENTITY_HEADER":                    identityHeader,
+		"KEYSERVER_UI_ISSUER":                st.AuthURL,
+		"KEYSERVER_UI_CLIENT_ID":             UIClientID,
+		"KEYSERVER_UI_SCOPE":                 "openid profile",
 	}
 }
 
