@@ -118,10 +118,16 @@ func TestTokenClaims(t *testing.T) {
 	if parsed.Header["alg"] != "RS256" || parsed.Header["kid"] != s.jwk.Kid {
 		t.Fatalf("header = %v, want alg RS256 and kid %s", parsed.Header, s.jwk.Kid)
 	}
-	want := map[string]any{"iss": hs.URL, "aud": testAudience, "sub": "approver-key2", "azp": "approver-key2"}
+	want := map[string]any{"iss": hs.URL, "aud": testAudience, "sub": "approver-key2", "azp": "approver-key2", "appid": "approver-key2", "idtyp": "app"}
 	for k, v := range want {
 		if claims[k] != v {
 			t.Fatalf("claim %s = %v, want %v", k, claims[k], v)
+		}
+	}
+	// An app-only token, as Entra shapes it: no scp, no person.
+	for _, k := range []string{"scp", "oid", "name", "preferred_username"} {
+		if _, ok := claims[k]; ok {
+			t.Fatalf("a client's token carries %s", k)
 		}
 	}
 	iat, _ := claims["iat"].(float64)
@@ -147,7 +153,8 @@ func TestTokenRejections(t *testing.T) {
 		{"unknown client", "adminuser:adminuser", "grant_type=client_credentials", 401, "invalid_client"},
 		{"another client's secret", "adminclient:approver-key1", "grant_type=client_credentials", 401, "invalid_client"},
 		{"password grant", "adminclient:adminclient", "grant_type=password&username=a&password=b", 400, "unsupported_grant_type"},
-		{"authorization code grant", "adminclient:adminclient", "grant_type=authorization_code&code=x", 400, "unsupported_grant_type"},
+		{"refresh token grant", "adminclient:adminclient", "grant_type=refresh_token&refresh_token=x", 400, "unsupported_grant_type"},
+		{"authorization code grant with client credentials", "adminclient:adminclient", "grant_type=authorization_code&code=x", 401, "invalid_client"},
 		{"no grant type", "adminclient:adminclient", "", 400, "invalid_request"},
 	}
 	for _, tc := range cases {
@@ -193,11 +200,15 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("discovery status = %d", status)
 	}
-	want := map[string]string{"issuer": hs.URL, "jwks_uri": hs.URL + "/jwks", "token_endpoint": hs.URL + "/oauth2/token"}
+	want := map[string]string{"issuer": hs.URL, "jwks_uri": hs.URL + "/jwks", "token_endpoint": hs.URL + "/oauth2/token",
+		"authorization_endpoint": hs.URL + "/authorize", "end_session_endpoint": hs.URL + "/logout"}
 	for k, v := range want {
 		if doc[k] != v {
 			t.Fatalf("discovery %s = %v, want %v", k, doc[k], v)
 		}
+	}
+	if methods, _ := doc["code_challenge_methods_supported"].([]any); len(methods) != 1 || methods[0] != "S256" {
+		t.Fatalf("code_challenge_methods_supported = %v, want [S256]", doc["code_challenge_methods_supported"])
 	}
 	for _, path := range []string{"/jwks", "/.well-known/jwks.json"} {
 		req, err := http.NewRequest(http.MethodGet, hs.URL+path, nil)
