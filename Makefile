@@ -4,7 +4,7 @@ BUILD   := build
 LOCAL   := .local
 AZURITE := tools/azurite/node_modules/.bin/azurite-table
 MODULE  := $(BUILD)/libpkcs11ks.so
-GOFILES := $(shell find . -name '*.go' -not -path './tools/*' 2>/dev/null)
+GOFILES := $(shell find . -name '*.go' -not -path './tools/*' -not -path './ui/node_modules/*' 2>/dev/null) $(shell find internal/webui/dist -type f 2>/dev/null)
 
 export CGO_ENABLED := 1
 

@@ -51,7 +51,7 @@ function subjectForm(defaultIssuer: string, saved: () => void): { el: HTMLFormEl
   const name = h("input", { name: "name", autocomplete: "off" });
   const roles = h("input", { name: "roles", autocomplete: "off", placeholder: "approver:key1 orderer:*" });
   const title = h("h3", null, "Register a subject");
-  const el = h("form", { class: "subject-form" }, title,
+  const el = h("form", { class: "subject-form", novalidate: true }, title,
     field("Subject id", "subject", subject, "The token's subject: an Entra object id, a pipeline's sub claim…"),
     field("Issuer", "issuer", issuer),
     field("Display name", "name", name),
@@ -123,7 +123,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
   const certificate = h("textarea", { name: "certificate", rows: 3, placeholder: "PEM; empty lets the HSM key self-sign one" });
   const enabled = h("input", { name: "enabled", type: "checkbox", checked: true });
   const title = h("h3", null, "Register a key");
-  const el = h("form", { class: "key-form" }, title,
+  const el = h("form", { class: "key-form", novalidate: true }, title,
     field("Key id", "keyid", keyid),
     field("HSM key", "hsmkey", hsmkey),
     field("Approvals required", "requiredapprovals", required),

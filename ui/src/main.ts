@@ -1,5 +1,5 @@
 // The Keyserver's approval UI: sign in, then inbox, operations, keys and admin.
-import { api, Me } from "./api";
+import { api, ApiError, Me } from "./api";
 import { displayName, hadSession, initAuth, sessionExpired, signedIn, signIn, signOut, UIConfig } from "./auth";
 import { h, replace } from "./dom";
 import { adminPage } from "./admin";
@@ -64,6 +64,26 @@ export function navigate(path: string): void {
   route();
 }
 
+/**
+ * whoAmI asks the API who the person is and which roles they hold. A server
+ * without GET /api/me is asked whether the admin routes answer instead.
+ */
+async function whoAmI(): Promise<Me> {
+  try {
+    return await api<Me>("GET", "/api/me");
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 404) throw e;
+  }
+  const roles: string[] = [];
+  try {
+    await api("GET", "/api/admin/subjects");
+    roles.push("admin");
+  } catch {
+    // not an admin
+  }
+  return { issuer: "", subject: "", roles, name: displayName() };
+}
+
 function signInPage(message?: string): void {
   replace(root(), h("div", { class: "signin" },
     h("h1", null, "Keyserver"),
@@ -94,11 +114,7 @@ async function boot(): Promise<void> {
     signInPage();
     return;
   }
-  try {
-    me = await api<Me>("GET", "/api/me");
-  } catch (e) {
-    me = { issuer: "", subject: "", roles: [], name: displayName() };
-  }
+  me = await whoAmI();
   replace(root(), shell());
   document.addEventListener("click", (e) => {
     const a = (e.target as Element).closest?.("a[data-link]") as HTMLAnchorElement | null;

@@ -111,7 +111,7 @@ function approveForm(op: Operation, ctl: Ctl): HTMLElement {
 }
 
 function rejectForm(op: Operation, ctl: Ctl): HTMLElement {
-  const reason = h("textarea", { name: "reason", rows: 2, maxlength: 1024, required: true, placeholder: "Why you reject it" });
+  const reason = h("textarea", { name: "reason", rows: 2, maxlength: 1024, "aria-required": "true", placeholder: "Why you reject it" });
   const err = h("p", { class: "form-error", role: "alert" });
   const form = h("form", { class: "reject" },
     h("label", null, "Reason to reject (required)", reason),
