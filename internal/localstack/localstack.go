@@ -138,7 +138,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
-	env := st.handlerEnv(handlerPort, o.SignTimeout)
+	env := st.handlerEnv(handlerPort, st.Azurite.ConnectionString(), st.Auth.IdentityHeader(), o.SignTimeout)
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout
 	}
@@ -180,17 +180,18 @@ func (st *Stack) startAuth(dir string, handlerPort int, o Options) error {
 	return nil
 }
 
-func (st *Stack) handlerEnv(port int, signTimeout time.Duration) map[string]string {
+// handlerEnv is the handler's app settings: those app.Settings marks Local.
+func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout time.Duration) map[string]string {
 	return map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT":       strconv.Itoa(port),
-		"KEYSERVER_TABLES_CONNECTION_STRING": st.Azurite.ConnectionString(),
+		"KEYSERVER_TABLES_CONNECTION_STRING": tables,
 		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
 		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
 		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
 		"KEYSERVER_KEYVAULT_CA_FILE":         st.CAFile,
 		"KEYSERVER_SIGN_TIMEOUT":             signTimeout.String(),
 		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
-		"IDENTITY_HEADER":                    st.Auth.IdentityHeader(),
+		"IDENTITY_HEADER":                    identityHeader,
 		"KEYSERVER_UI_ISSUER":                st.AuthURL,
 		"KEYSERVER_UI_CLIENT_ID":             UIClientID,
 		"KEYSERVER_UI_SCOPE":                 "openid profile",
