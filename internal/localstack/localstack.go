@@ -1,6 +1,6 @@
 // Package localstack starts the whole Keyserver on one machine: Azurite, the
 // SoftHSM-backed Key Vault fake, the dev auth server and the handler, with
-// seed 001's demo clients and keys. `make run` and the end-to-end tests use it.
+// the tutorial's demo people, clients and keys. `make run` and the end-to-end tests use it.
 package localstack
 
 import (
