@@ -4,14 +4,11 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"keyserver/internal/localstack"
 )
 
 // chromiumPath is Debian's chromium, which scripts/install-deps.sh installs.
@@ -42,14 +39,8 @@ func TestBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st, err := localstack.Start(ctx, localstack.Options{
-		Dir: t.TempDir(), SignTimeout: 3 * time.Second,
-		Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatalf("starting the local stack: %v", err)
-	}
-	defer st.Close()
+	// The shared stack: SoftHSM allows one HSM fake per process.
+	st := mustStack(t)
 
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "e2e/ui.test.mjs")
 	cmd.Dir = uiDir

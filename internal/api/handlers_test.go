@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +193,7 @@ func TestOperationListings(t *testing.T) {
 		for _, op := range ops {
 			out = append(out, op.ID)
 		}
+		slices.Sort(out)
 		return out
 	}
 	tests := []struct {
@@ -207,6 +209,7 @@ func TestOperationListings(t *testing.T) {
 		{"bob", "?all=1", nil},
 	}
 	for _, tc := range tests {
+		slices.Sort(tc.want)
 		if got := ids(tc.who, tc.query); strings.Join(got, ",") != strings.Join(tc.want, ",") {
 			t.Errorf("%s as %s = %v, want %v", tc.query, tc.who, got, tc.want)
 		}

@@ -192,6 +192,13 @@ test("adminuser registers a subject and edits a key's required approvals", async
   });
   const key = await call("GET", "/api/keys/key2", adminClient);
   assert.equal(key.body.requiredapprovals, 2);
+  await step(s, "key2 back to one approval", async () => {
+    await s.page.locator('section.admin-keys li.key[data-key="key2"]').getByRole("button", { name: "Edit" }).click();
+    await keyForm.locator("input[name=requiredapprovals]").fill("1");
+    await keyForm.getByRole("button", { name: "Save key" }).click();
+    await s.page.locator('section.admin-keys li.key[data-key="key2"]').filter({ hasText: "1 approval(s) required" }).waitFor();
+  });
+  assert.equal((await call("GET", "/api/keys/key2", adminClient)).body.requiredapprovals, 1);
   await s.context.close();
 });
 
