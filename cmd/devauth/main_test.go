@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
 )
 
@@ -65,13 +66,16 @@ func TestRun(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return dialer.DialContext(ctx, network, strings.TrimPrefix(base, "http://"))
 	}}}
-	v := oidc.NewVerifier(issuers, client)
+	v, err := oidc.NewVerifier(issuers, oidc.Options{AllowLoopbackHTTP: true, Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
 	status, token := mustToken(t, base, "adminclient:changed")
 	if status != http.StatusOK {
 		t.Fatalf("token with the clients file's secret: status %d", status)
 	}
 	p, err := v.Verify(context.Background(), token)
-	if err != nil || p.Subject != "adminclient" || p.Issuer != issuer {
+	if err != nil || p.Subject != "adminclient" || p.Issuer != issuer || p.Kind != keyserver.KindApp {
 		t.Fatalf("Verify = %v, %v; want adminclient@%s", p, err, issuer)
 	}
 	if status, _ := mustToken(t, base, "adminclient:adminclient"); status != http.StatusUnauthorized {

@@ -28,8 +28,8 @@ const issuer = "https://issuer.test"
 // tokenIsSubject is a TokenVerifier whose tokens are subject ids.
 type tokenIsSubject struct{}
 
-func (tokenIsSubject) Verify(_ context.Context, token string) (keyserver.Principal, error) {
-	return keyserver.Principal{Issuer: issuer, Subject: token}, nil
+func (tokenIsSubject) Verify(_ context.Context, token string) (keyserver.Identity, error) {
+	return keyserver.Identity{Principal: keyserver.Principal{Issuer: issuer, Subject: token}}, nil
 }
 
 type harness struct {

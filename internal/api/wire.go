@@ -19,6 +19,7 @@ import (
 type principalJSON struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
+	Kind    string `json:"kind"`
 	Name    string `json:"name,omitempty"`
 }
 
@@ -115,12 +116,13 @@ type adminKeyJSON struct {
 type subjectJSON struct {
 	Issuer  string   `json:"issuer"`
 	Subject string   `json:"subject"`
+	Kind    string   `json:"kind"`
 	Name    string   `json:"name"`
 	Roles   []string `json:"roles"`
 }
 
 func (s *Server) principal(ctx context.Context, p keyserver.Principal) principalJSON {
-	return principalJSON{Issuer: p.Issuer, Subject: p.Subject, Name: s.Service.DisplayName(ctx, p)}
+	return principalJSON{Issuer: p.Issuer, Subject: p.Subject, Kind: p.Kind.String(), Name: s.Service.DisplayName(ctx, p)}
 }
 
 func (s *Server) now() time.Time {
@@ -156,7 +158,7 @@ func (s *Server) view(ctx context.Context, c keyserver.Caller, op *keyserver.Ope
 			gj.KeyInfo, gj.Algorithm = k.KeyInfo, k.Algorithm
 		}
 		for j, a := range g.Approvals {
-			gj.Approvals[j] = approvalJSON{Approver: principalJSON{Issuer: a.Approver.Issuer, Subject: a.Approver.Subject, Name: a.Name},
+			gj.Approvals[j] = approvalJSON{Approver: principalJSON{Issuer: a.Approver.Issuer, Subject: a.Approver.Subject, Kind: a.Approver.Kind.String(), Name: a.Name},
 				Name: a.Name, Time: a.Time, Comment: a.Comment}
 		}
 		v.Keys[i] = gj
@@ -201,5 +203,5 @@ func viewSubject(sub *keyserver.Subject) subjectJSON {
 	if roles == nil {
 		roles = []string{}
 	}
-	return subjectJSON{Issuer: sub.Issuer, Subject: sub.Subject, Name: sub.Name, Roles: roles}
+	return subjectJSON{Issuer: sub.Issuer, Subject: sub.Subject, Kind: sub.Kind.String(), Name: sub.Name, Roles: roles}
 }

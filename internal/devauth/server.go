@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -180,6 +181,14 @@ func (s *Server) AuthorizationEndpoint() string { return s.base + "/authorize" }
 func (s *Server) Token(subject, audience string) (string, time.Time, error) {
 	claims := jwt.MapClaims{"sub": subject, "azp": subject, "appid": subject, "idtyp": "app"}
 	return s.signWith(s.key, s.jwk.Kid, claims, audience, s.cfg.TokenLifetime)
+}
+
+// SignClaims issues a token with any claims for audience, signed as the
+// issuer's own tokens are; iss, aud, iat, nbf, exp and jti are set. Tests use
+// it to shape tokens as Entra ID does for people and apps.
+func (s *Server) SignClaims(claims map[string]any, audience string) (string, error) {
+	token, _, err := s.signWith(s.key, s.jwk.Kid, jwt.MapClaims(maps.Clone(claims)), audience, s.cfg.TokenLifetime)
+	return token, err
 }
 
 func (s *Server) signWith(key *rsa.PrivateKey, kid string, claims jwt.MapClaims, audience string, lifetime time.Duration) (string, time.Time, error) {

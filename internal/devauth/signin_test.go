@@ -1,6 +1,7 @@
 package devauth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"keyserver/internal/keyserver"
 )
 
 const testRedirect = "http://localhost:7071/"
@@ -151,6 +154,23 @@ func TestSignInFlow(t *testing.T) {
 	idToken := mustParse(t, body["id_token"].(string), &s.key.PublicKey)
 	if idToken["aud"] != DefaultUIClientID || idToken["nonce"] != si.params.Get("nonce") || idToken["sub"] != id {
 		t.Fatalf("id token = %v", idToken)
+	}
+
+	// The Keyserver tells the person from the client of the same name.
+	v := mustVerifier(t, hs.URL, testAudience, "sub")
+	person, err := v.Verify(context.Background(), body["access_token"].(string))
+	if err != nil {
+		t.Fatalf("Verify the person's token: %v", err)
+	}
+	if want := (keyserver.Principal{Issuer: hs.URL, Subject: id, Kind: keyserver.KindPerson}); person.Principal != want || person.Name != "approver-key4" {
+		t.Fatalf("person = %v %q, want %v", person.Principal, person.Name, want)
+	}
+	appToken, _, err := s.Token("approver-key4", testAudience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app, err := v.Verify(context.Background(), appToken); err != nil || app.Kind != keyserver.KindApp || app.Principal == person.Principal {
+		t.Fatalf("the client approver-key4 = %v, %v; want an app, not the person", app.Principal, err)
 	}
 
 	// A code is good once.

@@ -76,11 +76,12 @@ type Stack struct {
 	// IdentityHeaderFile holds this start's IDENTITY_HEADER value.
 	IdentityHeaderFile string
 
-	log     *slog.Logger
-	servers []*http.Server
-	handler *app.Main
-	proc    *exec.Cmd
-	procErr chan error
+	log         *slog.Logger
+	handlerPort int
+	servers     []*http.Server
+	handler     *app.Main
+	proc        *exec.Cmd
+	procErr     chan error
 }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
@@ -137,6 +138,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 
+	st.handlerPort = handlerPort
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
 	env := st.handlerEnv(handlerPort, st.Azurite.ConnectionString(), st.Auth.IdentityHeader(), o.SignTimeout)
 	if o.HandlerOutput == nil {
@@ -183,18 +185,19 @@ func (st *Stack) startAuth(dir string, handlerPort int, o Options) error {
 // handlerEnv is the handler's app settings: those app.Settings marks Local.
 func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout time.Duration) map[string]string {
 	return map[string]string{
-		"FUNCTIONS_CUSTOMHANDLER_PORT":       strconv.Itoa(port),
-		"KEYSERVER_TABLES_CONNECTION_STRING": tables,
-		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
-		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
-		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
-		"KEYSERVER_KEYVAULT_CA_FILE":         st.CAFile,
-		"KEYSERVER_SIGN_TIMEOUT":             signTimeout.String(),
-		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
-		"IDENTITY_HEADER":                    identityHeader,
-		"KEYSERVER_UI_ISSUER":                st.AuthURL,
-		"KEYSERVER_UI_CLIENT_ID":             UIClientID,
-		"KEYSERVER_UI_SCOPE":                 "openid profile",
+		"FUNCTIONS_CUSTOMHANDLER_PORT":          strconv.Itoa(port),
+		"KEYSERVER_TABLES_CONNECTION_STRING":    tables,
+		"KEYSERVER_TRUSTED_ISSUERS":             fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub","personclaim":"oid"}]`, st.AuthURL, Audience),
+		"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS": "true",
+		"KEYSERVER_BOOTSTRAP_ADMINS":            fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
+		"KEYSERVER_KEYVAULT_CREDENTIAL":         "managedidentity",
+		"KEYSERVER_KEYVAULT_CA_FILE":            st.CAFile,
+		"KEYSERVER_SIGN_TIMEOUT":                signTimeout.String(),
+		"IDENTITY_ENDPOINT":                     st.AuthURL + "/msi/token",
+		"IDENTITY_HEADER":                       identityHeader,
+		"KEYSERVER_UI_ISSUER":                   st.AuthURL,
+		"KEYSERVER_UI_CLIENT_ID":                UIClientID,
+		"KEYSERVER_UI_SCOPE":                    "openid profile",
 	}
 }
 

@@ -30,14 +30,14 @@ async function loadSubjects(sec: HTMLElement, defaultIssuer: string): Promise<vo
             onclick: async () => {
               if (!(await confirmDialog("Delete this subject?", `${s.subject} loses every role.`, "Delete"))) return;
               try {
-                await api("DELETE", `/api/admin/subjects/${encodeURIComponent(s.subject)}?issuer=${encodeURIComponent(s.issuer)}`);
+                await api("DELETE", `/api/admin/subjects/${encodeURIComponent(s.subject)}?issuer=${encodeURIComponent(s.issuer)}&kind=${encodeURIComponent(s.kind)}`);
                 await loadSubjects(sec, defaultIssuer);
               } catch (e) {
                 showFieldError(form.el, e);
               }
             },
           }, "Delete"))),
-      h("p", { class: "muted" }, s.subject, " at ", s.issuer),
+      h("p", { class: "muted" }, s.kind === "person" ? "Person " : "App ", s.subject, " at ", s.issuer),
       h("p", null, "Roles: ", s.roles.length ? s.roles.join(", ") : "none"))));
   } catch (e) {
     list = errorBox(e);
@@ -48,12 +48,16 @@ async function loadSubjects(sec: HTMLElement, defaultIssuer: string): Promise<vo
 function subjectForm(defaultIssuer: string, saved: () => void): { el: HTMLFormElement; edit: (s: Subject) => void } {
   const subject = h("input", { name: "subject", required: true, autocomplete: "off" });
   const issuer = h("input", { name: "issuer", required: true, autocomplete: "off", value: defaultIssuer });
+  const kind = h("select", { name: "kind" },
+    h("option", { value: "app" }, "App (a pipeline or workload)"),
+    h("option", { value: "person" }, "Person (signs in through the web UI)")) as HTMLSelectElement;
   const name = h("input", { name: "name", autocomplete: "off" });
   const roles = h("input", { name: "roles", autocomplete: "off", placeholder: "approver:key1 orderer:*" });
   const title = h("h3", null, "Register a subject");
   const el = h("form", { class: "subject-form", novalidate: true }, title,
     field("Subject id", "subject", subject, "The token's subject: an Entra object id, a pipeline's sub claim…"),
     field("Issuer", "issuer", issuer),
+    field("Kind", "kind", kind),
     field("Display name", "name", name),
     field("Roles", "roles", roles, "admin, auditor, orderer:<keyid>, orderer:*, approver:<keyid>, approver:*"),
     h("p", { class: "form-error", role: "alert" }),
@@ -63,7 +67,7 @@ function subjectForm(defaultIssuer: string, saved: () => void): { el: HTMLFormEl
     clearErrors(el);
     try {
       await api("PUT", "/api/admin/subjects/" + encodeURIComponent(subject.value.trim()),
-        { issuer: issuer.value.trim(), name: name.value.trim(), roles: splitRoles(roles.value) });
+        { issuer: issuer.value.trim(), kind: kind.value, name: name.value.trim(), roles: splitRoles(roles.value) });
       saved();
     } catch (err) {
       showFieldError(el, err);
@@ -74,6 +78,7 @@ function subjectForm(defaultIssuer: string, saved: () => void): { el: HTMLFormEl
     edit: (s) => {
       subject.value = s.subject;
       issuer.value = s.issuer;
+      kind.value = s.kind;
       name.value = s.name;
       roles.value = s.roles.join(" ");
       title.textContent = "Edit subject " + s.subject;

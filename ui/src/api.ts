@@ -108,13 +108,14 @@ export interface AdminKey {
 export interface Subject {
   issuer: string;
   subject: string;
+  kind: string;
   name: string;
   roles: string[];
 }
 export interface Me {
   issuer: string;
   subject: string;
-  kind?: string;
-  name?: string;
+  kind: string;
+  name: string;
   roles: string[];
 }

@@ -1,5 +1,5 @@
 // The Keyserver's approval UI: sign in, then inbox, operations, keys and admin.
-import { api, ApiError, Me } from "./api";
+import { api, Me } from "./api";
 import { displayName, hadSession, initAuth, sessionExpired, signedIn, signIn, signOut, UIConfig } from "./auth";
 import { h, replace } from "./dom";
 import { adminPage } from "./admin";
@@ -9,7 +9,7 @@ import { listPage } from "./lists";
 import { operationPage } from "./operation";
 import { Cleanup, errorBox, link } from "./parts";
 
-let me: Me = { issuer: "", subject: "", roles: [] };
+let me: Me = { issuer: "", subject: "", kind: "", name: "", roles: [] };
 let config: UIConfig;
 let cleanup: Cleanup = [];
 
@@ -64,24 +64,9 @@ export function navigate(path: string): void {
   route();
 }
 
-/**
- * whoAmI asks the API who the person is and which roles they hold. A server
- * without GET /api/me is asked whether the admin routes answer instead.
- */
-async function whoAmI(): Promise<Me> {
-  try {
-    return await api<Me>("GET", "/api/me");
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 404) throw e;
-  }
-  const roles: string[] = [];
-  try {
-    await api("GET", "/api/admin/subjects");
-    roles.push("admin");
-  } catch {
-    // not an admin
-  }
-  return { issuer: "", subject: "", roles, name: displayName() };
+/** whoAmI asks the API who the person is and which roles they hold. */
+function whoAmI(): Promise<Me> {
+  return api<Me>("GET", "/api/me");
 }
 
 function signInPage(message?: string): void {

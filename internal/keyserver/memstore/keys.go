@@ -9,7 +9,7 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// This file holds Store's KeyStore, SubjectStore and AuditLog.
+// This file holds the Store's KeyStore, SubjectStore and AuditLog.
 
 func (m *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
 	m.mu.Lock()
@@ -90,7 +90,7 @@ func (m *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.
 	return out, nil
 }
 
-// Subjects makes the fake a SubjectLister, ordered by subject id and issuer.
+// Subjects makes the fake a SubjectLister, ordered by subject id, issuer and kind.
 func (m *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -107,7 +107,10 @@ func (m *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
 		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Issuer, b.Issuer)
+		if c := strings.Compare(a.Issuer, b.Issuer); c != 0 {
+			return c
+		}
+		return int(a.Kind) - int(b.Kind)
 	})
 	return out, nil
 }
@@ -154,18 +157,37 @@ func (m *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.Aud
 	return out, nil
 }
 
-// StoredKey returns the stored key itself, or nil, so that a test can change
-// it in place as if another process had.
-func (m *Store) StoredKey(keyID string) *keyserver.Key {
+// StoredKey returns a copy of the registered key keyID.
+func (m *Store) StoredKey(keyID string) (keyserver.Key, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.keys[keyID]
+	k, ok := m.keys[keyID]
+	if !ok {
+		return keyserver.Key{}, false
+	}
+	return *k, true
 }
 
-// StoredSubject returns the stored subject itself, or nil, so that a test can
-// change it in place.
-func (m *Store) StoredSubject(p keyserver.Principal) *keyserver.Subject {
+// ChangeKey changes the registered key keyID behind the service's back, as
+// another process would; it reports whether the key exists.
+func (m *Store) ChangeKey(keyID string, change func(*keyserver.Key)) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.subjects[p]
+	k, ok := m.keys[keyID]
+	if ok {
+		change(k)
+	}
+	return ok
+}
+
+// ChangeSubject changes the registration of p behind the service's back; it
+// reports whether p is registered.
+func (m *Store) ChangeSubject(p keyserver.Principal, change func(*keyserver.Subject)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.subjects[p]
+	if ok {
+		change(s)
+	}
+	return ok
 }

@@ -1,5 +1,3 @@
-// Package memstore is the in-memory fake of the Keyserver's stores, used by
-// the domain's and the HTTP handlers' unit tests.
 package memstore
 
 import (
@@ -10,6 +8,10 @@ import (
 
 	"keyserver/internal/keyserver"
 )
+
+// Package memstore is the in-memory fake of the Keyserver's stores, for the
+// domain's and the HTTP handlers' unit tests. storetest holds it to the same
+// contract as the Table Storage adapter.
 
 // Store is an in-memory OperationStore, KeyStore, SubjectStore and
 // AuditLog that keeps the contracts of ports.go. Uses are kept apart from the
@@ -379,7 +381,7 @@ func (m *Store) HeldUses(opID, keyID string) int {
 	return 0
 }
 
-// GlobalAudit returns the events RecordAudit wrote.
+// GlobalAudit returns the audit events that belong to no operation.
 func (m *Store) GlobalAudit() []keyserver.AuditEvent {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -1,4 +1,4 @@
-package memstore_test
+package keyserver_test
 
 import (
 	"context"
@@ -28,14 +28,14 @@ func TestMemStoreRefusesLoudly(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	newOp := func(t *testing.T, m *memstore.Store) *keyserver.Operation {
 		t.Helper()
-		op := &keyserver.Operation{ID: keyserver.NewID(), Requester: keyserver.Principal{Issuer: "https://issuer.test", Subject: "orderer"}, Expires: now.Add(time.Minute),
+		op := &keyserver.Operation{ID: keyserver.NewID(), Requester: principal("orderer"), Expires: now.Add(time.Minute),
 			Keys: []*keyserver.KeyGrant{{KeyID: "key2", MaxUsageCount: 2, RequiredApprovals: 1}}}
 		if err := m.CreateOperation(ctx, op, keyserver.AuditEvent{Action: keyserver.ActionCreate}, nil); err != nil {
 			t.Fatalf("CreateOperation: %v", err)
 		}
 		return op
 	}
-	approval := keyserver.Approval{Approver: keyserver.Principal{Issuer: "https://issuer.test", Subject: "approver2"}, Time: now}
+	approval := keyserver.Approval{Approver: principal("approver2"), Time: now}
 	tests := []struct {
 		name string
 		call func(m *memstore.Store, op *keyserver.Operation) error
@@ -71,9 +71,7 @@ func TestMemStoreRefusesLoudly(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := memstore.New()
 			op := newOp(t, m)
-			if err := tt.call(m, op); keyserver.ErrorCode(err) != keyserver.EINTERNAL {
-				t.Fatalf("error = %v, want %s", err, keyserver.EINTERNAL)
-			}
+			wantCode(t, tt.call(m, op), keyserver.EINTERNAL)
 			got, err := m.Operation(ctx, op.ID)
 			if err != nil || len(got.Keys[0].Approvals) != 0 || got.Keys[0].UsageCount != 0 || len(m.Events(op.ID)) != 1 {
 				t.Fatalf("a refused request was written: %+v, %v, %d events", got, err, len(m.Events(op.ID)))
