@@ -71,21 +71,28 @@ func (s *Service) AuditCheckpoint(ctx context.Context, c Caller, n uint64) (*aud
 	if s.Trail == nil {
 		return nil, Errorf(EUNAVAILABLE, "The audit trail is not configured.")
 	}
-	if _, _, err := s.audit.tree.Sync(ctx, s.Trail); err != nil {
-		return nil, auditErr(err, "Reading the checkpoints")
+	var stored *auditlog.Sealed
+	if n == 0 {
+		latest, _, err := s.Trail.LatestCheckpoint(ctx)
+		if err != nil && !errors.Is(err, auditlog.ErrNotFound) {
+			return nil, auditErr(err, "Reading the latest checkpoint")
+		}
+		stored = latest
+	} else {
+		cps, err := s.Trail.Checkpoints(ctx, n, 1)
+		if err != nil {
+			return nil, auditErr(err, "Reading a checkpoint")
+		}
+		if len(cps) == 1 && cps[0].Checkpoint.N == n {
+			stored = &cps[0]
+		}
 	}
-	cp, err := s.audit.tree.Checkpoint(n)
-	if err != nil {
+	if stored == nil {
 		return nil, Errorf(ENOTFOUND, "Checkpoint %d does not exist.", n)
 	}
-	out := &auditlog.Sealed{Checkpoint: *cp}
-	cps, err := s.Trail.Checkpoints(ctx, cp.N, 1)
-	if err != nil || len(cps) != 1 {
-		return nil, auditErr(err, "Reading a checkpoint")
-	}
-	out.Signature = cps[0].Signature
+	out := &auditlog.Sealed{Checkpoint: stored.Checkpoint, Signature: stored.Signature}
 	if c.IsAuditor() || c.IsAdmin() {
-		out.Leaves = cps[0].Leaves
+		out.Leaves = stored.Leaves
 	}
 	return out, nil
 }
