@@ -32,7 +32,7 @@ func (auditorTokens) Verify(_ context.Context, tok string) (keyserver.Identity, 
 type hsm struct{ k *ecdsa.PrivateKey }
 
 func (h hsm) Open(context.Context, string) (keyserver.ContextSigner, error) { return h, nil }
-func (h hsm) Public() crypto.PublicKey                                       { return &h.k.PublicKey }
+func (h hsm) Public() crypto.PublicKey                                      { return &h.k.PublicKey }
 func (h hsm) SignContext(_ context.Context, d []byte, _ crypto.SignerOpts) ([]byte, error) {
 	return ecdsa.SignASN1(rand.Reader, h.k, d)
 }
