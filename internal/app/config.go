@@ -28,6 +28,7 @@ type Config struct {
 	Credential             string
 	KeyVaultCAFile         string
 	SignTimeout            time.Duration
+	AuditKey               string
 	ServiceBusNamespace    string
 	ServiceBusQueue        string
 	CacheTTL               time.Duration
@@ -45,6 +46,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Limits:                 keyserver.DefaultLimits,
 		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL"),
 		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE"),
+		AuditKey:               env("KEYSERVER_AUDIT_KEY"),
 		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE"),
 		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE"),
 		CacheTTL:               10 * time.Second,

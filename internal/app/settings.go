@@ -51,6 +51,7 @@ var Settings = []Setting{
 	{Name: "KEYSERVER_KEYVAULT_CREDENTIAL", Default: "managedidentity", Meaning: "`managedidentity`, `default` or `azurecli`", Azure: Infra, Local: true},
 	{Name: "KEYSERVER_KEYVAULT_CA_FILE", Meaning: "extra CA (PEM) trusted for the HSM; local fake only", Azure: LocalOnly, Local: true},
 	{Name: "KEYSERVER_SIGN_TIMEOUT", Default: "10s", Meaning: "overall deadline of one HSM signature, retries included", Azure: Infra, Local: true},
+	{Name: "KEYSERVER_AUDIT_KEY", Meaning: "the HSM key that signs audit checkpoints, `https://<vault>/keys/<name>` (EC P-256 or RSA; see [docs/AUDIT.md](AUDIT.md)); empty leaves the audit log unsealed", Azure: Infra, Local: true},
 	{Name: "KEYSERVER_SERVICEBUS_NAMESPACE", Meaning: "`<ns>.servicebus.windows.net`; empty logs notifications instead", Azure: Infra},
 	{Name: "KEYSERVER_SERVICEBUS_QUEUE", Default: "approvals", Meaning: "queue for approval notifications", Azure: Infra},
 	{Name: "KEYSERVER_UI_ISSUER", Meaning: "OIDC issuer people sign in to the web UI with (Entra ID: `https://login.microsoftonline.com/<tenant>/v2.0`); empty turns sign-in off", Local: true},
