@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"keyserver/internal/ksc"
 )
 
 // maxAnswer bounds what the module reads of one Keyserver answer.
@@ -50,12 +52,12 @@ type errorAnswer struct {
 // Client talks to the Keyserver.
 type Client struct {
 	cfg    *Config
-	tokens *TokenSource
+	tokens *ksc.TokenSource
 	http   *http.Client
 }
 
 // NewClient builds a client; hc nil means a fresh http.Client with cfg.Timeout.
-func NewClient(cfg *Config, tokens *TokenSource, hc *http.Client) *Client {
+func NewClient(cfg *Config, tokens *ksc.TokenSource, hc *http.Client) *Client {
 	if hc == nil {
 		// Redirects are not followed: the bearer token must never travel
 		// anywhere but the configured server, and never over plain http.

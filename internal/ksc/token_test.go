@@ -1,4 +1,4 @@
-package module
+package ksc
 
 import (
 	"encoding/base64"
