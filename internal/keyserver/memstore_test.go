@@ -22,6 +22,7 @@ type memStore struct {
 	audit    []keyserver.AuditEvent
 	faults   map[string]error // method name -> error it returns
 	tokens   int
+	idem     map[memIdemKey]keyserver.IdempotencyRecord
 }
 
 type memOp struct {

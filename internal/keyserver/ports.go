@@ -93,6 +93,9 @@ type OperationStore interface {
 	// PendingNotifications returns the outbox of an operation; AckNotification removes one entry.
 	PendingNotifications(ctx context.Context, opID string) ([]*Notification, error)
 	AckNotification(ctx context.Context, opID, notificationID string) error
+	// ClaimIdempotencyKey stores rec unless rec.Requester already used
+	// rec.Key; it returns the stored record, and fresh is true when that is rec.
+	ClaimIdempotencyKey(ctx context.Context, rec IdempotencyRecord) (stored *IdempotencyRecord, fresh bool, err error)
 }
 
 // SigningLoader is an optional ability of an OperationStore: loading an

@@ -64,6 +64,8 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 		{"KeysRoundTrip", testKeysRoundTrip},
 		{"SubjectsRoundTrip", testSubjectsRoundTrip},
 		{"RecordAudit", testRecordAudit},
+		{"IdempotencyClaims", testIdempotencyClaims},
+		{"ConcurrentIdempotencyClaims", testConcurrentIdempotencyClaims},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
