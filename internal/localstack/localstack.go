@@ -22,6 +22,7 @@ import (
 	"keyserver/internal/app"
 	"keyserver/internal/azurite"
 	"keyserver/internal/devauth"
+	"keyserver/internal/devauth/ciauth"
 	"keyserver/internal/hsmfake"
 )
 
@@ -59,6 +60,8 @@ type Stack struct {
 	Azurite    *azurite.Server
 	HSM        *hsmfake.Server
 	Auth       *devauth.Server
+	// CI stands in for GitHub Actions' and GitLab's token services, below AuthURL.
+	CI *ciauth.Server
 
 	log     *slog.Logger
 	servers []*http.Server
@@ -107,7 +110,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the dev auth server: %w", err)
 	}
-	st.serve(authLn, st.Auth.Handler(), nil)
+	if st.CI, err = ciauth.New(st.AuthURL, 0, nil); err != nil {
+		return nil, fmt.Errorf("starting the CI platform stand-ins: %w", err)
+	}
+	st.serve(authLn, st.authHandler(), nil)
 
 	hsmLn, err := listen(o.HSMPort)
 	if err != nil {
@@ -153,7 +159,7 @@ func (st *Stack) handlerEnv(port int, identityHeader string, signTimeout time.Du
 	return map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT":       strconv.Itoa(port),
 		"KEYSERVER_TABLES_CONNECTION_STRING": st.Azurite.ConnectionString(),
-		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
+		"KEYSERVER_TRUSTED_ISSUERS":          st.trustedIssuers(),
 		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
 		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
 		"KEYSERVER_KEYVAULT_CA_FILE":         st.CAFile,
