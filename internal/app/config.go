@@ -31,34 +31,29 @@ type Config struct {
 	CacheTTL               time.Duration
 }
 
-// ConfigFromEnv reads the settings listed in docs/ARCHITECTURE.md through getenv.
+// ConfigFromEnv reads the settings declared in Settings through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	env := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
+	env := settingsReader(getenv).get
 	c := Config{
-		Port:                   env("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
-		TablesConnectionString: env("KEYSERVER_TABLES_CONNECTION_STRING", ""),
-		TablesEndpoint:         env("KEYSERVER_TABLES_ENDPOINT", ""),
-		TablePrefix:            env("KEYSERVER_TABLE_PREFIX", "ks"),
+		Port:                   env("FUNCTIONS_CUSTOMHANDLER_PORT"),
+		TablesConnectionString: env("KEYSERVER_TABLES_CONNECTION_STRING"),
+		TablesEndpoint:         env("KEYSERVER_TABLES_ENDPOINT"),
+		TablePrefix:            env("KEYSERVER_TABLE_PREFIX"),
 		Limits:                 keyserver.DefaultLimits,
-		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL", "managedidentity"),
-		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE", ""),
-		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE", ""),
-		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE", "approvals"),
+		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL"),
+		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE"),
+		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE"),
+		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE"),
 		CacheTTL:               10 * time.Second,
 	}
 	var err error
-	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY", "24h"), "KEYSERVER_MAX_VALIDITY"); err != nil {
+	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY"), "KEYSERVER_MAX_VALIDITY"); err != nil {
 		return c, err
 	}
-	if c.SignTimeout, err = duration(env("KEYSERVER_SIGN_TIMEOUT", "10s"), "KEYSERVER_SIGN_TIMEOUT"); err != nil {
+	if c.SignTimeout, err = duration(env("KEYSERVER_SIGN_TIMEOUT"), "KEYSERVER_SIGN_TIMEOUT"); err != nil {
 		return c, err
 	}
-	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT", "1000")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
+	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
 		return c, fmt.Errorf("KEYSERVER_MAX_USAGE_COUNT must be a whole number from 1 to 999999")
 	}
 	if _, err := strconv.ParseUint(c.Port, 10, 16); err != nil {
@@ -70,10 +65,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if strings.EqualFold(c.TablesConnectionString, "UseDevelopmentStorage=true") {
 		return c, fmt.Errorf("KEYSERVER_TABLES_CONNECTION_STRING must be Azurite's explicit connection string; aztables rejects UseDevelopmentStorage=true")
 	}
-	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS", "")); err != nil {
+	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS")); err != nil {
 		return c, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
-	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS", "[]")), &c.BootstrapAdmins); err != nil {
+	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &c.BootstrapAdmins); err != nil {
 		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\"}: %w", err)
 	}
 	for _, a := range c.BootstrapAdmins {

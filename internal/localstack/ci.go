@@ -3,6 +3,8 @@ package localstack
 import (
 	"encoding/json"
 	"net/http"
+
+	"keyserver/internal/devauth/ciauth"
 )
 
 // authHandler serves the dev auth server with the CI platforms' stand-ins
@@ -25,8 +27,8 @@ func (st *Stack) trustedIssuers() string {
 	}
 	b, err := json.Marshal([]issuer{
 		{st.AuthURL, Audience, "sub"},
-		{st.CI.GitHubIssuer(), Audience, "sub"},
-		{st.CI.GitLabIssuer(), Audience, "sub"},
+		{ciauth.GitHubIssuerAt(st.AuthURL), Audience, "sub"},
+		{ciauth.GitLabIssuerAt(st.AuthURL), Audience, "sub"},
 	})
 	if err != nil {
 		panic("localstack: encoding the trusted issuers: " + err.Error())

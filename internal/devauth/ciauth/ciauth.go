@@ -57,10 +57,10 @@ func New(base string, lifetime time.Duration, now func() time.Time) (*Server, er
 	}
 	s := &Server{base: strings.TrimRight(base, "/"), lifetime: lifetime, now: now, jobs: map[string]map[string]any{}}
 	var err error
-	if s.github, err = newIssuer(s.base + "/github"); err != nil {
+	if s.github, err = newIssuer(GitHubIssuerAt(s.base)); err != nil {
 		return nil, err
 	}
-	if s.gitlab, err = newIssuer(s.base + "/gitlab"); err != nil {
+	if s.gitlab, err = newIssuer(GitLabIssuerAt(s.base)); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -74,6 +74,12 @@ func newIssuer(url string) (*issuer, error) {
 	sum := sha256.Sum256(key.PublicKey.N.Bytes())
 	return &issuer{url: url, key: key, kid: hex.EncodeToString(sum[:8])}, nil
 }
+
+// GitHubIssuerAt and GitLabIssuerAt are the issuers of the stand-ins below base.
+func GitHubIssuerAt(base string) string { return strings.TrimRight(base, "/") + "/github" }
+
+// GitLabIssuerAt is the issuer of the GitLab stand-in below base.
+func GitLabIssuerAt(base string) string { return strings.TrimRight(base, "/") + "/gitlab" }
 
 // GitHubIssuer is the iss of GitHub-shaped tokens (GitHub's own is
 // https://token.actions.githubusercontent.com).
