@@ -24,7 +24,7 @@ func TestCreateOperationOnceReturnsTheSameOperation(t *testing.T) {
 	if err != nil || created || again.ID != first.ID {
 		t.Fatalf("second create = %+v, created %v, %v; want operation %s again", again, created, err, first.ID)
 	}
-	if n := len(f.store.ops); n != 1 {
+	if n := f.store.OpCount(); n != 1 {
 		t.Fatalf("%d operations stored, want 1", n)
 	}
 	if evs := f.notes.events(); len(evs) != 1 {
@@ -59,7 +59,7 @@ func TestCreateOperationOnceRefusesAnotherRequestWithTheSameKey(t *testing.T) {
 			if msg := keyserver.ErrorMessage(err); !strings.Contains(msg, "different request") || !strings.Contains(msg, first.ID) {
 				t.Fatalf("message %q does not say the key was used for another request", msg)
 			}
-			if n := len(f.store.ops); n != 1 {
+			if n := f.store.OpCount(); n != 1 {
 				t.Fatalf("%d operations stored after a refusal, want 1", n)
 			}
 		})
@@ -86,10 +86,10 @@ func TestCreateOperationOnceChecksBeforeClaiming(t *testing.T) {
 // claimed the key and then failed to store its operation, a retry stores it.
 func TestCreateOperationOnceCompletesAnUnfinishedClaim(t *testing.T) {
 	f := newFixture(t)
-	f.store.fail("CreateOperation", keyserver.Errorf(keyserver.EUNAVAILABLE, "down"))
+	f.store.Fail("CreateOperation", keyserver.Errorf(keyserver.EUNAVAILABLE, "down"))
 	_, _, err := f.createOnce(t, "orderer", "run-1", request(kr("key2", 1)))
 	wantCode(t, err, keyserver.EUNAVAILABLE)
-	f.store.fail("CreateOperation", nil)
+	f.store.Fail("CreateOperation", nil)
 	op, created, err := f.createOnce(t, "orderer", "run-1", request(kr("key2", 1)))
 	if err != nil || !created {
 		t.Fatalf("retry = %v, created %v", err, created)
@@ -98,7 +98,7 @@ func TestCreateOperationOnceCompletesAnUnfinishedClaim(t *testing.T) {
 	if err != nil || created || again.ID != op.ID {
 		t.Fatalf("third create = %v, created %v, id %s; want %s", err, created, again.ID, op.ID)
 	}
-	if n := len(f.store.ops); n != 1 {
+	if n := f.store.OpCount(); n != 1 {
 		t.Fatalf("%d operations stored, want 1", n)
 	}
 }

@@ -24,11 +24,12 @@ func (st *Stack) trustedIssuers() string {
 		Issuer       string `json:"issuer"`
 		Audience     string `json:"audience"`
 		SubjectClaim string `json:"subjectclaim"`
+		PersonClaim  string `json:"personclaim,omitempty"`
 	}
 	b, err := json.Marshal([]issuer{
-		{st.AuthURL, Audience, "sub"},
-		{ciauth.GitHubIssuerAt(st.AuthURL), Audience, "sub"},
-		{ciauth.GitLabIssuerAt(st.AuthURL), Audience, "sub"},
+		{st.AuthURL, Audience, "sub", "oid"},
+		{ciauth.GitHubIssuerAt(st.AuthURL), Audience, "sub", ""},
+		{ciauth.GitLabIssuerAt(st.AuthURL), Audience, "sub", ""},
 	})
 	if err != nil {
 		panic("localstack: encoding the trusted issuers: " + err.Error())

@@ -1,4 +1,4 @@
-package keyserver_test
+package memstore
 
 import (
 	"context"
@@ -12,7 +12,7 @@ type memIdemKey struct {
 }
 
 // ClaimIdempotencyKey keeps one record per requester and key, like the table store.
-func (m *memStore) ClaimIdempotencyKey(ctx context.Context, rec keyserver.IdempotencyRecord) (*keyserver.IdempotencyRecord, bool, error) {
+func (m *Store) ClaimIdempotencyKey(ctx context.Context, rec keyserver.IdempotencyRecord) (*keyserver.IdempotencyRecord, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("ClaimIdempotencyKey"); err != nil {
