@@ -133,6 +133,17 @@ type SubjectStore interface {
 	DeleteSubject(ctx context.Context, p Principal) error
 }
 
+// PolicyStore keeps trust policies.
+type PolicyStore interface {
+	// Policies returns every policy, ordered by id.
+	Policies(ctx context.Context) ([]*Policy, error)
+	// Policy returns ENOTFOUND when id does not exist.
+	Policy(ctx context.Context, id string) (*Policy, error)
+	PutPolicy(ctx context.Context, p *Policy) error
+	// DeletePolicy returns ENOTFOUND when id does not exist.
+	DeletePolicy(ctx context.Context, id string) error
+}
+
 // AuditLog keeps audit events that belong to no operation.
 type AuditLog interface {
 	RecordAudit(ctx context.Context, ev AuditEvent) error

@@ -27,6 +27,7 @@ type Store struct {
 	faults   map[string]error // method name -> error it returns
 	tokens   int
 	idem     map[memIdemKey]keyserver.IdempotencyRecord
+	policies map[string]*keyserver.Policy
 }
 
 type memOp struct {
