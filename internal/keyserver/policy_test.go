@@ -14,8 +14,12 @@ const (
 	gitlabIssuer = "https://gitlab.example.com"
 )
 
-func exact(claim, value string) keyserver.Condition { return keyserver.Condition{Claim: claim, Value: value} }
-func glob(claim, value string) keyserver.Condition  { return keyserver.Condition{Claim: claim, Value: value, Glob: true} }
+func exact(claim, value string) keyserver.Condition {
+	return keyserver.Condition{Claim: claim, Value: value}
+}
+func glob(claim, value string) keyserver.Condition {
+	return keyserver.Condition{Claim: claim, Value: value, Glob: true}
+}
 
 // mainPolicy trusts octo/fw (id 4711) on main to order key2.
 func mainPolicy() *keyserver.Policy {
@@ -96,7 +100,10 @@ func TestGitHubPolicies(t *testing.T) {
 	}{
 		{"repository on main", func(j ciauth.GitHubJob) ciauth.GitHubJob { return j }, true, ""},
 		{"another branch", func(j ciauth.GitHubJob) ciauth.GitHubJob { j.Ref = "refs/heads/dev"; return j }, false, `ref is "refs/heads/dev", not "refs/heads/main"`},
-		{"another repository", func(j ciauth.GitHubJob) ciauth.GitHubJob { j.Repository, j.RepositoryID = "octo/other", "5000"; return j }, false, `repository_id is "5000", not "4711"`},
+		{"another repository", func(j ciauth.GitHubJob) ciauth.GitHubJob {
+			j.Repository, j.RepositoryID = "octo/other", "5000"
+			return j
+		}, false, `repository_id is "5000", not "4711"`},
 		{"pull_request_target", func(j ciauth.GitHubJob) ciauth.GitHubJob { j.Event = "pull_request_target"; return j }, false, "pull_request_target"},
 		{"recycled name", func(j ciauth.GitHubJob) ciauth.GitHubJob { j.RepositoryID = "9999"; return j }, false, `repository_id is "9999", not "4711"`},
 		{"environment", func(j ciauth.GitHubJob) ciauth.GitHubJob { j.Environment = "production"; return j }, true, ""},

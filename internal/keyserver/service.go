@@ -31,7 +31,7 @@ type Service struct {
 
 	subjects    ttlCache[Principal, *Subject]
 	policyCache ttlCache[struct{}, []*Policy]
-	keys     ttlCache[string, *Key]
+	keys        ttlCache[string, *Key]
 }
 
 func (s *Service) now() time.Time {
