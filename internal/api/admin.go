@@ -29,7 +29,11 @@ type keyBody struct {
 // id leave no doubt.
 func (s *Server) subjectPrincipal(r *http.Request, c keyserver.Caller) (keyserver.Principal, error) {
 	q := r.URL.Query()
-	p := keyserver.Principal{Subject: r.PathValue("id"), Issuer: q.Get("issuer")}
+	id, err := itemID(r)
+	if err != nil {
+		return keyserver.Principal{}, err
+	}
+	p := keyserver.Principal{Subject: id, Issuer: q.Get("issuer")}
 	kind, err := keyserver.ParseKind(q.Get("kind"))
 	if err != nil {
 		return p, err
@@ -79,7 +83,11 @@ func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err != nil {
 		return err
 	}
-	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: body.Issuer, Subject: r.PathValue("id"), Kind: kind}, Name: body.Name, Roles: body.Roles}
+	id, err := itemID(r)
+	if err != nil {
+		return err
+	}
+	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: body.Issuer, Subject: id, Kind: kind}, Name: body.Name, Roles: body.Roles}
 	if err := s.Service.PutSubject(r.Context(), c, sub); err != nil {
 		return err
 	}

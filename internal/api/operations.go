@@ -11,9 +11,10 @@ import (
 // the derived "approved" and "status".
 type operationView struct {
 	*keyserver.Operation
-	ValidMS  int64            `json:"validms"`
-	Approved bool             `json:"approved"`
-	Status   keyserver.Status `json:"status"`
+	ValidMS      int64             `json:"validms"`
+	Approved     bool              `json:"approved"`
+	Status       keyserver.Status  `json:"status"`
+	BuildContext *buildContextView `json:"buildcontext,omitempty"`
 }
 
 func (s *Server) view(op *keyserver.Operation) operationView {
@@ -28,10 +29,11 @@ func (s *Server) view(op *keyserver.Operation) operationView {
 		}
 	}
 	return operationView{
-		Operation: op,
-		ValidMS:   op.Expires.Sub(op.Created).Milliseconds(),
-		Approved:  op.Approved(t),
-		Status:    op.Status(t),
+		Operation:    op,
+		ValidMS:      op.Expires.Sub(op.Created).Milliseconds(),
+		Approved:     op.Approved(t),
+		Status:       op.Status(t),
+		BuildContext: viewBuildContext(op.BuildContext),
 	}
 }
 

@@ -24,7 +24,7 @@ func (s *Service) notification(op *Operation, event string, now time.Time) *Noti
 	}
 	return &Notification{
 		ID: NewID(), Event: event, OperationID: op.ID, Requester: op.Requester,
-		Description: op.Description, KeyIDs: ids, Status: op.Status(now), Time: now,
+		Description: op.Description, KeyIDs: ids, Status: op.Status(now), Time: now, BuildContext: op.BuildContext,
 	}
 }
 
@@ -49,6 +49,9 @@ func (s *Service) newOperation(ctx context.Context, c Caller, req *OperationRequ
 	op := &Operation{
 		ID: NewID(), Requester: c.Principal, Description: req.Description,
 		Created: now, Expires: now.Add(time.Duration(req.ValidMS) * time.Millisecond),
+	}
+	if c.Kind == KindApp {
+		op.BuildContext = BuildContextOf(c.Issuer, c.Claims)
 	}
 	for _, kr := range req.Keys {
 		k, err := s.key(ctx, kr.KeyID)

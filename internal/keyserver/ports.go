@@ -38,6 +38,10 @@ type Notification struct {
 	KeyIDs      []string  `json:"keyids"`
 	Status      Status    `json:"status"`
 	Time        time.Time `json:"time"`
+	// BuildContext is where the operation came from (nil for callers that
+	// are not CI jobs), so that approvers see which repository, commit and
+	// run ask.
+	BuildContext *BuildContext `json:"buildcontext,omitempty"`
 }
 
 // Update is what a change to an operation writes besides the operation row:

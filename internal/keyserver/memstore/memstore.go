@@ -86,6 +86,10 @@ func cloneOp(op *keyserver.Operation) *keyserver.Operation {
 		cl := *op.Cancelled
 		c.Cancelled = &cl
 	}
+	if op.BuildContext != nil {
+		bc := *op.BuildContext
+		c.BuildContext = &bc
+	}
 	return &c
 }
 
