@@ -169,8 +169,10 @@ func TestGitHubActionSignsAndVerifies(t *testing.T) {
 		t.Fatalf("action.yml runs %q, want a composite action", action.Runs.Using)
 	}
 	repo := uniqueName("octo/firmware")
-	job := ciauth.GitHubJob{Repository: repo, RepositoryID: "4711", Ref: "refs/heads/main"}
-	mustRegisterSubject(t, st.CI.GitHubIssuer(), ciauth.GitHubClaims(job)["sub"].(string), "orderer:key4")
+	repoID := uniqueNumber()
+	job := ciauth.GitHubJob{Repository: repo, RepositoryID: repoID, Ref: "refs/heads/main"}
+	mustPolicy(t, "github:"+repo, map[string]any{"issuer": st.CI.GitHubIssuer(), "roles": []string{"orderer:key4"},
+		"conditions": []map[string]string{{"claim": "repository_id", "equals": repoID}, {"claim": "ref", "equals": "refs/heads/main"}}})
 
 	g := newGitHubRun(t, job)
 	writeFiles(t, g.dir, "fw", 3)
@@ -188,6 +190,13 @@ func TestGitHubActionSignsAndVerifies(t *testing.T) {
 	}
 	if _, err := os.Stat(g.eval("${{ steps.sign.outputs.manifest }}")); err != nil || g.outputs["create"]["operation-id"] == "" {
 		t.Fatalf("outputs %v: manifest %v", g.outputs, err)
+	}
+	var op struct {
+		BuildContext struct{ Repository, RunID, RunAttempt string } `json:"buildcontext"`
+	}
+	mustDo(t, "GET", "/api/operations/"+g.outputs["create"]["operation-id"], mustToken(t, "adminclient"), nil).mustDecode(t, 200, &op)
+	if op.BuildContext.Repository != repo || op.BuildContext.RunID != g.job["GITHUB_RUN_ID"] || op.BuildContext.RunAttempt != "1" {
+		t.Fatalf("the operation's build context = %+v", op.BuildContext)
 	}
 
 	// A second attempt of the run, and an approver who rejects.

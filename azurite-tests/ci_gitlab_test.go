@@ -113,9 +113,11 @@ func runGitLabJob(tb testing.TB, dir string, job gitlabJob, claims map[string]an
 func TestGitLabComponentSignsAndVerifies(t *testing.T) {
 	st := mustStack(t)
 	project := uniqueName("group/firmware")
-	glJob := ciauth.GitLabJob{ProjectPath: project, ProjectID: "8800", Ref: "main", RefProtected: true, JobID: uniqueName("job")}
+	projectID := uniqueNumber()
+	glJob := ciauth.GitLabJob{ProjectPath: project, ProjectID: projectID, Ref: "main", RefProtected: true, JobID: uniqueName("job")}
 	claims := ciauth.GitLabClaims(glJob)
-	mustRegisterSubject(t, st.CI.GitLabIssuer(), claims["sub"].(string), "orderer:key4")
+	mustPolicy(t, "gitlab:"+project, map[string]any{"issuer": st.CI.GitLabIssuer(), "roles": []string{"orderer:key4"},
+		"conditions": []map[string]string{{"claim": "project_id", "equals": projectID}, {"claim": "ref_protected", "equals": "true"}}})
 
 	inputs := map[string]string{"keyserver": st.HandlerURL, "audience": localstack.Audience, "key": "key4",
 		"files": "fw-*.bin", "description": project + " main, approved", "valid": "5m"}

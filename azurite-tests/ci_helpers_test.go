@@ -8,9 +8,10 @@ package azuritetests
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"math/big"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,13 +130,12 @@ func writeFiles(tb testing.TB, dir, prefix string, n int) []string {
 	return names
 }
 
-// mustRegisterSubject registers subject of issuer with roles through the
-// admin API, the id escaped as a path segment.
-func mustRegisterSubject(tb testing.TB, issuer, subject string, roles ...string) {
-	tb.Helper()
-	body := map[string]any{"issuer": issuer, "name": subject, "roles": roles}
-	a := mustDo(tb, "PUT", "/api/admin/subjects/"+url.PathEscape(subject), mustToken(tb, "adminclient"), body)
-	if a.Status != http.StatusOK {
-		tb.Fatalf("registering %s: %d %s", subject, a.Status, a.Body)
+// uniqueNumber returns a random decimal id (a repository or project id), so
+// that the policies of one test never match another test's tokens.
+func uniqueNumber() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000_000))
+	if err != nil {
+		panic(err)
 	}
+	return n.String()
 }
