@@ -131,3 +131,38 @@ func (m *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.Aud
 	}
 	return out, nil
 }
+
+// StoredKey returns a copy of the registered key keyID.
+func (m *Store) StoredKey(keyID string) (keyserver.Key, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[keyID]
+	if !ok {
+		return keyserver.Key{}, false
+	}
+	return *k, true
+}
+
+// ChangeKey changes the registered key keyID behind the service's back, as
+// another process would; it reports whether the key exists.
+func (m *Store) ChangeKey(keyID string, change func(*keyserver.Key)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[keyID]
+	if ok {
+		change(k)
+	}
+	return ok
+}
+
+// ChangeSubject changes the registration of p behind the service's back; it
+// reports whether p is registered.
+func (m *Store) ChangeSubject(p keyserver.Principal, change func(*keyserver.Subject)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.subjects[p]
+	if ok {
+		change(s)
+	}
+	return ok
+}
