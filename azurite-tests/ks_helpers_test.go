@@ -1,50 +1,21 @@
 package azuritetests
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
-var (
-	ksOnce sync.Once
-	ksPath string
-	ksErr  error
-)
+var ksCLI built
 
 // mustKS returns the ks CLI: KS_CLI, or one built into the stack's directory.
 func mustKS(tb testing.TB) string {
 	tb.Helper()
-	mustStack(tb)
-	ksOnce.Do(func() {
-		if p := os.Getenv("KS_CLI"); p != "" {
-			if _, ksErr = os.Stat(p); ksErr == nil {
-				ksPath, ksErr = filepath.Abs(p)
-			}
-			return
-		}
-		root, err := filepath.Abs("..")
-		if err != nil {
-			ksErr = err
-			return
-		}
-		out := filepath.Join(stackDir, "ks")
-		cmd := exec.Command("go", "build", "-o", out, "./cmd/ks")
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			ksErr = fmt.Errorf("building ks: %v: %s", err, b)
-			return
-		}
-		ksPath = out
+	return ksCLI.get(tb, "KS_CLI", "ks", func(root, out string) *exec.Cmd {
+		return exec.Command("go", "build", "-o", out, "./cmd/ks")
 	})
-	if ksErr != nil {
-		tb.Fatalf("ks CLI: %v", ksErr)
-	}
-	return ksPath
 }
 
 // ksEnv is the environment of ks as orderer-client against the stack, the
