@@ -70,7 +70,41 @@ func (s *Server) getSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sub)
+	writeJSON(w, http.StatusOK, viewSubject(sub))
+	return nil
+}
+
+// getSubjects lists every subject, or answers one with ?id= (an id with /).
+func (s *Server) getSubjects(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	if r.URL.Query().Has("id") {
+		return s.getSubject(w, r, c)
+	}
+	return s.listSubjects(w, r, c)
+}
+
+func (s *Server) listSubjects(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	subs, err := s.Service.ListSubjects(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	views := make([]subjectJSON, len(subs))
+	for i, sub := range subs {
+		views[i] = viewSubject(sub)
+	}
+	writeJSON(w, http.StatusOK, views)
+	return nil
+}
+
+func (s *Server) listAdminKeys(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	keys, err := s.Service.AdminKeys(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	views := make([]adminKeyJSON, len(keys))
+	for i, k := range keys {
+		views[i] = viewAdminKey(k)
+	}
+	writeJSON(w, http.StatusOK, views)
 	return nil
 }
 
@@ -91,7 +125,7 @@ func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err := s.Service.PutSubject(r.Context(), c, sub); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sub)
+	writeJSON(w, http.StatusOK, viewSubject(sub))
 	return nil
 }
 
@@ -112,7 +146,7 @@ func (s *Server) getAdminKey(w http.ResponseWriter, r *http.Request, c keyserver
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, viewAdminKey(k))
 	return nil
 }
 
@@ -123,7 +157,7 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	}
 	if body.RequiredApprovals == nil {
 		// A missing policy must never silently mean "no approval needed".
-		return keyserver.Errorf(keyserver.EINVALID, "requiredapprovals is required; give 0 explicitly for a key that needs no approval.")
+		return keyserver.Errorf(keyserver.EINVALID, "requiredapprovals is required; give 0 explicitly for a key that needs no approval.").On("requiredapprovals")
 	}
 	k := &keyserver.Key{
 		KeyID: r.PathValue("keyid"), HSMKey: body.HSMKey, RequiredApprovals: *body.RequiredApprovals,
@@ -132,7 +166,7 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	if err := s.Service.PutKey(r.Context(), c, k); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, viewAdminKey(k))
 	return nil
 }
 

@@ -71,7 +71,8 @@ type Reservation struct {
 // OperationFilter narrows ListOperations. The store may return more than
 // asked; the service filters again.
 type OperationFilter struct {
-	OpenAt time.Time // only operations not closed and not expired at this time
+	OpenAt       time.Time // only operations not closed and not expired at this time
+	CreatedSince time.Time // only operations created at or after this time
 }
 
 // OperationStore keeps operations, their approvals, uses, audit events and
@@ -110,6 +111,12 @@ type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }
 
+// EventReader is an optional ability of an OperationStore: reading back the
+// audit events of one operation, oldest first.
+type EventReader interface {
+	OperationEvents(ctx context.Context, opID string) ([]AuditEvent, error)
+}
+
 // OutboxScanner is an optional ability of an OperationStore: listing the
 // undelivered notifications of every operation, oldest first.
 type OutboxScanner interface {
@@ -146,6 +153,12 @@ type PolicyStore interface {
 	PutPolicy(ctx context.Context, p *Policy) error
 	// DeletePolicy returns ENOTFOUND when id does not exist.
 	DeletePolicy(ctx context.Context, id string) error
+}
+
+// SubjectLister is an optional ability of a SubjectStore: listing every
+// registered subject.
+type SubjectLister interface {
+	Subjects(ctx context.Context) ([]*Subject, error)
 }
 
 // AuditLog keeps audit events that belong to no operation.
