@@ -22,10 +22,10 @@ import (
 	"keyserver/internal/keyserver/memstore"
 )
 
-// tokens is a TokenVerifier whose tokens are subject names.
-type tokens struct{}
+// nameTokens is a TokenVerifier whose tokens are subject names.
+type nameTokens struct{}
 
-func (tokens) Verify(_ context.Context, tok string) (keyserver.Identity, error) {
+func (nameTokens) Verify(_ context.Context, tok string) (keyserver.Identity, error) {
 	return keyserver.Identity{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: tok}}, nil
 }
 
@@ -57,7 +57,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, AuditKey: "https://vault.example/keys/audit",
 		HSM: softHSM{k}, Limits: keyserver.DefaultLimits}
 	f := &auditFixture{t: t, svc: svc, trail: trail, ids: map[string]string{},
-		handler: (&Server{Service: svc, Verifier: tokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()}
+		handler: (&Server{Service: svc, Verifier: nameTokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()}
 	ctx := context.Background()
 	mustNil(t, store.PutKey(ctx, &keyserver.Key{KeyID: "key1", HSMKey: "https://vault.example/keys/k1", Enabled: true}))
 	for name, roles := range map[string][]string{"alice": {"orderer:key1"}, "bob": {"orderer:key1"}, "carol": {"auditor"}} {
