@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"keyserver/internal/auditwire"
 	"keyserver/internal/keyserver"
 )
 
@@ -29,9 +30,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c keyserver.C
 	if err != nil {
 		return err
 	}
-	page := AuditPage{Records: make([]AuditRecord, len(recs)), Next: next}
+	page := auditwire.Page{Records: make([]auditwire.Record, len(recs)), Next: next}
 	for i, rec := range recs {
-		page.Records[i] = AuditRecordOf(rec)
+		page.Records[i] = auditwire.RecordOf(rec)
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
@@ -71,7 +72,7 @@ func (s *Server) auditKey(w http.ResponseWriter, r *http.Request, _ keyserver.Ca
 	if _, err := x509.ParseCertificate(b.Bytes); err != nil {
 		return keyserver.Wrap(keyserver.EINTERNAL, err, "The stored audit certificate is unreadable.")
 	}
-	writeJSON(w, http.StatusOK, AuditKey{Certificate: certPEM, SHA256: keyserver.CertificateSHA256(b.Bytes)})
+	writeJSON(w, http.StatusOK, auditwire.Key{Certificate: certPEM, SHA256: keyserver.CertificateSHA256(b.Bytes)})
 	return nil
 }
 
@@ -84,7 +85,7 @@ func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, c keyse
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, AuditCheckpointOf(cp))
+	writeJSON(w, http.StatusOK, auditwire.CheckpointOf(cp))
 	return nil
 }
 
@@ -101,8 +102,8 @@ func (s *Server) auditInclusion(w http.ResponseWriter, r *http.Request, c keyser
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, AuditInclusion{Record: p.Record, LeafIndex: p.LeafIndex, LeafHash: p.LeafHash.String(),
-		Checkpoint: p.Checkpoint.N, TreeSize: p.Checkpoint.Size, Root: p.Checkpoint.Root.String(), Proof: HexHashes(p.Proof)})
+	writeJSON(w, http.StatusOK, auditwire.Inclusion{Record: p.Record, LeafIndex: p.LeafIndex, LeafHash: p.LeafHash.String(),
+		Checkpoint: p.Checkpoint.N, TreeSize: p.Checkpoint.Size, Root: p.Checkpoint.Root.String(), Proof: auditwire.HexHashes(p.Proof)})
 	return nil
 }
 
@@ -120,6 +121,6 @@ func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request, c keys
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, AuditConsistency{From: p.From.N, To: p.To.N, FromSize: p.From.Size, ToSize: p.To.Size, Proof: HexHashes(p.Proof)})
+	writeJSON(w, http.StatusOK, auditwire.Consistency{From: p.From.N, To: p.To.N, FromSize: p.From.Size, ToSize: p.To.Size, Proof: auditwire.HexHashes(p.Proof)})
 	return nil
 }

@@ -17,7 +17,9 @@ import (
 
 	"crypto/x509"
 	"encoding/pem"
+
 	"keyserver/internal/auditlog"
+	"keyserver/internal/auditwire"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/keyserver/memstore"
 )
@@ -106,13 +108,13 @@ func (f *auditFixture) get(path, token string, out any) int {
 
 func TestAuditListing(t *testing.T) {
 	f := newAuditFixture(t)
-	var page AuditPage
+	var page auditwire.Page
 	if code := f.get("/api/audit", "carol", &page); code != 200 || len(page.Records) != 4 || page.Next != "" {
 		t.Fatalf("auditor lists %d records (%d), next %q; want all 4", len(page.Records), code, page.Next)
 	}
 	seen := 0
 	for path := "/api/audit?limit=3"; path != ""; {
-		page = AuditPage{}
+		page = auditwire.Page{}
 		if code := f.get(path, "carol", &page); code != 200 {
 			t.Fatalf("%s: %d", path, code)
 		}
@@ -125,12 +127,12 @@ func TestAuditListing(t *testing.T) {
 	if seen != 4 {
 		t.Errorf("paging saw %d records, want 4", seen)
 	}
-	page = AuditPage{}
+	page = auditwire.Page{}
 	f.get("/api/audit?event=sign&subject=bob", "carol", &page)
 	if len(page.Records) != 1 || page.Records[0].ID != f.ids["b-sign"] {
 		t.Errorf("event and subject filters gave %+v", page.Records)
 	}
-	page = AuditPage{}
+	page = auditwire.Page{}
 	if code := f.get("/api/audit?operation="+f.opA.ID, "alice", &page); code != 200 || len(page.Records) != 2 {
 		t.Errorf("the requester lists %d records of its operation (%d), want 2", len(page.Records), code)
 	}
@@ -167,7 +169,7 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 	if n, err := f.svc.SealAudit(ctx); err != nil || n != 1 {
 		t.Fatalf("SealAudit = %d, %v", n, err)
 	}
-	var key AuditKey
+	var key auditwire.Key
 	if code := f.get("/api/audit/key", "alice", &key); code != 200 {
 		t.Fatalf("GET /api/audit/key = %d", code)
 	}
@@ -180,24 +182,24 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 	if key.SHA256 != keyserver.CertificateSHA256(cert.Raw) {
 		t.Errorf("sha256 = %s, want that of the certificate's DER", key.SHA256)
 	}
-	var latest AuditCheckpoint
+	var latest auditwire.Checkpoint
 	if code := f.get("/api/audit/checkpoints/latest", "carol", &latest); code != 200 || latest.N != 2 || latest.Size != 5 || len(latest.Leaves) != 1 {
 		t.Fatalf("latest = %d %+v; want checkpoint 2 of 5 leaves, listing the 1 it added", code, latest)
 	}
 	sealed, err := latest.Sealed()
 	mustNil(t, err)
 	mustNil(t, auditlog.VerifySignature(cert, &sealed.Checkpoint, sealed.Signature))
-	var first AuditCheckpoint
+	var first auditwire.Checkpoint
 	if code := f.get("/api/audit/checkpoints/1", "alice", &first); code != 200 || len(first.Leaves) != 0 || first.Size != 4 {
 		t.Errorf("checkpoint 1 for a requester = %d, %d leaves, size %d; want it without leaves", code, len(first.Leaves), first.Size)
 	}
 
-	var inc AuditInclusion
+	var inc auditwire.Inclusion
 	path := "/api/audit/inclusion?record=" + url.QueryEscape(f.ids["a-sign"])
 	if code := f.get(path, "alice", &inc); code != 200 || inc.Checkpoint != 2 {
 		t.Fatalf("inclusion proof = %d %+v", code, inc)
 	}
-	proof, err := ParseHashes(inc.Proof)
+	proof, err := auditwire.ParseHashes(inc.Proof)
 	mustNil(t, err)
 	leaf, _ := auditlog.ParseHash(inc.LeafHash)
 	mustNil(t, auditlog.VerifyInclusion(inc.LeafIndex, latest.Size, leaf, proof, sealed.Checkpoint.Root))
@@ -208,11 +210,11 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 		t.Errorf("a proof under a checkpoint older than the record = %d, want 404", code)
 	}
 
-	var cons AuditConsistency
+	var cons auditwire.Consistency
 	if code := f.get("/api/audit/consistency?from=1&to=latest", "alice", &cons); code != 200 || cons.FromSize != 4 || cons.ToSize != 5 {
 		t.Fatalf("consistency = %d %+v", code, cons)
 	}
-	cp, err := ParseHashes(cons.Proof)
+	cp, err := auditwire.ParseHashes(cons.Proof)
 	mustNil(t, err)
 	firstSealed, err := first.Sealed()
 	mustNil(t, err)

@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"keyserver/internal/api"
 	"keyserver/internal/auditlog"
+	"keyserver/internal/auditwire"
 )
 
 // File names in an export directory.
@@ -42,9 +42,9 @@ type Manifest struct {
 type Export struct {
 	Manifest    Manifest
 	Certificate string // PEM
-	Records     []api.AuditRecord
-	Checkpoints []api.AuditCheckpoint
-	Proofs      []api.AuditConsistency
+	Records     []auditwire.Record
+	Checkpoints []auditwire.Checkpoint
+	Proofs      []auditwire.Consistency
 }
 
 // CheckpointName is the file name stem of checkpoint n.
@@ -139,7 +139,7 @@ func Read(dir string) (*auditlog.Log, error) {
 	if l.Checkpoints, err = readCheckpoints(filepath.Join(dir, CheckpointDir)); err != nil {
 		return nil, err
 	}
-	recs, err := readJSONLines[api.AuditRecord](filepath.Join(dir, RecordsFile))
+	recs, err := readJSONLines[auditwire.Record](filepath.Join(dir, RecordsFile))
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +150,12 @@ func Read(dir string) (*auditlog.Log, error) {
 		}
 		l.Records = append(l.Records, s)
 	}
-	proofs, err := readJSONLines[api.AuditConsistency](filepath.Join(dir, ProofsFile))
+	proofs, err := readJSONLines[auditwire.Consistency](filepath.Join(dir, ProofsFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	for _, p := range proofs {
-		hs, err := api.ParseHashes(p.Proof)
+		hs, err := auditwire.ParseHashes(p.Proof)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ProofsFile, err)
 		}
@@ -205,7 +205,7 @@ func readCheckpoints(dir string) ([]auditlog.Sealed, error) {
 	sort.Strings(names)
 	var out []auditlog.Sealed
 	for _, name := range names {
-		var c api.AuditCheckpoint
+		var c auditwire.Checkpoint
 		if err := readJSON(name, &c); err != nil {
 			return nil, err
 		}

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"keyserver/internal/api"
 	"keyserver/internal/auditlog"
+	"keyserver/internal/auditwire"
 )
 
 type softSigner struct{ crypto.Signer }
@@ -64,7 +64,7 @@ func sampleExport(tb testing.TB, rsaKey bool) *Export {
 			now = now.Add(time.Second)
 			var r auditlog.Record
 			r, head = head.Chain(auditlog.Record{Chain: auditlog.OperationChain("ab"), Time: now, Event: auditlog.EventSign, Result: "ok"})
-			e.Records = append(e.Records, api.AuditRecordOf(auditlog.Stored{Row: r.Seq, Record: r}))
+			e.Records = append(e.Records, auditwire.RecordOf(auditlog.Stored{Row: r.Seq, Record: r}))
 			leaves = append(leaves, auditlog.Leaf{Chain: r.Chain, Seq: r.Seq, Time: r.Time, Hash: r.LeafHash()})
 			tree.Append(r.LeafHash())
 		}
@@ -72,10 +72,10 @@ func sampleExport(tb testing.TB, rsaKey bool) *Export {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		e.Checkpoints = append(e.Checkpoints, api.AuditCheckpointOf(&auditlog.Sealed{Checkpoint: *cp, Signature: sig, Leaves: leaves}))
+		e.Checkpoints = append(e.Checkpoints, auditwire.CheckpointOf(&auditlog.Sealed{Checkpoint: *cp, Signature: sig, Leaves: leaves}))
 		if prev != nil {
 			p, _ := tree.ConsistencyProof(prev.Size, cp.Size)
-			e.Proofs = append(e.Proofs, api.AuditConsistency{From: prev.N, To: cp.N, FromSize: prev.Size, ToSize: cp.Size, Proof: api.HexHashes(p)})
+			e.Proofs = append(e.Proofs, auditwire.Consistency{From: prev.N, To: cp.N, FromSize: prev.Size, ToSize: cp.Size, Proof: auditwire.HexHashes(p)})
 		}
 		prev = cp
 	}

@@ -6,19 +6,21 @@ import (
 	"io"
 	"time"
 
-	"keyserver/internal/api"
 	"keyserver/internal/auditlog"
+	"keyserver/internal/auditwire"
 )
 
 // Source is what an export reads: the Keyserver's audit routes.
 type Source interface {
-	AuditKey(ctx context.Context) (*api.AuditKey, error)
+	AuditKey(ctx context.Context) (*auditwire.Key, error)
 	// AuditCheckpoint returns checkpoint n (0: the latest), or nil when the
-	// log has no checkpoint yet.
-	AuditCheckpoint(ctx context.Context, n uint64) (*api.AuditCheckpoint, error)
-	AuditConsistency(ctx context.Context, from, to uint64) (*api.AuditConsistency, error)
+	// server has no such checkpoint.
+	AuditCheckpoint(ctx context.Context, n uint64) (*auditwire.Checkpoint, error)
+	// AuditConsistency returns the proof between two checkpoints, or nil
+	// when the server has not both.
+	AuditConsistency(ctx context.Context, from, to uint64) (*auditwire.Consistency, error)
 	// AuditRecords returns one page of records dated since or later.
-	AuditRecords(ctx context.Context, since time.Time, page string) (*api.AuditPage, error)
+	AuditRecords(ctx context.Context, since time.Time, page string) (*auditwire.Page, error)
 }
 
 // Fetch reads everything an export holds: the audit certificate, every
@@ -45,12 +47,11 @@ func Fetch(ctx context.Context, src Source, since time.Time, now time.Time, serv
 		for n := uint64(1); n <= latest.N; n++ {
 			cp := latest
 			if n < latest.N {
-				cp, err = src.AuditCheckpoint(ctx, n)
-				if IsNotFound(err) {
-					continue
-				}
-				if err != nil {
+				if cp, err = src.AuditCheckpoint(ctx, n); err != nil {
 					return nil, err
+				}
+				if cp == nil {
+					continue
 				}
 			}
 			if cp == nil || cp.N != n {
@@ -60,10 +61,10 @@ func Fetch(ctx context.Context, src Source, since time.Time, now time.Time, serv
 			have[n] = true
 			if have[n-1] {
 				p, err := src.AuditConsistency(ctx, n-1, n)
-				if err != nil && !IsNotFound(err) {
+				if err != nil {
 					return nil, err
 				}
-				if err == nil {
+				if p != nil {
 					e.Proofs = append(e.Proofs, *p)
 				}
 			}

@@ -21,6 +21,7 @@ import (
 	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/keyserver/memstore"
+	"keyserver/internal/ksc"
 )
 
 type auditorTokens struct{}
@@ -28,6 +29,10 @@ type auditorTokens struct{}
 func (auditorTokens) Verify(_ context.Context, tok string) (keyserver.Identity, error) {
 	return keyserver.Identity{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: tok}}, nil
 }
+
+type staticToken string
+
+func (s staticToken) Token(context.Context, bool) (string, error) { return string(s), nil }
 
 type hsm struct{ k *ecdsa.PrivateKey }
 
@@ -39,7 +44,7 @@ func (h hsm) SignContext(_ context.Context, d []byte, _ crypto.SignerOpts) ([]by
 
 // exportFlow serves the audit routes over in-memory ports, with records in
 // three chains sealed under two checkpoints and one record after them.
-func exportFlow(t *testing.T) (*keyserver.MemTrail, *auditexport.HTTPSource) {
+func exportFlow(t *testing.T) (*keyserver.MemTrail, *ksc.Client) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	store := memstore.New()
 	trail := keyserver.NewMemTrail(time.Now)
@@ -67,7 +72,7 @@ func exportFlow(t *testing.T) (*keyserver.MemTrail, *auditexport.HTTPSource) {
 	srv := httptest.NewServer((&api.Server{Service: svc, Verifier: auditorTokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
 	t.Cleanup(srv.Close)
 	base, _ := url.Parse(srv.URL)
-	return trail, &auditexport.HTTPSource{Base: base, Client: srv.Client(), Token: func(context.Context) (string, error) { return "carol", nil }}
+	return trail, &ksc.Client{Base: base, HTTP: srv.Client(), Tokens: staticToken("carol")}
 }
 
 func mustSeal(t *testing.T, svc *keyserver.Service) {
@@ -77,7 +82,7 @@ func mustSeal(t *testing.T, svc *keyserver.Service) {
 	}
 }
 
-func exportAndVerify(t *testing.T, src *auditexport.HTTPSource) (*auditlog.Report, string) {
+func exportAndVerify(t *testing.T, src *ksc.Client) (*auditlog.Report, string) {
 	t.Helper()
 	e, err := auditexport.Fetch(context.Background(), src, time.Time{}, time.Now(), src.Base.String())
 	if err != nil {
