@@ -32,7 +32,7 @@ func (auditorTokens) Verify(_ context.Context, tok string) (keyserver.Identity, 
 type softAuditKey struct{ k *ecdsa.PrivateKey }
 
 func (s softAuditKey) Open(context.Context, string) (keyserver.ContextSigner, error) { return s, nil }
-func (s softAuditKey) Public() crypto.PublicKey                                       { return &s.k.PublicKey }
+func (s softAuditKey) Public() crypto.PublicKey                                      { return &s.k.PublicKey }
 func (s softAuditKey) SignContext(_ context.Context, d []byte, _ crypto.SignerOpts) ([]byte, error) {
 	return ecdsa.SignASN1(rand.Reader, s.k, d)
 }
