@@ -2,10 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,6 +15,7 @@ import (
 	"encoding/pem"
 
 	"keyserver/internal/auditlog"
+	"keyserver/internal/auditlog/audittest"
 	"keyserver/internal/auditwire"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/keyserver/memstore"
@@ -29,15 +26,6 @@ type nameTokens struct{}
 
 func (nameTokens) Verify(_ context.Context, tok string) (keyserver.Identity, error) {
 	return keyserver.Identity{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: tok}}, nil
-}
-
-// softHSM opens one software key under any name: the audit key.
-type softHSM struct{ k *ecdsa.PrivateKey }
-
-func (h softHSM) Open(context.Context, string) (keyserver.ContextSigner, error) { return h, nil }
-func (h softHSM) Public() crypto.PublicKey                                      { return &h.k.PublicKey }
-func (h softHSM) SignContext(_ context.Context, d []byte, _ crypto.SignerOpts) ([]byte, error) {
-	return ecdsa.SignASN1(rand.Reader, h.k, d)
 }
 
 type auditFixture struct {
@@ -51,13 +39,12 @@ type auditFixture struct {
 }
 
 func newAuditFixture(t *testing.T) *auditFixture {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	mustNil(t, err)
+	key, _ := audittest.NewKey(t)
 	store := memstore.New()
 	now := time.Now()
 	trail := keyserver.NewMemTrail(func() time.Time { return now })
 	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, AuditKey: "https://vault.example/keys/audit",
-		HSM: softHSM{k}, Limits: keyserver.DefaultLimits}
+		HSM: key, Limits: keyserver.DefaultLimits}
 	f := &auditFixture{t: t, svc: svc, trail: trail, ids: map[string]string{},
 		handler: (&Server{Service: svc, Verifier: nameTokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()}
 	ctx := context.Background()

@@ -3,10 +3,6 @@ package auditexport_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -19,6 +15,7 @@ import (
 	"keyserver/internal/api"
 	"keyserver/internal/auditexport"
 	"keyserver/internal/auditlog"
+	"keyserver/internal/auditlog/audittest"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/keyserver/memstore"
 	"keyserver/internal/ksc"
@@ -34,21 +31,13 @@ type staticToken string
 
 func (s staticToken) Token(context.Context, bool) (string, error) { return string(s), nil }
 
-type hsm struct{ k *ecdsa.PrivateKey }
-
-func (h hsm) Open(context.Context, string) (keyserver.ContextSigner, error) { return h, nil }
-func (h hsm) Public() crypto.PublicKey                                      { return &h.k.PublicKey }
-func (h hsm) SignContext(_ context.Context, d []byte, _ crypto.SignerOpts) ([]byte, error) {
-	return ecdsa.SignASN1(rand.Reader, h.k, d)
-}
-
 // exportFlow serves the audit routes over in-memory ports, with records in
 // three chains sealed under two checkpoints and one record after them.
 func exportFlow(t *testing.T) (*keyserver.MemTrail, *ksc.Client) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, _ := audittest.NewKey(t)
 	store := memstore.New()
 	trail := keyserver.NewMemTrail(time.Now)
-	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: hsm{k}, AuditKey: "audit", Limits: keyserver.DefaultLimits}
+	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: key, AuditKey: "audit", Limits: keyserver.DefaultLimits}
 	ctx := context.Background()
 	if err := store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "carol"}, Roles: []string{"auditor"}}); err != nil {
 		t.Fatal(err)

@@ -2,10 +2,6 @@ package kscli
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -16,6 +12,7 @@ import (
 	"time"
 
 	"keyserver/internal/api"
+	"keyserver/internal/auditlog/audittest"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/keyserver/memstore"
 )
@@ -29,22 +26,14 @@ func (auditorTokens) Verify(_ context.Context, tok string) (keyserver.Identity, 
 	return keyserver.Identity{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "auditor"}}, nil
 }
 
-type softAuditKey struct{ k *ecdsa.PrivateKey }
-
-func (s softAuditKey) Open(context.Context, string) (keyserver.ContextSigner, error) { return s, nil }
-func (s softAuditKey) Public() crypto.PublicKey                                      { return &s.k.PublicKey }
-func (s softAuditKey) SignContext(_ context.Context, d []byte, _ crypto.SignerOpts) ([]byte, error) {
-	return ecdsa.SignASN1(rand.Reader, s.k, d)
-}
-
 // auditHarness runs ks against the Keyserver's own handler over in-memory
 // ports, with two sealed checkpoints and a record after them.
 func auditHarness(t *testing.T) (*harness, *keyserver.MemTrail) {
 	h := newHarness(t)
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, _ := audittest.NewKey(t)
 	store := memstore.New()
 	trail := keyserver.NewMemTrail(time.Now)
-	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: softAuditKey{k}, AuditKey: "audit", Limits: keyserver.DefaultLimits}
+	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: key, AuditKey: "audit", Limits: keyserver.DefaultLimits}
 	ctx := context.Background()
 	mustOK(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "auditor"}, Roles: []string{"auditor"}}))
 	for i, op := range []string{"aaaa", "aaaa", "bbbb", "-", "aaaa", "+", "bbbb"} {

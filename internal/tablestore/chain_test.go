@@ -2,43 +2,22 @@ package tablestore_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"sync"
 	"testing"
 	"time"
 
 	"keyserver/internal/auditlog"
+	"keyserver/internal/auditlog/audittest"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/tablestore"
 )
 
-type softSigner struct{ k *ecdsa.PrivateKey }
-
-func (s softSigner) Public() crypto.PublicKey { return &s.k.PublicKey }
-func (s softSigner) SignContext(_ context.Context, d []byte, _ crypto.SignerOpts) ([]byte, error) {
-	return ecdsa.SignASN1(rand.Reader, s.k, d)
-}
-
 func mustSealer(tb testing.TB, s *tablestore.Store) *auditlog.Sealer {
 	tb.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "audit"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &auditlog.Sealer{Store: s, Signer: softSigner{k}, Certificate: cert, Now: time.Now, Tree: &auditlog.TreeCache{}}
+	key, cert := audittest.NewKey(tb)
+	return &auditlog.Sealer{Store: s, Signer: key, Certificate: cert, Now: time.Now, Tree: &auditlog.TreeCache{}}
 }
 
 // exportAll reads every record and checkpoint as `ks audit export` would.
