@@ -3,7 +3,6 @@ package tablestore
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"net/http"
 	"strconv"
@@ -85,19 +84,43 @@ func storedOfRow(r *row) auditlog.Stored {
 }
 
 // chainHeads remembers where the chains this process wrote stand, so that a
-// record costs no read while this process is the chain's only writer.
+// record costs no read while this process is the chain's only writer, and
+// serialises this process's writers of one chain (and only of that chain).
 type chainHeads struct {
-	mu    sync.Mutex
-	heads map[string]auditlog.Head
-	locks [64]sync.Mutex
+	mu      sync.Mutex
+	heads   map[string]auditlog.Head
+	writers map[string]*chainWriter
+}
+
+type chainWriter struct {
+	mu      sync.Mutex
+	waiting int // guarded by chainHeads.mu
 }
 
 const maxHeads = 8192
 
-func (c *chainHeads) lock(chain string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(chain))
-	return &c.locks[h.Sum32()%uint32(len(c.locks))]
+// lock waits until this process writes chain alone; the returned func ends it.
+func (c *chainHeads) lock(chain string) func() {
+	c.mu.Lock()
+	if c.writers == nil {
+		c.writers = map[string]*chainWriter{}
+	}
+	w := c.writers[chain]
+	if w == nil {
+		w = &chainWriter{}
+		c.writers[chain] = w
+	}
+	w.waiting++
+	c.mu.Unlock()
+	w.mu.Lock()
+	return func() {
+		w.mu.Unlock()
+		c.mu.Lock()
+		if w.waiting--; w.waiting == 0 {
+			delete(c.writers, chain)
+		}
+		c.mu.Unlock()
+	}
 }
 
 func (c *chainHeads) get(chain string) (auditlog.Head, bool) {
@@ -151,9 +174,7 @@ func (s *Store) chained(ctx context.Context, c *aztables.Client, pk, chain strin
 	if ev.Time.IsZero() {
 		ev.Time = s.now()
 	}
-	mu := s.heads.lock(chain)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.heads.lock(chain)()
 	for attempt := 1; ; attempt++ {
 		head, ok := s.heads.get(chain)
 		if !ok {
