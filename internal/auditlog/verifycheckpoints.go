@@ -69,7 +69,7 @@ func (v *verifier) grow(prev, sc *Sealed) {
 			v.cpProblem(cp.N, KindCheckpointInvalid, "it seals record %s a second time", RecordID(lf.Chain, lf.Seq))
 			return
 		}
-		if _, before := v.leafAt[chainSeq{lf.Chain, lf.Seq - 1}]; lf.Seq > 1 && !before && v.log.Since.IsZero() {
+		if _, before := v.leafAt[chainSeq{lf.Chain, lf.Seq - 1}]; lf.Seq > 1 && !before {
 			v.cpProblem(cp.N, KindCheckpointInvalid, "it seals record %s before record %s", RecordID(lf.Chain, lf.Seq), RecordID(lf.Chain, lf.Seq-1))
 			return
 		}
