@@ -66,8 +66,8 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// redeliver retries the notifications left in the outbox, at start and then
-// every RedeliveryInterval, until ctx ends.
+// redeliver retries the notifications left in the outbox and seals the
+// audit log, at start and then every RedeliveryInterval, until ctx ends.
 func (m *Main) redeliver(ctx context.Context) {
 	defer close(m.swept)
 	t := time.NewTicker(RedeliveryInterval)
@@ -77,6 +77,11 @@ func (m *Main) redeliver(ctx context.Context) {
 			m.Log.Warn("redelivering notifications", "delivered", n, "err", err)
 		} else if n > 0 {
 			m.Log.Info("redelivered notifications", "delivered", n)
+		}
+		if m.Config.AuditKey != "" {
+			if n, err := m.API.Service.SealAudit(ctx); err != nil {
+				m.Log.Warn("sealing the audit log", "checkpoints", n, "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -339,3 +339,13 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// SealAudit seals the audit log now, as the handler does every minute; the
+// handler must run in process.
+func (st *Stack) SealAudit(ctx context.Context) error {
+	if st.handler == nil {
+		return fmt.Errorf("the handler runs as a process: it seals the audit log every minute")
+	}
+	_, err := st.handler.API.Service.SealAudit(ctx)
+	return err
+}

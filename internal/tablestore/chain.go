@@ -2,14 +2,17 @@ package tablestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
@@ -205,4 +208,41 @@ func (s *Store) insertRecord(ctx context.Context, c *aztables.Client, pk, chain 
 		status, _ := statusOf(err)
 		return status == http.StatusConflict, classify(err, "writing audit record "+chain)
 	})
+}
+
+// submitRecorded submits actions, in operation opID's partition, with ev as
+// the next record of the operation's chain, added last so that the other
+// actions keep their places. A transaction that fails for another reason
+// returns SubmitTransaction's error as it is; one whose record's place was
+// taken by another process is built again on the chain's new head. An empty
+// ev adds no record.
+func (s *Store) submitRecorded(ctx context.Context, opID string, actions []aztables.TransactionAction, ev keyserver.AuditEvent) (string, error) {
+	if ev == (keyserver.AuditEvent{}) {
+		_, err := s.ops.SubmitTransaction(ctx, actions, nil)
+		return "", err
+	}
+	return s.chained(ctx, s.ops, opID, auditlog.OperationChain(opID), ev, func(rec *row) (bool, error) {
+		all := append(actions[:len(actions):len(actions)], aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: rec.marshal()})
+		_, err := s.ops.SubmitTransaction(ctx, all, nil)
+		i, status := failedIndex(err)
+		return status == http.StatusConflict && i == len(actions), err
+	})
+}
+
+var failedIndexPattern = regexp.MustCompile(`"value"\s*:\s*"(\d+):`)
+
+// failedIndex returns the index of the action that failed a transaction and
+// its status; index -1 when the answer does not say.
+func failedIndex(err error) (int, int) {
+	status, _ := statusOf(err)
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.RawResponse == nil {
+		return -1, status
+	}
+	if m := failedIndexPattern.FindSubmatch(payload(re.RawResponse)); m != nil {
+		if i, err := strconv.Atoi(string(m[1])); err == nil {
+			return i, status
+		}
+	}
+	return -1, status
 }

@@ -37,11 +37,11 @@ func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 		return err
 	}
 	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()}}
-	actions, err = s.appendEvents(actions, op.ID, ev, n)
+	actions, err = s.appendEvents(actions, op.ID, keyserver.AuditEvent{}, n)
 	if err != nil {
 		return err
 	}
-	_, err = s.ops.SubmitTransaction(ctx, actions, nil)
+	_, err = s.submitRecorded(ctx, op.ID, actions, ev)
 	if status, _ := statusOf(err); status == http.StatusConflict {
 		return keyserver.Errorf(keyserver.ECONFLICT, "Operation %s already exists.", op.ID)
 	}
@@ -115,7 +115,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		if err != nil {
 			return nil, err
 		}
-		_, err = s.ops.SubmitTransaction(ctx, actions, nil)
+		_, err = s.submitRecorded(ctx, id, actions, u.Audit)
 		if err == nil {
 			addApprovals(op, u.Approvals)
 			return op, nil
@@ -144,7 +144,7 @@ func (s *Store) updateActions(op *keyserver.Operation, etag azcore.ETag, u *keys
 		}
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: approvalRow(op.ID, a).marshal()})
 	}
-	return s.appendEvents(actions, op.ID, u.Audit, u.Notify)
+	return s.appendEvents(actions, op.ID, keyserver.AuditEvent{}, u.Notify)
 }
 
 // addApprovals puts approvals written by an update into op, when fn did not.

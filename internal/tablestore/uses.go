@@ -141,11 +141,10 @@ func (s *Store) finishUse(ctx context.Context, res *keyserver.Reservation, actio
 	if !keyserver.ValidID(res.OperationID) || keyserver.ValidateKeyID(res.KeyID) != nil || res.Slot < 1 {
 		return keyserver.Errorf(keyserver.EINVALID, "The reservation is malformed.")
 	}
-	actions, err := s.appendEvents(actions, res.OperationID, ev, nil)
-	if err != nil {
-		return err
+	id, err := s.submitRecorded(ctx, res.OperationID, actions, ev)
+	if err == nil {
+		res.AuditRecord = id
 	}
-	_, err = s.ops.SubmitTransaction(ctx, actions, nil)
 	if status, _ := statusOf(err); status == http.StatusPreconditionFailed || status == http.StatusNotFound {
 		return keyserver.Errorf(keyserver.ECONFLICT, "Use %d of key %q in operation %s is no longer reserved.", res.Slot, res.KeyID, res.OperationID)
 	}
