@@ -45,7 +45,7 @@ func (c *tableCounter) take() (reads, writes int64) { return c.reads.Swap(0), c.
 type softKeys struct{ k *ecdsa.PrivateKey }
 
 func (s softKeys) Open(context.Context, string) (keyserver.ContextSigner, error) { return s, nil }
-func (s softKeys) Public() crypto.PublicKey                                       { return &s.k.PublicKey }
+func (s softKeys) Public() crypto.PublicKey                                      { return &s.k.PublicKey }
 func (s softKeys) SignContext(_ context.Context, d []byte, _ crypto.SignerOpts) ([]byte, error) {
 	return ecdsa.SignASN1(rand.Reader, s.k, d)
 }
