@@ -26,7 +26,11 @@ func TestAuditTamperingIsCaught(t *testing.T) {
 	op := mustOpenOp(t, orderer, 120000, map[string]int{keyID: 4})
 	for i := 0; i < 3; i++ {
 		o, _ := ecOrder(op.ID, keyID, "audited build "+strconv.Itoa(i))
-		mustSign(t, orderer, o)
+		// The answer names the signature's record: the operation's create
+		// record is #1, its signatures follow.
+		if res := mustSign(t, orderer, o); res.AuditRecord != auditlog.RecordID(auditlog.OperationChain(op.ID), uint64(i+2)) {
+			t.Fatalf("signature %d names audit record %q", i, res.AuditRecord)
+		}
 	}
 	mustSeal(t)
 	mustSubject(t, uniqueName("audited"), "orderer:key1") // an admin change, in the admin chain
