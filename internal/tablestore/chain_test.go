@@ -128,3 +128,56 @@ func TestSealingTableStorage(t *testing.T) {
 		t.Fatalf("a second certificate replaced the first: %q, %v", pem2, err)
 	}
 }
+
+// Two processes complete uses of one operation at once: each completion's
+// record rides in its transaction, and one that lost its place to the other
+// process is written again after it, never lost or doubled.
+func TestRecordsRideInTransactionsOfTwoProcesses(t *testing.T) {
+	stores := mustStores(t, 2)
+	ctx := context.Background()
+	op := mustOperation(t, stores[0], 20)
+	var wg sync.WaitGroup
+	ids := make(chan string, 20)
+	errs := make(chan error, 20)
+	for i := 0; i < 10; i++ {
+		for _, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := s.ReserveUse(ctx, op.ID, "k1", 20, 0)
+				if err == nil {
+					err = s.CompleteUse(ctx, r, keyserver.AuditEvent{Actor: requester, Action: keyserver.ActionSign, OperationID: op.ID, KeyID: "k1", Result: "ok"})
+				}
+				errs <- err
+				ids <- r.AuditRecord
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	close(ids)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for id := range ids {
+		if seen[id] || id == "" {
+			t.Fatalf("record id %q given twice or empty", id)
+		}
+		seen[id] = true
+	}
+	recs, err := stores[0].ChainRecords(ctx, auditlog.OperationChain(op.ID), 1)
+	if err != nil || len(recs) != 21 {
+		t.Fatalf("ChainRecords = %d, %v; want the create record and 20 signatures", len(recs), err)
+	}
+	for _, r := range recs[1:] {
+		if !seen[r.Record.ID()] {
+			t.Errorf("record %s was named by no completion", r.Record.ID())
+		}
+	}
+	if rep := auditlog.Verify(&auditlog.Log{Records: recs}); !rep.OK() {
+		t.Fatalf("the chain does not verify: %v", rep.Problems)
+	}
+}
