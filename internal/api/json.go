@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/strictjson"
 )
 
 var statusByCode = map[string]int{
@@ -66,8 +67,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// decode reads a JSON body strictly: at most MaxBodyBytes, no unknown fields,
-// nothing after the value. An empty body is allowed only when optional.
+// decode reads a JSON body strictly (see strictjson): at most MaxBodyBytes,
+// one value, no unknown, repeated or case-variant member names. An empty body
+// is allowed only when optional.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
@@ -83,21 +85,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error 
 		}
 		return keyserver.Errorf(keyserver.EINVALID, "The request needs a JSON body.")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return keyserver.Errorf(keyserver.EINVALID, "The request body is not valid JSON for this route: %s.", jsonProblem(err))
-	}
-	if dec.More() {
-		return keyserver.Errorf(keyserver.EINVALID, "The request body has data after its JSON value.")
+	if err := strictjson.Unmarshal(body, v); err != nil {
+		return keyserver.Errorf(keyserver.EINVALID, "The request body is not valid JSON for this route: %s.", err)
 	}
 	return nil
-}
-
-func jsonProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return "field " + typeErr.Field + " must be " + typeErr.Type.String()
-	}
-	return err.Error()
 }

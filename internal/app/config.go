@@ -4,7 +4,6 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
+	"keyserver/internal/strictjson"
 )
 
 // Config is the handler's configuration, read from app settings.
@@ -68,13 +68,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS")); err != nil {
 		return c, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
-	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &c.BootstrapAdmins); err != nil {
+	var admins []bootstrapAdmin
+	if err := strictjson.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &admins); err != nil {
 		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\"}: %w", err)
 	}
-	for _, a := range c.BootstrapAdmins {
+	for _, a := range admins {
 		if a.Issuer == "" || a.Subject == "" {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: every entry needs issuer and subject")
 		}
+		c.BootstrapAdmins = append(c.BootstrapAdmins, keyserver.Principal{Issuer: a.Issuer, Subject: a.Subject})
 	}
 	switch c.Credential {
 	case "managedidentity", "default", "azurecli":
@@ -82,6 +84,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("KEYSERVER_KEYVAULT_CREDENTIAL must be managedidentity, default or azurecli")
 	}
 	return c, nil
+}
+
+// bootstrapAdmin is one entry of KEYSERVER_BOOTSTRAP_ADMINS.
+type bootstrapAdmin struct {
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
 }
 
 func duration(s, name string) (time.Duration, error) {

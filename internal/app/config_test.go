@@ -45,6 +45,12 @@ func TestConfigRefusals(t *testing.T) {
 		{"no issuers", "KEYSERVER_TRUSTED_ISSUERS", "", "KEYSERVER_TRUSTED_ISSUERS"},
 		{"bad admins", "KEYSERVER_BOOTSTRAP_ADMINS", `{"issuer":"x"}`, "KEYSERVER_BOOTSTRAP_ADMINS"},
 		{"admin without subject", "KEYSERVER_BOOTSTRAP_ADMINS", `[{"issuer":"x"}]`, "issuer and subject"},
+		{"trailing admins", "KEYSERVER_BOOTSTRAP_ADMINS", `[{"issuer":"x","subject":"y"}]]`, "KEYSERVER_BOOTSTRAP_ADMINS"},
+		{"case-variant admins", "KEYSERVER_BOOTSTRAP_ADMINS", `[{"issuer":"x","subject":"y","Subject":"z"}]`, "KEYSERVER_BOOTSTRAP_ADMINS"},
+		{"misspelt admin", "KEYSERVER_BOOTSTRAP_ADMINS", `[{"Issuer":"x","subject":"y"}]`, "KEYSERVER_BOOTSTRAP_ADMINS"},
+		{"duplicate issuer member", "KEYSERVER_TRUSTED_ISSUERS", `[{"issuer":"http://localhost:1","audience":"a","audience":"b"}]`, "KEYSERVER_TRUSTED_ISSUERS"},
+		{"case-variant issuer member", "KEYSERVER_TRUSTED_ISSUERS", `[{"issuer":"http://localhost:1","audience":"a","Audience":"b"}]`, "KEYSERVER_TRUSTED_ISSUERS"},
+		{"trailing issuers", "KEYSERVER_TRUSTED_ISSUERS", `[{"issuer":"http://localhost:1","audience":"a"}]]`, "KEYSERVER_TRUSTED_ISSUERS"},
 		{"bad credential", "KEYSERVER_KEYVAULT_CREDENTIAL", "password", "KEYSERVER_KEYVAULT_CREDENTIAL"},
 	}
 	for _, tc := range tests {

@@ -5,11 +5,12 @@
 package oidc
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+
+	"keyserver/internal/strictjson"
 )
 
 // Issuer is one trusted token issuer, as configured in the
@@ -32,13 +33,8 @@ var subjectClaims = []string{"sub", "appid", "azp", "oid"}
 // An empty SubjectClaim becomes "sub".
 func ParseIssuers(jsonText string) ([]Issuer, error) {
 	var issuers []Issuer
-	dec := json.NewDecoder(strings.NewReader(jsonText))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&issuers); err != nil {
+	if err := strictjson.Unmarshal([]byte(jsonText), &issuers); err != nil {
 		return nil, fmt.Errorf("parsing trusted issuers: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("parsing trusted issuers: trailing data after the JSON array")
 	}
 	seen := make(map[string]bool, len(issuers))
 	for i := range issuers {
