@@ -144,15 +144,15 @@ func TestAPIClosedOperationsRefuseChanges(t *testing.T) {
 	cancelled := mustOpenOp(t, orderer, 60000, map[string]int{"key2": 1})
 	var got opView
 	mustDo(t, "POST", "/api/operations/"+rejected.ID+"/reject", approver, map[string]string{"reason": "not this build"}).mustDecode(t, http.StatusOK, &got)
-	if got.Status != keyserver.StatusRejected || got.Rejected == nil || got.Rejected.Reason != "not this build" {
+	if got.Status != string(keyserver.StatusRejected) || got.Rejected == nil || got.Rejected.Reason != "not this build" {
 		t.Fatalf("after reject: status %s, rejected %+v", got.Status, got.Rejected)
 	}
 	mustDo(t, "POST", "/api/operations/"+cancelled.ID+"/cancel", orderer, nil).mustDecode(t, http.StatusOK, &got)
-	if got.Status != keyserver.StatusCancelled || got.Cancelled == nil {
+	if got.Status != string(keyserver.StatusCancelled) || got.Cancelled == nil {
 		t.Fatalf("after cancel: status %s, cancelled %+v", got.Status, got.Cancelled)
 	}
 	clock.Advance(2 * time.Second)
-	if s := mustGetOp(t, orderer, expired.ID).Status; s != keyserver.StatusExpired {
+	if s := mustGetOp(t, orderer, expired.ID).Status; s != string(keyserver.StatusExpired) {
 		t.Fatalf("status after the clock passed validms = %s, want expired", s)
 	}
 	actions := []struct {
@@ -239,7 +239,7 @@ func TestAPIPendingListsOnlyApprovable(t *testing.T) {
 	}
 	for id, op := range list {
 		g := op.Grant("key4")
-		if op.Status != keyserver.StatusPending || g == nil || len(g.Approvals) >= g.RequiredApprovals {
+		if op.Status != string(keyserver.StatusPending) || g == nil || len(g.Approvals) >= g.RequiredApprovals {
 			t.Fatalf("approver-key4's pending list holds %s (status %s, key4 grant %+v)", id, op.Status, g)
 		}
 	}

@@ -6,22 +6,6 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// subjectBody is the body of PUT /api/admin/subjects/{id}; the subject id is in the path.
-type subjectBody struct {
-	Issuer string   `json:"issuer"`
-	Name   string   `json:"name"`
-	Roles  []string `json:"roles"`
-}
-
-// keyBody is the body of PUT /api/admin/keys/{keyid}; the key id is in the path.
-type keyBody struct {
-	HSMKey            string `json:"hsmkey"`
-	RequiredApprovals *int   `json:"requiredapprovals"`
-	KeyInfo           string `json:"keyinfo"`
-	Certificate       string `json:"certificate"`
-	Enabled           *bool  `json:"enabled"`
-}
-
 // subjectPrincipal reads the subject id from the path and the issuer from the
 // query; the issuer may be left out when the id is registered under one issuer only.
 func (s *Server) subjectPrincipal(r *http.Request, c keyserver.Caller) (keyserver.Principal, error) {
@@ -51,12 +35,12 @@ func (s *Server) getSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sub)
+	writeJSON(w, http.StatusOK, wireSubject(sub))
 	return nil
 }
 
 func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var body subjectBody
+	var body SubjectRegistration
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
@@ -64,7 +48,7 @@ func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err := s.Service.PutSubject(r.Context(), c, sub); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sub)
+	writeJSON(w, http.StatusOK, wireSubject(sub))
 	return nil
 }
 
@@ -85,12 +69,12 @@ func (s *Server) getAdminKey(w http.ResponseWriter, r *http.Request, c keyserver
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, wireAdminKey(k))
 	return nil
 }
 
 func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var body keyBody
+	var body KeyRegistration
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
@@ -105,7 +89,7 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	if err := s.Service.PutKey(r.Context(), c, k); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, wireAdminKey(k))
 	return nil
 }
 

@@ -21,12 +21,7 @@ type healthCache struct {
 	mu     sync.Mutex
 	at     time.Time
 	status int
-	body   healthBody
-}
-
-type healthBody struct {
-	Status       string            `json:"status"`
-	Dependencies map[string]string `json:"dependencies"`
+	body   Health
 }
 
 // health answers with the state of every dependency, checked at most once per HealthCacheTTL.
@@ -47,7 +42,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkHealth checks every dependency in parallel, each within HealthTimeout.
-func (s *Server) checkHealth(ctx context.Context) (int, healthBody) {
+func (s *Server) checkHealth(ctx context.Context) (int, Health) {
 	names := make([]string, 0, len(s.Health))
 	for n := range s.Health {
 		names = append(names, n)
@@ -70,7 +65,7 @@ func (s *Server) checkHealth(ctx context.Context) (int, healthBody) {
 		}()
 	}
 	wg.Wait()
-	body := healthBody{Status: "ok", Dependencies: map[string]string{}}
+	body := Health{Status: "ok", Dependencies: map[string]string{}}
 	status := http.StatusOK
 	for i, n := range names {
 		body.Dependencies[n] = results[i]

@@ -35,12 +35,6 @@ func StatusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-type errorBody struct {
-	Error     string `json:"error"`
-	Message   string `json:"message"`
-	RequestID string `json:"requestid,omitempty"`
-}
-
 func writeError(w http.ResponseWriter, err error, requestID string) int {
 	code := keyserver.ErrorCode(err)
 	status := StatusOf(code)
@@ -50,7 +44,7 @@ func writeError(w http.ResponseWriter, err error, requestID string) int {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, errorBody{Error: code, Message: keyserver.ErrorMessage(err), RequestID: requestID})
+	writeJSON(w, status, Error{Error: code, Message: keyserver.ErrorMessage(err), RequestID: requestID})
 	return status
 }
 

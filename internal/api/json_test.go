@@ -33,7 +33,7 @@ func TestStatusOfEveryCode(t *testing.T) {
 func TestWriteErrorHidesInternalDetails(t *testing.T) {
 	rec := httptest.NewRecorder()
 	status := writeError(rec, errors.New("table password=hunter2 leaked"), "rid")
-	var body errorBody
+	var body Error
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatal(err)
 	}

@@ -7,40 +7,21 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// operationView is an operation as the API returns it: the stored fields plus
-// the derived "approved" and "status".
-type operationView struct {
-	*keyserver.Operation
-	ValidMS  int64            `json:"validms"`
-	Approved bool             `json:"approved"`
-	Status   keyserver.Status `json:"status"`
-}
-
-func (s *Server) view(op *keyserver.Operation) operationView {
-	now := s.Service.Now
-	t := time.Now()
-	if now != nil {
-		t = now()
+// view shows op on the wire as it stands now, by the service's clock.
+func (s *Server) view(op *keyserver.Operation) Operation {
+	now := time.Now()
+	if s.Service.Now != nil {
+		now = s.Service.Now()
 	}
-	for _, g := range op.Keys {
-		if g.Approvals == nil {
-			g.Approvals = []keyserver.Approval{}
-		}
-	}
-	return operationView{
-		Operation: op,
-		ValidMS:   op.Expires.Sub(op.Created).Milliseconds(),
-		Approved:  op.Approved(t),
-		Status:    op.Status(t),
-	}
+	return wireOperation(op, now)
 }
 
 func (s *Server) createOperation(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var req keyserver.OperationRequest
+	var req OperationRequest
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	op, err := s.Service.CreateOperation(r.Context(), c, &req)
+	op, err := s.Service.CreateOperation(r.Context(), c, req.domain())
 	if err != nil {
 		return err
 	}
@@ -63,7 +44,7 @@ func (s *Server) listOperations(w http.ResponseWriter, r *http.Request, c keyser
 	if err != nil {
 		return err
 	}
-	views := make([]operationView, len(ops))
+	views := make([]Operation, len(ops))
 	for i, op := range ops {
 		views[i] = s.view(op)
 	}
@@ -72,9 +53,7 @@ func (s *Server) listOperations(w http.ResponseWriter, r *http.Request, c keyser
 }
 
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var body struct {
-		Comment string `json:"comment"`
-	}
+	var body ApproveRequest
 	if err := decode(w, r, &body, true); err != nil {
 		return err
 	}
@@ -87,9 +66,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c keyserver.Cal
 }
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var body struct {
-		Reason string `json:"reason"`
-	}
+	var body RejectRequest
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
@@ -115,14 +92,14 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, c keyserver.Call
 }
 
 func (s *Server) signOrder(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var order keyserver.SignOrder
+	var order SignOrder
 	if err := decode(w, r, &order, false); err != nil {
 		return err
 	}
-	res, err := s.Service.Sign(r.Context(), c, &order)
+	res, err := s.Service.Sign(r.Context(), c, order.domain())
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, res)
+	writeJSON(w, http.StatusCreated, wireSignResult(res))
 	return nil
 }

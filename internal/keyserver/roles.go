@@ -13,7 +13,9 @@ const (
 )
 
 // Principal is an authenticated identity: the token issuer and the subject
-// named by the issuer's configured claim.
+// named by the issuer's configured claim. Its tags serve the notification
+// body only (internal/servicebus marshals Notification); the API has its own
+// types in internal/api.
 type Principal struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
@@ -24,8 +26,8 @@ func (p Principal) String() string { return p.Subject + "@" + p.Issuer }
 // Subject is a registered principal with a display name and roles.
 type Subject struct {
 	Principal
-	Name  string   `json:"name"`
-	Roles []string `json:"roles"`
+	Name  string
+	Roles []string
 }
 
 // ValidateRole reports whether r is a role the Keyserver understands.

@@ -27,6 +27,22 @@ type grantRow struct {
 	HSMKey            string `json:"hsmkey,omitempty"`
 }
 
+// closureRow is how the op row keeps a rejection or cancellation.
+type closureRow struct {
+	By struct {
+		Issuer  string `json:"issuer"`
+		Subject string `json:"subject"`
+	} `json:"by"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+func closureRowOf(c *keyserver.Closure) closureRow {
+	var r closureRow
+	r.By.Issuer, r.By.Subject, r.Time, r.Reason = c.By.Issuer, c.By.Subject, c.Time, c.Reason
+	return r
+}
+
 // CreateOperation writes op, its audit event and its notification in one transaction.
 func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
 	if !keyserver.ValidID(op.ID) {
@@ -233,10 +249,10 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		setJSON("Keys", grants).
 		set("Open", !op.Closed())
 	if op.Rejected != nil {
-		r.setJSON("Rejected", op.Rejected)
+		r.setJSON("Rejected", closureRowOf(op.Rejected))
 	}
 	if op.Cancelled != nil {
-		r.setJSON("Cancelled", op.Cancelled)
+		r.setJSON("Cancelled", closureRowOf(op.Cancelled))
 	}
 	return r, nil
 }
@@ -260,10 +276,11 @@ func opFromRow(r *row) (*keyserver.Operation, error) {
 		if r.str(name) == "" {
 			continue
 		}
-		*c = &keyserver.Closure{}
-		if err := r.json(name, *c); err != nil {
+		var cr closureRow
+		if err := r.json(name, &cr); err != nil {
 			return nil, err
 		}
+		*c = &keyserver.Closure{By: keyserver.Principal{Issuer: cr.By.Issuer, Subject: cr.By.Subject}, Time: cr.Time, Reason: cr.Reason}
 	}
 	return op, nil
 }

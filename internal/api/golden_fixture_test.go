@@ -1,0 +1,58 @@
+package api
+
+import (
+	"time"
+
+	"keyserver/internal/keyserver"
+)
+
+var goldenNow = time.Date(2026, 3, 4, 5, 6, 7, 890123456, time.UTC)
+
+func p(sub string) keyserver.Principal {
+	return keyserver.Principal{Issuer: "https://issuer.example/", Subject: sub}
+}
+
+// goldenFixture returns operations that set every field of the wire at
+// least once: a rejected one with named, commented approvals, a cancelled
+// one without approvals, and an approved, open one.
+func goldenFixture() (*Server, []*keyserver.Operation) {
+	s := &Server{Service: &keyserver.Service{Now: func() time.Time { return goldenNow }}}
+	created := goldenNow.Add(-time.Minute)
+	rejected := &keyserver.Operation{
+		ID: "op-rejected", Requester: p("pipeline"), Description: "Building <firmware> & \"more\"",
+		Created: created, Expires: created.Add(time.Hour),
+		Keys: []*keyserver.KeyGrant{
+			{KeyID: "key1", MaxUsageCount: 5, UsageCount: 2, RequiredApprovals: 0, HSMKey: "https://vault.example/keys/k1"},
+			{KeyID: "key3", MaxUsageCount: 1, RequiredApprovals: 2, Approvals: []keyserver.Approval{
+				{Approver: p("alice"), Name: "Alice", Time: created.Add(time.Second), Comment: "ok"},
+				{Approver: p("bob"), Time: created.Add(2 * time.Second)},
+			}},
+		},
+		Rejected: &keyserver.Closure{By: p("carol"), Time: created.Add(3 * time.Second), Reason: "wrong build"},
+	}
+	cancelled := &keyserver.Operation{
+		ID: "op-cancelled", Requester: p("pipeline"), Description: "Nightly build",
+		Created: created, Expires: created.Add(30 * time.Second),
+		Keys:      []*keyserver.KeyGrant{{KeyID: "key2", MaxUsageCount: 3, RequiredApprovals: 1}},
+		Cancelled: &keyserver.Closure{By: p("pipeline"), Time: created.Add(4 * time.Second)},
+	}
+	approved := &keyserver.Operation{
+		ID: "op-approved", Requester: p("pipeline"), Description: "Release build",
+		Created: created, Expires: created.Add(24 * time.Hour),
+		Keys: []*keyserver.KeyGrant{{KeyID: "key4", MaxUsageCount: 10, UsageCount: 1, RequiredApprovals: 1, Approvals: []keyserver.Approval{
+			{Approver: p("dave"), Name: "Dave", Time: created.Add(time.Second)},
+		}}},
+	}
+	return s, []*keyserver.Operation{rejected, cancelled, approved}
+}
+
+func goldenKey() *keyserver.Key {
+	return &keyserver.Key{
+		KeyID: "key1", HSMKey: "https://vault.example/keys/k1", RequiredApprovals: 2, KeyInfo: "RSA <2048>",
+		Certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Algorithm: "RSA-2048", Enabled: true,
+	}
+}
+
+func goldenSubject() *keyserver.Subject {
+	return &keyserver.Subject{Principal: p("alice"), Name: "Alice", Roles: []string{"approver:key3", "orderer:*"}}
+}
