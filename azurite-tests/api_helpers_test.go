@@ -173,17 +173,17 @@ func mustSubject(tb testing.TB, subject string, roles ...string) string {
 	tb.Helper()
 	st := mustStack(tb)
 	body := map[string]any{"issuer": st.AuthURL, "name": subject, "roles": roles}
-	var got keyserver.Subject
+	var got api.Subject
 	mustDo(tb, "PUT", "/api/admin/subjects/"+subject, mustToken(tb, "adminclient"), body).mustDecode(tb, http.StatusOK, &got)
 	return mustSubjectToken(tb, subject)
 }
 
 // mustRegisterKey binds keyID to the HSM key hsmName as adminclient.
-func mustRegisterKey(tb testing.TB, keyID, hsmName string, approvals int) keyserver.Key {
+func mustRegisterKey(tb testing.TB, keyID, hsmName string, approvals int) api.AdminKey {
 	tb.Helper()
 	st := mustStack(tb)
 	body := map[string]any{"hsmkey": st.HSMURL + "/keys/" + hsmName, "requiredapprovals": approvals, "keyinfo": "test key " + keyID}
-	var k keyserver.Key
+	var k api.AdminKey
 	mustDo(tb, "PUT", "/api/admin/keys/"+keyID, mustToken(tb, "adminclient"), body).mustDecode(tb, http.StatusOK, &k)
 	return k
 }
