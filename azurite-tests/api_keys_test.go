@@ -177,7 +177,7 @@ func TestAPIAdminKeys(t *testing.T) {
 	}
 	var got api.AdminKey
 	mustDo(t, "GET", path, admin, nil).mustDecode(t, http.StatusOK, &got)
-	if got.HSMKey != body["hsmkey"] || got.RequiredApprovals != 1 || got.KeyInfo != body["keyinfo"] || got.Certificate != put.Certificate {
+	if !strings.HasPrefix(got.HSMKey, body["hsmkey"].(string)+"/") || got.HSMKey != put.HSMKey || got.RequiredApprovals != 1 || got.KeyInfo != body["keyinfo"] || got.Certificate != put.Certificate {
 		t.Fatalf("GET key = %+v", got)
 	}
 	mustDo(t, "GET", path, nonAdmin, nil).mustRefuse(t, http.StatusForbidden, keyserver.EFORBIDDEN)

@@ -26,6 +26,7 @@ type Service struct {
 
 	subjects ttlCache[Principal, *Subject]
 	keys     ttlCache[string, *Key]
+	certKeys certKeys
 }
 
 func (s *Service) now() time.Time {

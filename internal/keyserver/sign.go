@@ -89,9 +89,12 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signer.SignContext(ctx, plan.digest, plan.opts)
+	sig, by, err := signAttributed(ctx, signer, plan.digest, plan.opts)
+	if err == nil {
+		err = s.certKeys.check(k, by, signer.Public())
+	}
 	if err == nil && plan.format == FormatP1363 {
-		sig, err = ECDSAToP1363(sig, signer.Public().(*ecdsa.PublicKey).Curve)
+		sig, err = ECDSAToP1363(sig, by.(*ecdsa.PublicKey).Curve)
 	}
 	ev.Time = s.now()
 	if err == nil && !ev.Time.Before(op.Expires) {
