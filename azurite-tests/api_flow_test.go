@@ -44,9 +44,9 @@ func TestAPISeed001Flow(t *testing.T) {
 	mustDo(t, "POST", "/api/operations/"+op.ID+"/approve", approver4, nil).mustRefuse(t, http.StatusConflict, keyserver.ECONFLICT)
 
 	e := mustDo(t, "POST", "/api/operations", mustToken(t, "orderer-clientkey1"), opRequest(60000, map[string]int{"key2": 1})).
-		mustRefuse(t, http.StatusForbidden, keyserver.EFORBIDDEN)
+		mustRefuse(t, http.StatusNotFound, keyserver.ENOTFOUND)
 	if !strings.Contains(e.Message, "key2") {
-		t.Fatalf("403 message %q does not name key2", e.Message)
+		t.Fatalf("404 message %q does not name key2", e.Message)
 	}
 }
 

@@ -74,6 +74,17 @@ func (s *Service) key(ctx context.Context, keyID string) (*Key, error) {
 	})
 }
 
+// orderableKey returns a registered key c may order signatures with. An
+// unknown key and a forbidden one get the same answer, so that callers cannot
+// probe which key ids exist.
+func (s *Service) orderableKey(ctx context.Context, c Caller, keyID string) (*Key, error) {
+	k, err := s.key(ctx, keyID)
+	if ErrorCode(err) == ENOTFOUND || (err == nil && !c.CanOrder(k.KeyID)) {
+		return nil, Errorf(ENOTFOUND, "Key %q does not exist or you may not use it.", keyID)
+	}
+	return k, err
+}
+
 // notify delivers an operation's pending notifications and clears them from
 // its outbox. Undelivered ones stay there for RedeliverNotifications.
 func (s *Service) notify(ctx context.Context, opID string) {

@@ -44,11 +44,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	if !ValidID(o.OperationID) {
 		return nil, notFoundOperation(o.OperationID)
 	}
-	k, err := s.key(ctx, o.KeyID)
-	if ErrorCode(err) == ENOTFOUND || (err == nil && !c.CanOrder(k.KeyID)) {
-		// An unknown key and a forbidden one look the same.
-		return nil, Errorf(ENOTFOUND, "Key %q does not exist or you may not use it.", o.KeyID)
-	}
+	k, err := s.orderableKey(ctx, c, o.KeyID)
 	if err != nil {
 		return nil, err
 	}
