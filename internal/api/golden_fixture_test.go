@@ -12,6 +12,12 @@ func p(sub string) keyserver.Principal {
 	return keyserver.Principal{Issuer: "https://issuer.example/", Subject: sub}
 }
 
+func person(sub string) keyserver.Principal {
+	pr := p(sub)
+	pr.Kind = keyserver.KindPerson
+	return pr
+}
+
 // goldenFixture returns operations that set every field of the wire at
 // least once: a rejected one with named, commented approvals, a cancelled
 // one without approvals, and an approved, open one.
@@ -24,7 +30,7 @@ func goldenFixture() (*Server, []*keyserver.Operation) {
 		Keys: []*keyserver.KeyGrant{
 			{KeyID: "key1", MaxUsageCount: 5, UsageCount: 2, RequiredApprovals: 0, HSMKey: "https://vault.example/keys/k1"},
 			{KeyID: "key3", MaxUsageCount: 1, RequiredApprovals: 2, Approvals: []keyserver.Approval{
-				{Approver: p("alice"), Name: "Alice", Time: created.Add(time.Second), Comment: "ok"},
+				{Approver: person("alice"), Name: "Alice", Time: created.Add(time.Second), Comment: "ok"},
 				{Approver: p("bob"), Time: created.Add(2 * time.Second)},
 			}},
 		},
@@ -54,5 +60,5 @@ func goldenKey() *keyserver.Key {
 }
 
 func goldenSubject() *keyserver.Subject {
-	return &keyserver.Subject{Principal: p("alice"), Name: "Alice", Roles: []string{"approver:key3", "orderer:*"}}
+	return &keyserver.Subject{Principal: person("alice"), Name: "Alice", Roles: []string{"approver:key3", "orderer:*"}}
 }

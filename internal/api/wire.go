@@ -11,10 +11,12 @@ import (
 // changes the wire. The PKCS#11 module and existing pipelines depend on these
 // names; testdata/wire pins the answers byte for byte.
 
-// Principal is an identity on the wire: the token issuer and the subject.
+// Principal is an identity on the wire: the token issuer, the subject and
+// whether it is a person or an app.
 type Principal struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
+	Kind    string `json:"kind"`
 }
 
 // Approval is one approver's consent, as operations show it.
@@ -133,13 +135,16 @@ type KeyRegistration struct {
 type Subject struct {
 	Issuer  string   `json:"issuer"`
 	Subject string   `json:"subject"`
+	Kind    string   `json:"kind"`
 	Name    string   `json:"name"`
 	Roles   []string `json:"roles"`
 }
 
-// SubjectRegistration is the body of PUT /api/admin/subjects/{id}; the subject id is in the path.
+// SubjectRegistration is the body of PUT /api/admin/subjects/{id}; the
+// subject id is in the path. Kind is "person" or "app"; empty means app.
 type SubjectRegistration struct {
 	Issuer string   `json:"issuer"`
+	Kind   string   `json:"kind"`
 	Name   string   `json:"name"`
 	Roles  []string `json:"roles"`
 }
@@ -158,7 +163,7 @@ type Error struct {
 }
 
 func wirePrincipal(p keyserver.Principal) Principal {
-	return Principal{Issuer: p.Issuer, Subject: p.Subject}
+	return Principal{Issuer: p.Issuer, Subject: p.Subject, Kind: p.Kind.String()}
 }
 
 func wireClosure(c *keyserver.Closure) *Closure {
@@ -222,7 +227,7 @@ func wireSubject(s *keyserver.Subject) Subject {
 	if roles == nil {
 		roles = []string{}
 	}
-	return Subject{Issuer: s.Issuer, Subject: s.Subject, Name: s.Name, Roles: roles}
+	return Subject{Issuer: s.Issuer, Subject: s.Subject, Kind: s.Kind.String(), Name: s.Name, Roles: roles}
 }
 
 // Grant returns the operation's grant for keyID, or nil.

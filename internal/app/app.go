@@ -143,11 +143,16 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		m.closers = append(m.closers, sb.Close)
 		notifier = sb
 	}
-	verifier := oidc.NewVerifier(c.Issuers, &http.Client{Timeout: 10 * time.Second})
+	oidcOpts := c.OIDC
+	oidcOpts.Client = &http.Client{Timeout: 10 * time.Second}
+	verifier, err := oidc.NewVerifier(c.Issuers, oidcOpts)
+	if err != nil {
+		return nil, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
+	}
 	svc := &keyserver.Service{
 		Ops: store, Keys: store, Subjects: store, Audit: store, Notifier: notifier,
 		HSM: keyserver.Verified(hsm), Limits: c.Limits, BootstrapAdmins: c.BootstrapAdmins,
-		CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
+		IssuerAliases: oidc.Aliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
 	}
 	return &api.Server{
 		Service: svc, Verifier: verifier, Log: m.Log,

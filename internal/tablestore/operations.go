@@ -30,8 +30,9 @@ type grantRow struct {
 // closureRow is how the op row keeps a rejection or cancellation.
 type closureRow struct {
 	By struct {
-		Issuer  string `json:"issuer"`
-		Subject string `json:"subject"`
+		Issuer  string         `json:"issuer"`
+		Subject string         `json:"subject"`
+		Kind    keyserver.Kind `json:"kind"` // absent (an app) in rows written before people
 	} `json:"by"`
 	Time   time.Time `json:"time"`
 	Reason string    `json:"reason,omitempty"`
@@ -39,7 +40,7 @@ type closureRow struct {
 
 func closureRowOf(c *keyserver.Closure) closureRow {
 	var r closureRow
-	r.By.Issuer, r.By.Subject, r.Time, r.Reason = c.By.Issuer, c.By.Subject, c.Time, c.Reason
+	r.By.Issuer, r.By.Subject, r.By.Kind, r.Time, r.Reason = c.By.Issuer, c.By.Subject, c.By.Kind, c.Time, c.Reason
 	return r
 }
 
@@ -241,8 +242,7 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		grants[i] = grantRow{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals, HSMKey: g.HSMKey}
 	}
 	r := newRow(op.ID, opRow).
-		set("RequesterIssuer", op.Requester.Issuer).
-		set("RequesterSubject", op.Requester.Subject).
+		setPrincipal("Requester", op.Requester).
 		set("Description", op.Description).
 		setTime("Created", op.Created).
 		setTime("Expires", op.Expires).
@@ -260,7 +260,7 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 func opFromRow(r *row) (*keyserver.Operation, error) {
 	op := &keyserver.Operation{
 		ID:          r.PartitionKey,
-		Requester:   keyserver.Principal{Issuer: r.str("RequesterIssuer"), Subject: r.str("RequesterSubject")},
+		Requester:   r.principal("Requester"),
 		Description: r.str("Description"),
 		Created:     r.time("Created"),
 		Expires:     r.time("Expires"),
@@ -280,7 +280,7 @@ func opFromRow(r *row) (*keyserver.Operation, error) {
 		if err := r.json(name, &cr); err != nil {
 			return nil, err
 		}
-		*c = &keyserver.Closure{By: keyserver.Principal{Issuer: cr.By.Issuer, Subject: cr.By.Subject}, Time: cr.Time, Reason: cr.Reason}
+		*c = &keyserver.Closure{By: keyserver.Principal{Issuer: cr.By.Issuer, Subject: cr.By.Subject, Kind: cr.By.Kind}, Time: cr.Time, Reason: cr.Reason}
 	}
 	return op, nil
 }
@@ -288,8 +288,7 @@ func opFromRow(r *row) (*keyserver.Operation, error) {
 func approvalRow(opID string, a keyserver.NewApproval) *row {
 	return newRow(opID, approvalRowKey(a.KeyID, a.Approval.Approver)).
 		set("KeyID", a.KeyID).
-		set("ApproverIssuer", a.Approval.Approver.Issuer).
-		set("ApproverSubject", a.Approval.Approver.Subject).
+		setPrincipal("Approver", a.Approval.Approver).
 		set("Name", a.Approval.Name).
 		setTime("Time", a.Approval.Time).
 		set("Comment", a.Approval.Comment)
@@ -297,7 +296,7 @@ func approvalRow(opID string, a keyserver.NewApproval) *row {
 
 func approvalFromRow(r *row) keyserver.Approval {
 	return keyserver.Approval{
-		Approver: keyserver.Principal{Issuer: r.str("ApproverIssuer"), Subject: r.str("ApproverSubject")},
+		Approver: r.principal("Approver"),
 		Name:     r.str("Name"),
 		Time:     r.time("Time"),
 		Comment:  r.str("Comment"),

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 		{"OutboxScanner", testOutboxScanner},
 		{"KeysRoundTrip", testKeysRoundTrip},
 		{"SubjectsRoundTrip", testSubjectsRoundTrip},
+		{"PeopleAndApps", testPeopleAndApps},
 		{"RecordAudit", testRecordAudit},
 	}
 	for _, c := range cases {
