@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/keyserver/memhsm"
 )
 
-// versionedHSM gives fakeHSM key versions: key "rot" is versionless, and
+// versionedHSM gives the in-memory HSM key versions: key "rot" is versionless, and
 // "rot/1", "rot/2" are its versions; current names the current one. A
 // versionless signer signs with the current version and says so.
 type versionedHSM struct {
-	*fakeHSM
+	*memhsm.HSM
 	current string
 }
 
@@ -29,13 +30,13 @@ func (h *versionedHSM) Pin(ctx context.Context, hsmKey string) (string, error) {
 
 func (h *versionedHSM) Open(ctx context.Context, hsmKey string) (keyserver.ContextSigner, error) {
 	if hsmKey != "rot" {
-		return h.fakeHSM.Open(ctx, hsmKey)
+		return h.HSM.Open(ctx, hsmKey)
 	}
-	opened, err := h.fakeHSM.Open(ctx, "rot/1") // opened before a rotation
+	opened, err := h.HSM.Open(ctx, "rot/1") // opened before a rotation
 	if err != nil {
 		return nil, err
 	}
-	current, err := h.fakeHSM.Open(ctx, h.current)
+	current, err := h.HSM.Open(ctx, h.current)
 	if err != nil {
 		return nil, err
 	}
@@ -57,13 +58,13 @@ func (s floatingSigner) SignAttributed(ctx context.Context, digest []byte, opts 
 func newVersionedFixture(tb testing.TB) (*fixture, *versionedHSM) {
 	tb.Helper()
 	f := newFixture(tb)
-	f.hsm.add("rot/1", mustTestKey(tb, "p256"))
+	f.hsm.Add("rot/1", mustTestKey(tb, "p256"))
 	next, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f.hsm.add("rot/2", next)
-	h := &versionedHSM{fakeHSM: f.hsm, current: "rot/1"}
+	f.hsm.Add("rot/2", next)
+	h := &versionedHSM{HSM: f.hsm, current: "rot/1"}
 	f.svc.HSM = keyserver.Verified(h)
 	return f, h
 }
