@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
+	"testing"
 	"time"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/keyserver/memstore"
 )
 
 var goldenNow = time.Date(2026, 3, 4, 5, 6, 7, 890123456, time.UTC)
@@ -20,9 +23,17 @@ func person(sub string) keyserver.Principal {
 
 // goldenFixture returns operations that set every field of the wire at
 // least once: a rejected one with named, commented approvals, a cancelled
-// one without approvals, and an approved, open one.
-func goldenFixture() (*Server, []*keyserver.Operation) {
-	s := &Server{Service: &keyserver.Service{Now: func() time.Time { return goldenNow }}}
+// one without approvals, and an approved, open one; and the caller who views
+// them, an approver. Key key1 and the requester are registered, for the
+// key's description and the requester's name.
+func goldenFixture(tb testing.TB) (*Server, keyserver.Caller, []*keyserver.Operation) {
+	tb.Helper()
+	ctx := context.Background()
+	store := memstore.New()
+	mustNil(tb, store.PutKey(ctx, goldenKey()))
+	mustNil(tb, store.PutSubject(ctx, &keyserver.Subject{Principal: p("pipeline"), Name: "Build <pipeline>", Roles: []string{"orderer:*"}}))
+	s := &Server{Service: &keyserver.Service{Keys: store, Subjects: store, Now: func() time.Time { return goldenNow }}}
+	viewer := keyserver.Caller{Principal: person("alice"), Roles: []string{"approver:*"}}
 	created := goldenNow.Add(-time.Minute)
 	rejected := &keyserver.Operation{
 		ID: "op-rejected", Requester: p("pipeline"), Description: "Building <firmware> & \"more\"",
@@ -49,7 +60,7 @@ func goldenFixture() (*Server, []*keyserver.Operation) {
 			{Approver: p("dave"), Name: "Dave", Time: created.Add(time.Second)},
 		}}},
 	}
-	return s, []*keyserver.Operation{rejected, cancelled, approved}
+	return s, viewer, []*keyserver.Operation{rejected, cancelled, approved}
 }
 
 func goldenKey() *keyserver.Key {

@@ -44,7 +44,7 @@ func writeError(w http.ResponseWriter, err error, requestID string) int {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, Error{Error: code, Message: keyserver.ErrorMessage(err), RequestID: requestID})
+	writeJSON(w, status, Error{Error: code, Message: keyserver.ErrorMessage(err), Field: keyserver.ErrorField(err), RequestID: requestID})
 	return status
 }
 

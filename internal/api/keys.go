@@ -13,7 +13,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, c keyserver.Ca
 	}
 	views := make([]Key, len(keys))
 	for i, k := range keys {
-		views[i] = wireKey(k)
+		views[i] = viewKey(k)
 	}
 	writeJSON(w, http.StatusOK, views)
 	return nil
@@ -24,6 +24,6 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wireKey(k))
+	writeJSON(w, http.StatusOK, viewKey(k))
 	return nil
 }

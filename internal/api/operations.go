@@ -2,19 +2,10 @@ package api
 
 import (
 	"net/http"
-	"time"
+	"net/url"
 
 	"keyserver/internal/keyserver"
 )
-
-// view shows op on the wire as it stands now, by the service's clock.
-func (s *Server) view(op *keyserver.Operation) Operation {
-	now := time.Now()
-	if s.Service.Now != nil {
-		now = s.Service.Now()
-	}
-	return wireOperation(op, now)
-}
 
 func (s *Server) createOperation(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
 	var req OperationRequest
@@ -26,7 +17,7 @@ func (s *Server) createOperation(w http.ResponseWriter, r *http.Request, c keyse
 		return err
 	}
 	w.Header().Set("Location", "/api/operations/"+op.ID)
-	writeJSON(w, http.StatusCreated, s.view(op))
+	writeJSON(w, http.StatusCreated, s.view(r.Context(), c, op))
 	return nil
 }
 
@@ -35,18 +26,51 @@ func (s *Server) getOperation(w http.ResponseWriter, r *http.Request, c keyserve
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(op))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), c, op))
 	return nil
 }
 
 func (s *Server) listOperations(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	ops, err := s.Service.Operations(r.Context(), c, keyserver.Status(r.URL.Query().Get("status")))
+	q, err := operationQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	ops, err := s.Service.Operations(r.Context(), c, q)
 	if err != nil {
 		return err
 	}
 	views := make([]Operation, len(ops))
 	for i, op := range ops {
-		views[i] = s.view(op)
+		views[i] = s.view(r.Context(), c, op)
+	}
+	writeJSON(w, http.StatusOK, views)
+	return nil
+}
+
+// operationQuery reads ?status=, ?mine=1 and ?all=1.
+func operationQuery(v url.Values) (keyserver.OperationQuery, error) {
+	q := keyserver.OperationQuery{Status: keyserver.Status(v.Get("status"))}
+	for name, dst := range map[string]*bool{"mine": &q.Mine, "all": &q.All} {
+		switch v.Get(name) {
+		case "", "0", "false":
+		case "1", "true":
+			*dst = true
+		default:
+			return q, keyserver.Errorf(keyserver.EINVALID, "%s must be 1 or 0.", name).On(name)
+		}
+	}
+	return q, nil
+}
+
+func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	evs, err := s.Service.OperationEvents(r.Context(), c, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	views := make([]Event, len(evs))
+	for i, ev := range evs {
+		views[i] = Event{Time: ev.Time, Actor: s.principal(r.Context(), ev.Actor), Action: ev.Action,
+			KeyID: ev.KeyID, Digest: ev.Digest, Result: ev.Result, Detail: ev.Detail}
 	}
 	writeJSON(w, http.StatusOK, views)
 	return nil
@@ -61,7 +85,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c keyserver.Cal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(op))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), c, op))
 	return nil
 }
 
@@ -74,7 +98,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(op))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), c, op))
 	return nil
 }
 
@@ -87,7 +111,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(op))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), c, op))
 	return nil
 }
 
@@ -100,6 +124,6 @@ func (s *Server) signOrder(w http.ResponseWriter, r *http.Request, c keyserver.C
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, wireSignResult(res))
+	writeJSON(w, http.StatusCreated, viewSignResult(res))
 	return nil
 }

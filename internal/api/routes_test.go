@@ -22,15 +22,6 @@ import (
 	"keyserver/internal/strictjson"
 )
 
-const testIssuer = "https://issuer.test"
-
-// subjectTokens is a TokenVerifier whose tokens are the subject ids of apps.
-type subjectTokens struct{}
-
-func (subjectTokens) Verify(_ context.Context, token string) (keyserver.Identity, error) {
-	return keyserver.Identity{Principal: keyserver.Principal{Issuer: testIssuer, Subject: token}}, nil
-}
-
 // routeFixture serves the routes over the in-memory store and HSM.
 type routeFixture struct {
 	t       *testing.T
@@ -48,11 +39,11 @@ func newRouteFixture(t *testing.T) *routeFixture {
 	f := &routeFixture{t: t, store: memstore.New(), hsm: memhsm.New()}
 	svc := &keyserver.Service{Ops: f.store, Keys: f.store, Subjects: f.store, Audit: f.store,
 		HSM: keyserver.Verified(f.hsm), Limits: keyserver.DefaultLimits}
-	f.handler = (&Server{Service: svc, Verifier: subjectTokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
+	f.handler = (&Server{Service: svc, Verifier: tokenIsSubject{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
 	for sub, roles := range map[string][]string{
 		"pipeline": {"orderer:*"}, "limited": {"orderer:key1"}, "approver2": {"approver:key2"}, "root": {keyserver.RoleAdmin},
 	} {
-		p := keyserver.Principal{Issuer: testIssuer, Subject: sub}
+		p := keyserver.Principal{Issuer: issuer, Subject: sub}
 		mustNil(t, f.store.PutSubject(ctx, &keyserver.Subject{Principal: p, Name: "Name of " + sub, Roles: roles}))
 	}
 	for id, body := range map[string]string{
@@ -140,7 +131,7 @@ func TestHandlersRefuseLaxJSON(t *testing.T) {
 		{"approve case variant", "POST", "/api/operations/" + op.ID + "/approve", "approver2", `{"Comment":"ok"}`, `"Comment" must be spelled "comment"`},
 		{"reject repeated member", "POST", "/api/operations/" + op.ID + "/reject", "approver2", `{"reason":"a","reason":"b"}`, `"reason" appears twice`},
 		{"key registration case variant", "PUT", "/api/admin/keys/key3", "root", `{"hsmkey":"p384","requiredApprovals":0}`, `"requiredApprovals" must be spelled "requiredapprovals"`},
-		{"subject registration trailing data", "PUT", "/api/admin/subjects/someone", "root", `{"issuer":"` + testIssuer + `","roles":[]}{}`, "trailing data"},
+		{"subject registration trailing data", "PUT", "/api/admin/subjects/someone", "root", `{"issuer":"` + issuer + `","roles":[]}{}`, "trailing data"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,10 +235,10 @@ func TestHandlersAdminKeysAndSubjects(t *testing.T) {
 		t.Fatalf("PUT answered %+v, GET %+v", put, got)
 	}
 	var sub Subject
-	f.mustAnswer(f.send("PUT", "/api/admin/subjects/someone", "root", `{"issuer":"`+testIssuer+`","name":"Some One","roles":["approver:key4"]}`), http.StatusOK, &sub)
+	f.mustAnswer(f.send("PUT", "/api/admin/subjects/someone", "root", `{"issuer":"`+issuer+`","name":"Some One","roles":["approver:key4"]}`), http.StatusOK, &sub)
 	var back Subject
 	f.mustAnswer(f.send("GET", "/api/admin/subjects/someone", "root", ""), http.StatusOK, &back)
-	if back.Issuer != testIssuer || back.Subject != "someone" || back.Kind != "app" || back.Name != "Some One" || len(back.Roles) != 1 || !bytes.Equal(mustJSON(t, sub), mustJSON(t, back)) {
+	if back.Issuer != issuer || back.Subject != "someone" || back.Kind != "app" || back.Name != "Some One" || len(back.Roles) != 1 || !bytes.Equal(mustJSON(t, sub), mustJSON(t, back)) {
 		t.Fatalf("PUT answered %+v, GET %+v", sub, back)
 	}
 	f.mustRefusal(f.send("PUT", "/api/admin/keys/key5", "pipeline", `{"hsmkey":"p384","requiredapprovals":0}`), http.StatusForbidden, keyserver.EFORBIDDEN)

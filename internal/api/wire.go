@@ -2,21 +2,20 @@ package api
 
 import (
 	"time"
-
-	"keyserver/internal/keyserver"
 )
 
 // This file holds the API's wire types: the JSON of every request and answer,
 // kept apart from the domain's structs so that renaming a domain field never
 // changes the wire. The PKCS#11 module and existing pipelines depend on these
-// names; testdata/wire pins the answers byte for byte.
+// names; testdata/wire pins the answers byte for byte. views.go builds them.
 
-// Principal is an identity on the wire: the token issuer, the subject and
-// whether it is a person or an app.
+// Principal names a subject on the wire: the token issuer, the subject,
+// whether it is a person or an app, and its registered display name when known.
 type Principal struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
 	Kind    string `json:"kind"`
+	Name    string `json:"name,omitempty"`
 }
 
 // Approval is one approver's consent, as operations show it.
@@ -30,6 +29,8 @@ type Approval struct {
 // Grant is what an operation allows for one key.
 type Grant struct {
 	KeyID             string     `json:"keyid"`
+	KeyInfo           string     `json:"keyinfo,omitempty"`
+	Algorithm         string     `json:"algorithm,omitempty"`
 	MaxUsageCount     int        `json:"maxusagecount"`
 	UsageCount        int        `json:"usagecount"`
 	RequiredApprovals int        `json:"requiredapprovals"`
@@ -43,8 +44,22 @@ type Closure struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
+// Action says whether the caller may take an action now, and why not.
+type Action struct {
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Actions are what the caller may do with an operation.
+type Actions struct {
+	Approve Action `json:"approve"`
+	Reject  Action `json:"reject"`
+	Cancel  Action `json:"cancel"`
+}
+
 // Operation is an operation as every operations route answers it: the
-// stored fields and the derived validms, approved and status.
+// stored fields, the derived validms, approved and status, and what the
+// caller may do with it.
 type Operation struct {
 	ID          string    `json:"id"`
 	Requester   Principal `json:"requester"`
@@ -57,6 +72,28 @@ type Operation struct {
 	ValidMS     int64     `json:"validms"`
 	Approved    bool      `json:"approved"`
 	Status      string    `json:"status"`
+	Actions     Actions   `json:"actions"`
+}
+
+// Grant returns the operation's grant for keyID, or nil.
+func (o *Operation) Grant(keyID string) *Grant {
+	for i := range o.Keys {
+		if o.Keys[i].KeyID == keyID {
+			return &o.Keys[i]
+		}
+	}
+	return nil
+}
+
+// Event is one entry of an operation's audit timeline.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Actor  Principal `json:"actor"`
+	Action string    `json:"action"`
+	KeyID  string    `json:"keyid,omitempty"`
+	Digest string    `json:"digest,omitempty"`
+	Result string    `json:"result"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // KeyRequest is one entry of "new-keyusagerestrictions".
@@ -103,12 +140,18 @@ type SignResult struct {
 }
 
 // Key is a key as GET /api/keys shows it; the HSM reference stays internal.
+// The cert* fields describe the certificate for people.
 type Key struct {
-	KeyID             string `json:"keyid"`
-	KeyInfo           string `json:"keyinfo"`
-	Certificate       string `json:"certificate"`
-	Algorithm         string `json:"algorithm"`
-	RequiredApprovals int    `json:"requiredapprovals"`
+	KeyID             string     `json:"keyid"`
+	KeyInfo           string     `json:"keyinfo"`
+	Certificate       string     `json:"certificate"`
+	Algorithm         string     `json:"algorithm"`
+	RequiredApprovals int        `json:"requiredapprovals"`
+	CertSubject       string     `json:"certsubject,omitempty"`
+	CertIssuer        string     `json:"certissuer,omitempty"`
+	CertNotBefore     *time.Time `json:"certnotbefore,omitempty"`
+	CertNotAfter      *time.Time `json:"certnotafter,omitempty"`
+	CertSHA256        string     `json:"certsha256,omitempty"`
 }
 
 // AdminKey is a key registration as the admin routes answer it.
@@ -149,93 +192,32 @@ type SubjectRegistration struct {
 	Roles  []string `json:"roles"`
 }
 
+// Me is the answer of GET /api/me: who the caller is to the Keyserver.
+type Me struct {
+	Issuer  string   `json:"issuer"`
+	Subject string   `json:"subject"`
+	Kind    string   `json:"kind"`
+	Name    string   `json:"name"`
+	Roles   []string `json:"roles"`
+}
+
+// UIConfig is the answer of GET /api/ui/config: where the web UI signs people in.
+type UIConfig struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"clientid"`
+	Scope    string `json:"scope"`
+}
+
 // Health is the answer of GET /api/health.
 type Health struct {
 	Status       string            `json:"status"`
 	Dependencies map[string]string `json:"dependencies"`
 }
 
-// Error is the body of every refusal.
+// Error is the body of every refusal; field names the request member at fault, when one is.
 type Error struct {
 	Error     string `json:"error"`
 	Message   string `json:"message"`
+	Field     string `json:"field,omitempty"`
 	RequestID string `json:"requestid,omitempty"`
-}
-
-func wirePrincipal(p keyserver.Principal) Principal {
-	return Principal{Issuer: p.Issuer, Subject: p.Subject, Kind: p.Kind.String()}
-}
-
-func wireClosure(c *keyserver.Closure) *Closure {
-	if c == nil {
-		return nil
-	}
-	return &Closure{By: wirePrincipal(c.By), Time: c.Time, Reason: c.Reason}
-}
-
-// wireOperation shows op as it stands at now.
-func wireOperation(op *keyserver.Operation, now time.Time) Operation {
-	w := Operation{
-		ID: op.ID, Requester: wirePrincipal(op.Requester), Description: op.Description,
-		Created: op.Created, Expires: op.Expires, Keys: make([]Grant, len(op.Keys)),
-		Rejected: wireClosure(op.Rejected), Cancelled: wireClosure(op.Cancelled),
-		ValidMS:  op.Expires.Sub(op.Created).Milliseconds(),
-		Approved: op.Approved(now), Status: string(op.Status(now)),
-	}
-	for i, g := range op.Keys {
-		approvals := make([]Approval, len(g.Approvals))
-		for j, a := range g.Approvals {
-			approvals[j] = Approval{Approver: wirePrincipal(a.Approver), Name: a.Name, Time: a.Time, Comment: a.Comment}
-		}
-		w.Keys[i] = Grant{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, UsageCount: g.UsageCount, RequiredApprovals: g.RequiredApprovals, Approvals: approvals}
-	}
-	return w
-}
-
-func (r *OperationRequest) domain() *keyserver.OperationRequest {
-	req := &keyserver.OperationRequest{ValidMS: r.ValidMS, Description: r.Description}
-	for _, k := range r.Keys {
-		req.Keys = append(req.Keys, keyserver.KeyRequest{KeyID: k.KeyID, MaxUsageCount: k.MaxUsageCount})
-	}
-	return req
-}
-
-func (o *SignOrder) domain() *keyserver.SignOrder {
-	return &keyserver.SignOrder{
-		OperationID: o.OperationID, KeyID: o.KeyID, InputData: o.InputData, InputFormat: o.InputFormat,
-		InputPadding: o.InputPadding, SignatureFormat: o.SignatureFormat, Description: o.Description, HashAlgorithm: o.HashAlgorithm,
-	}
-}
-
-func wireSignResult(r *keyserver.SignResult) SignResult {
-	return SignResult{KeyID: r.KeyID, InputData: r.InputData, SignatureFormat: r.SignatureFormat, Result: r.Result}
-}
-
-func wireKey(k *keyserver.Key) Key {
-	return Key{KeyID: k.KeyID, KeyInfo: k.KeyInfo, Certificate: k.Certificate, Algorithm: k.Algorithm, RequiredApprovals: k.RequiredApprovals}
-}
-
-func wireAdminKey(k *keyserver.Key) AdminKey {
-	return AdminKey{
-		KeyID: k.KeyID, HSMKey: k.HSMKey, RequiredApprovals: k.RequiredApprovals, KeyInfo: k.KeyInfo,
-		Certificate: k.Certificate, Algorithm: k.Algorithm, Enabled: k.Enabled,
-	}
-}
-
-func wireSubject(s *keyserver.Subject) Subject {
-	roles := s.Roles
-	if roles == nil {
-		roles = []string{}
-	}
-	return Subject{Issuer: s.Issuer, Subject: s.Subject, Kind: s.Kind.String(), Name: s.Name, Roles: roles}
-}
-
-// Grant returns the operation's grant for keyID, or nil.
-func (o *Operation) Grant(keyID string) *Grant {
-	for i := range o.Keys {
-		if o.Keys[i].KeyID == keyID {
-			return &o.Keys[i]
-		}
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"net/http/httptest"
 	"os"
@@ -17,25 +18,29 @@ var update = flag.Bool("update", false, "rewrite testdata/wire from the current 
 // TestWireGolden pins every answer's JSON byte for byte: seed 001's clients
 // and the PKCS#11 module read these names, so a change here is a break.
 func TestWireGolden(t *testing.T) {
-	s, ops := goldenFixture()
+	s, viewer, ops := goldenFixture(t)
+	ctx := context.Background()
+	view := func(op *keyserver.Operation) Operation { return s.view(ctx, viewer, op) }
 	k := goldenKey()
 	tests := []struct {
 		name string
 		v    any
 	}{
-		{"operation-rejected", s.view(ops[0])},
-		{"operation-cancelled", s.view(ops[1])},
-		{"operation-approved", s.view(ops[2])},
-		{"operations", []Operation{s.view(ops[0]), s.view(ops[2])}},
+		{"operation-rejected", view(ops[0])},
+		{"operation-cancelled", view(ops[1])},
+		{"operation-approved", view(ops[2])},
+		{"operations", []Operation{view(ops[0]), view(ops[2])}},
 		{"operations-empty", []Operation{}},
-		{"key", wireKey(k)},
-		{"keys", []Key{wireKey(k)}},
-		{"admin-key", wireAdminKey(k)},
-		{"subject", wireSubject(goldenSubject())},
-		{"subject-noroles", wireSubject(&keyserver.Subject{Principal: p("bob")})},
-		{"sign-result", wireSignResult(&keyserver.SignResult{KeyID: "key1", InputData: "00ff", SignatureFormat: "asn1", Result: "a1b2"})},
+		{"key", viewKey(k)},
+		{"keys", []Key{viewKey(k)}},
+		{"admin-key", viewAdminKey(k)},
+		{"subject", viewSubject(goldenSubject())},
+		{"subject-noroles", viewSubject(&keyserver.Subject{Principal: p("bob")})},
+		{"sign-result", viewSignResult(&keyserver.SignResult{KeyID: "key1", InputData: "00ff", SignatureFormat: "asn1", Result: "a1b2"})},
 		{"health", Health{Status: "degraded", Dependencies: map[string]string{"tables": "ok", "hsm": "unavailable"}}},
 		{"error", Error{Error: keyserver.ENOTFOUND, Message: "Key \"x\" does not exist or is not yours to use.", RequestID: "0123abcd"}},
+		{"error-field", Error{Error: keyserver.EINVALID, Message: "kind must be person or app.", Field: "kind", RequestID: "0123abcd"}},
+		{"me", newMeBody(keyserver.Caller{Principal: person("alice"), Name: "Alice", Roles: []string{"approver:key3", "approver:key3"}})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,8 +126,8 @@ func TestWireTypesHoldNoDomainTypes(t *testing.T) {
 			}
 		}
 	}
-	for _, v := range []any{Operation{}, OperationRequest{}, ApproveRequest{}, RejectRequest{}, SignOrder{}, SignResult{},
-		Key{}, AdminKey{}, KeyRegistration{}, Subject{}, SubjectRegistration{}, Health{}, Error{}} {
+	for _, v := range []any{Operation{}, Event{}, OperationRequest{}, ApproveRequest{}, RejectRequest{}, SignOrder{}, SignResult{},
+		Key{}, AdminKey{}, KeyRegistration{}, Subject{}, SubjectRegistration{}, Me{}, UIConfig{}, Health{}, Error{}} {
 		walk(reflect.TypeOf(v), reflect.TypeOf(v).Name())
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"keyserver/internal/oidc"
 	"keyserver/internal/servicebus"
 	"keyserver/internal/tablestore"
+	"keyserver/internal/webui"
 )
 
 // Main is a running Keyserver.
@@ -143,6 +144,10 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		m.closers = append(m.closers, sb.Close)
 		notifier = sb
 	}
+	ui, err := webui.New(c.UI)
+	if err != nil {
+		return nil, err
+	}
 	oidcOpts := c.OIDC
 	oidcOpts.Client = &http.Client{Timeout: 10 * time.Second}
 	verifier, err := oidc.NewVerifier(c.Issuers, oidcOpts)
@@ -155,7 +160,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		IssuerAliases: oidc.Aliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
 	}
 	return &api.Server{
-		Service: svc, Verifier: verifier, Log: m.Log,
+		Service: svc, Verifier: verifier, Log: m.Log, UI: ui,
 		Health: map[string]keyserver.HealthChecker{"tables": store, "oidc": verifier, "hsm": hsm},
 	}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
 	"keyserver/internal/strictjson"
+	"keyserver/internal/webui"
 )
 
 // Config is the handler's configuration, read from app settings.
@@ -30,6 +31,7 @@ type Config struct {
 	ServiceBusNamespace    string
 	ServiceBusQueue        string
 	CacheTTL               time.Duration
+	UI                     webui.Config
 }
 
 // ConfigFromEnv reads the settings declared in Settings through getenv.
@@ -46,6 +48,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE"),
 		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE"),
 		CacheTTL:               10 * time.Second,
+		UI: webui.Config{
+			Issuer:   env("KEYSERVER_UI_ISSUER"),
+			ClientID: env("KEYSERVER_UI_CLIENT_ID"),
+			Scope:    env("KEYSERVER_UI_SCOPE"),
+		},
 	}
 	var err error
 	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY"), "KEYSERVER_MAX_VALIDITY"); err != nil {
@@ -85,6 +92,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: issuer %q is the same as %q (sameas); name %q", a.Issuer, to, to)
 		}
 		c.BootstrapAdmins = append(c.BootstrapAdmins, keyserver.Principal{Issuer: a.Issuer, Subject: a.Subject, Kind: a.Kind})
+	}
+	if err := c.UI.Validate(); err != nil {
+		return c, fmt.Errorf("KEYSERVER_UI_ISSUER, KEYSERVER_UI_CLIENT_ID, KEYSERVER_UI_SCOPE: %w", err)
 	}
 	switch c.Credential {
 	case "managedidentity", "default", "azurecli":

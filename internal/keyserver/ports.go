@@ -67,7 +67,8 @@ type Reservation struct {
 // OperationFilter narrows ListOperations. The store may return more than
 // asked; the service filters again.
 type OperationFilter struct {
-	OpenAt time.Time // only operations not closed and not expired at this time
+	OpenAt       time.Time // only operations not closed and not expired at this time
+	CreatedSince time.Time // only operations created at or after this time
 }
 
 // OperationStore keeps operations, their approvals, uses, audit events and
@@ -103,6 +104,12 @@ type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }
 
+// EventReader is an optional ability of an OperationStore: reading back the
+// audit events of one operation, oldest first.
+type EventReader interface {
+	OperationEvents(ctx context.Context, opID string) ([]AuditEvent, error)
+}
+
 // OutboxScanner is an optional ability of an OperationStore: listing the
 // undelivered notifications of every operation, oldest first.
 type OutboxScanner interface {
@@ -128,6 +135,12 @@ type SubjectStore interface {
 	PutSubject(ctx context.Context, s *Subject) error
 	// DeleteSubject returns ENOTFOUND when p is not registered.
 	DeleteSubject(ctx context.Context, p Principal) error
+}
+
+// SubjectLister is an optional ability of a SubjectStore: listing every
+// registered subject.
+type SubjectLister interface {
+	Subjects(ctx context.Context) ([]*Subject, error)
 }
 
 // AuditLog keeps audit events that belong to no operation.

@@ -128,6 +128,29 @@ func (s *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.
 	return subs, nil
 }
 
+// Subjects returns every registration, ordered by subject id and issuer.
+func (s *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
+	rows, err := queryAll(ctx, s.subjects, "", "listing subjects")
+	if err != nil {
+		return nil, err
+	}
+	subs := make([]*keyserver.Subject, 0, len(rows))
+	for _, r := range rows {
+		sub, err := subjectFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, sub)
+	}
+	sort.Slice(subs, func(i, j int) bool {
+		if subs[i].Subject != subs[j].Subject {
+			return subs[i].Subject < subs[j].Subject
+		}
+		return subs[i].Issuer < subs[j].Issuer
+	})
+	return subs, nil
+}
+
 // PutSubject creates or replaces a registration.
 func (s *Store) PutSubject(ctx context.Context, sub *keyserver.Subject) error {
 	roles := sub.Roles
@@ -185,7 +208,10 @@ func queryAll(ctx context.Context, c *aztables.Client, filter, doing string) ([]
 // querySelect reads the properties named in selection (all when empty) of
 // every entity matching filter.
 func querySelect(ctx context.Context, c *aztables.Client, filter, selection, doing string) ([]*row, error) {
-	opts := &aztables.ListEntitiesOptions{Filter: &filter}
+	opts := &aztables.ListEntitiesOptions{}
+	if filter != "" {
+		opts.Filter = &filter
+	}
 	if selection != "" {
 		opts.Select = &selection
 	}
