@@ -56,6 +56,9 @@ func goldenFixture(tb testing.TB) (*Server, keyserver.Caller, []*keyserver.Opera
 	approved := &keyserver.Operation{
 		ID: "op-approved", Requester: p("pipeline"), Description: "Release build",
 		Created: created, Expires: created.Add(24 * time.Hour),
+		BuildContext: &keyserver.BuildContext{Platform: "github", Repository: "org/firmware", RepositoryID: "42", Ref: "refs/heads/main",
+			SHA: "0123abcd", Workflow: "org/firmware/.github/workflows/release.yml@refs/heads/main", RunID: "7", RunAttempt: "1",
+			Actor: "octocat", Event: "push", RunURL: "https://github.com/org/firmware/actions/runs/7"},
 		Keys: []*keyserver.KeyGrant{{KeyID: "key4", MaxUsageCount: 10, UsageCount: 1, RequiredApprovals: 1, Approvals: []keyserver.Approval{
 			{Approver: p("dave"), Name: "Dave", Time: created.Add(time.Second)},
 		}}},

@@ -60,6 +60,7 @@ func (s *Server) view(ctx context.Context, c keyserver.Caller, op *keyserver.Ope
 	}
 	v.Rejected = s.closure(ctx, op.Rejected)
 	v.Cancelled = s.closure(ctx, op.Cancelled)
+	v.BuildContext = viewBuildContext(op.BuildContext)
 	return v
 }
 

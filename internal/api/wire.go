@@ -73,6 +73,8 @@ type Operation struct {
 	Approved    bool      `json:"approved"`
 	Status      string    `json:"status"`
 	Actions     Actions   `json:"actions"`
+	// BuildContext is where the operation came from, from the requester's CI token.
+	BuildContext *buildContextView `json:"buildcontext,omitempty"`
 }
 
 // Grant returns the operation's grant for keyID, or nil.
@@ -190,15 +192,6 @@ type SubjectRegistration struct {
 	Kind   string   `json:"kind"`
 	Name   string   `json:"name"`
 	Roles  []string `json:"roles"`
-}
-
-// Me is the answer of GET /api/me: who the caller is to the Keyserver.
-type Me struct {
-	Issuer  string   `json:"issuer"`
-	Subject string   `json:"subject"`
-	Kind    string   `json:"kind"`
-	Name    string   `json:"name"`
-	Roles   []string `json:"roles"`
 }
 
 // UIConfig is the answer of GET /api/ui/config: where the web UI signs people in.

@@ -40,7 +40,7 @@ func TestWireGolden(t *testing.T) {
 		{"health", Health{Status: "degraded", Dependencies: map[string]string{"tables": "ok", "hsm": "unavailable"}}},
 		{"error", Error{Error: keyserver.ENOTFOUND, Message: "Key \"x\" does not exist or is not yours to use.", RequestID: "0123abcd"}},
 		{"error-field", Error{Error: keyserver.EINVALID, Message: "kind must be person or app.", Field: "kind", RequestID: "0123abcd"}},
-		{"me", newMeBody(keyserver.Caller{Principal: person("alice"), Name: "Alice", Roles: []string{"approver:key3", "approver:key3"}})},
+		{"me", newMeBody(&keyserver.Me{Caller: keyserver.Caller{Principal: person("alice"), Name: "Alice", Roles: []string{"approver:key3", "approver:key3"}}})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,7 +127,7 @@ func TestWireTypesHoldNoDomainTypes(t *testing.T) {
 		}
 	}
 	for _, v := range []any{Operation{}, Event{}, OperationRequest{}, ApproveRequest{}, RejectRequest{}, SignOrder{}, SignResult{},
-		Key{}, AdminKey{}, KeyRegistration{}, Subject{}, SubjectRegistration{}, Me{}, UIConfig{}, Health{}, Error{}} {
+		Key{}, AdminKey{}, KeyRegistration{}, Subject{}, SubjectRegistration{}, meBody{}, buildContextView{}, policyBody{}, UIConfig{}, Health{}, Error{}} {
 		walk(reflect.TypeOf(v), reflect.TypeOf(v).Name())
 	}
 }

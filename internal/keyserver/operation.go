@@ -69,6 +69,8 @@ type Operation struct {
 	Keys        []*KeyGrant
 	Rejected    *Closure
 	Cancelled   *Closure
+	// BuildContext is where the operation came from, from the requester's token.
+	BuildContext *BuildContext
 }
 
 // Grant returns the operation's grant for keyID, or nil.
