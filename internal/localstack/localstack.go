@@ -41,6 +41,9 @@ type Options struct {
 	HandlerOutput io.Writer
 	// Now replaces the in-process handler's clock, for expiry tests.
 	Now func() time.Time
+	// TableEndpoint, when set, is the table service URL (account included)
+	// the handler uses instead of Azurite's own, e.g. a proxy in front of it.
+	TableEndpoint string
 }
 
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
@@ -65,6 +68,14 @@ type Stack struct {
 	handler *app.Main
 	proc    *exec.Cmd
 	procErr chan error
+	env     map[string]string
+	extra   []extraHandler
+}
+
+// extraHandler is a handler process started by StartHandler.
+type extraHandler struct {
+	pid    int
+	exited chan error
 }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
@@ -133,7 +144,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
-	env := st.handlerEnv(handlerPort, identityHeader, o.SignTimeout)
+	tables := st.Azurite.ConnectionString()
+	if o.TableEndpoint != "" {
+		tables = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;TableEndpoint=%s;", azurite.AccountName, azurite.AccountKey, o.TableEndpoint)
+	}
+	st.env = st.handlerEnv(tables, identityHeader, o.SignTimeout)
+	env := st.envWithPort(handlerPort)
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout
 	}
@@ -149,10 +165,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	return st, nil
 }
 
-func (st *Stack) handlerEnv(port int, identityHeader string, signTimeout time.Duration) map[string]string {
+func (st *Stack) handlerEnv(tables, identityHeader string, signTimeout time.Duration) map[string]string {
 	return map[string]string{
-		"FUNCTIONS_CUSTOMHANDLER_PORT":       strconv.Itoa(port),
-		"KEYSERVER_TABLES_CONNECTION_STRING": st.Azurite.ConnectionString(),
+		"KEYSERVER_TABLES_CONNECTION_STRING": tables,
 		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
 		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
 		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
@@ -161,6 +176,15 @@ func (st *Stack) handlerEnv(port int, identityHeader string, signTimeout time.Du
 		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
 		"IDENTITY_HEADER":                    identityHeader,
 	}
+}
+
+// envWithPort is the handler's environment for listening on port.
+func (st *Stack) envWithPort(port int) map[string]string {
+	env := map[string]string{"FUNCTIONS_CUSTOMHANDLER_PORT": strconv.Itoa(port)}
+	for k, v := range st.env {
+		env[k] = v
+	}
+	return env
 }
 
 // startHandler runs the handler binary with env, as the Functions host would,
@@ -179,15 +203,9 @@ func (st *Stack) startHandler(ctx context.Context, o Options, env map[string]str
 		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now}
 		return st.handler.Open(ctx)
 	}
-	cmd := exec.Command(o.HandlerBinary)
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = o.HandlerOutput, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the handler %s: %w", o.HandlerBinary, err)
+	cmd, err := startProcess(o.HandlerBinary, env, o.HandlerOutput)
+	if err != nil {
+		return err
 	}
 	st.proc = cmd
 	st.procErr = make(chan error, 1)
@@ -195,18 +213,66 @@ func (st *Stack) startHandler(ctx context.Context, o Options, env map[string]str
 	return nil
 }
 
+func startProcess(binary string, env map[string]string, out io.Writer) (*exec.Cmd, error) {
+	cmd := exec.Command(binary)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = out, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the handler %s: %w", binary, err)
+	}
+	return cmd, nil
+}
+
+// HandlerPID is the process id of the handler process; 0 when in process.
+func (st *Stack) HandlerPID() int {
+	if st.proc == nil || st.proc.Process == nil {
+		return 0
+	}
+	return st.proc.Process.Pid
+}
+
+// StartHandler starts one more handler process from binary, with the same
+// settings as the stack's own (the same tables, HSM and issuers), and
+// returns its URL once it is healthy. Close stops it with the stack.
+func (st *Stack) StartHandler(ctx context.Context, binary string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	cmd, err := startProcess(binary, st.envWithPort(port), io.Discard)
+	if err != nil {
+		return "", err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	st.extra = append(st.extra, extraHandler{cmd.Process.Pid, exited})
+	url := "http://localhost:" + strconv.Itoa(port)
+	if err := waitHealthy(ctx, url, exited); err != nil {
+		return "", err
+	}
+	return url, nil
+}
+
 func (st *Stack) waitHealthy(ctx context.Context) error {
+	return waitHealthy(ctx, st.HandlerURL, st.procErr)
+}
+
+// waitHealthy polls url's health until it answers 200; exited (may be nil)
+// reports a handler process that ended.
+func waitHealthy(ctx context.Context, url string, exited <-chan error) error {
 	deadline := time.Now().Add(20 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
-		if st.procErr != nil {
-			select {
-			case err := <-st.procErr:
-				return fmt.Errorf("the handler exited: %v", err)
-			default:
-			}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the handler exited: %v", err)
+		default:
 		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", st.HandlerURL+"/api/health", nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/health", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
@@ -233,13 +299,11 @@ func (st *Stack) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
+	for _, h := range st.extra {
+		stopProcess(h.pid, h.exited)
+	}
 	if st.proc != nil && st.proc.Process != nil {
-		_ = syscall.Kill(-st.proc.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-st.procErr:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-st.proc.Process.Pid, syscall.SIGKILL)
-		}
+		stopProcess(st.proc.Process.Pid, st.procErr)
 	}
 	if st.handler != nil {
 		errs = append(errs, st.handler.Close(ctx))
@@ -254,6 +318,17 @@ func (st *Stack) Close() error {
 		errs = append(errs, st.Azurite.Stop())
 	}
 	return errors.Join(errs...)
+}
+
+// stopProcess ends a handler's process group: SIGTERM, then SIGKILL after
+// 5 s unless exited reports the end first.
+func stopProcess(pid int, exited <-chan error) {
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
 }
 
 func (st *Stack) serve(ln net.Listener, h http.Handler, tlsCfg *tls.Config) {
