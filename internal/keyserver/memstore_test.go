@@ -26,14 +26,27 @@ type memStore struct {
 
 type memOp struct {
 	op     *keyserver.Operation
-	uses   map[string]map[int]*memUse // key id -> slot -> use
+	uses   map[string]map[int]*memUse // key id -> seq -> use; released ones are deleted
+	seqs   map[string]int             // key id -> last seq given
 	events []keyserver.AuditEvent
 	outbox []*keyserver.Notification
 }
 
 type memUse struct {
-	token string
-	spent bool
+	token   string
+	spent   bool
+	revoked bool // by closing the operation; no longer counted
+}
+
+// held counts the uses of keyID reserved or spent.
+func (r *memOp) held(keyID string) int {
+	n := 0
+	for _, u := range r.uses[keyID] {
+		if !u.revoked {
+			n++
+		}
+	}
+	return n
 }
 
 func newMemStore() *memStore {
@@ -86,7 +99,7 @@ func cloneOp(op *keyserver.Operation) *keyserver.Operation {
 func (r *memOp) view() *keyserver.Operation {
 	c := cloneOp(r.op)
 	for _, g := range c.Keys {
-		g.UsageCount = len(r.uses[g.KeyID])
+		g.UsageCount = r.held(g.KeyID)
 	}
 	return c
 }
@@ -100,7 +113,7 @@ func (m *memStore) CreateOperation(ctx context.Context, op *keyserver.Operation,
 	if _, ok := m.ops[op.ID]; ok {
 		return keyserver.Errorf(keyserver.ECONFLICT, "memstore: operation %s exists", op.ID)
 	}
-	r := &memOp{op: cloneOp(op), uses: map[string]map[int]*memUse{}, events: []keyserver.AuditEvent{ev}}
+	r := &memOp{op: cloneOp(op), uses: map[string]map[int]*memUse{}, seqs: map[string]int{}, events: []keyserver.AuditEvent{ev}}
 	for _, g := range r.op.Keys {
 		if g.UsageCount != 0 {
 			return loud("new operation with usage count %d", g.UsageCount)
@@ -130,14 +143,14 @@ func (m *memStore) Operation(ctx context.Context, id string) (*keyserver.Operati
 }
 
 // OperationForSigning makes the fake a SigningLoader like the table store:
-// usage counts are left at 0.
+// approvals are only counted.
 func (m *memStore) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
 	op, err := m.Operation(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	for _, g := range op.Keys {
-		g.UsageCount = 0
+		g.ApprovalCount, g.Approvals = len(g.Approvals), []keyserver.Approval{}
 	}
 	return op, nil
 }
@@ -198,6 +211,9 @@ func (m *memStore) UpdateOperation(ctx context.Context, id string, fn func(*keys
 			return nil, loud("approvals of %s differ from Update.Approvals", g.KeyID)
 		}
 	}
+	if !before.Closed() && after.Closed() {
+		r.revokeReserved()
+	}
 	r.op = after
 	r.events = append(r.events, u.Audit)
 	if u.Notify != nil {
@@ -207,7 +223,7 @@ func (m *memStore) UpdateOperation(ctx context.Context, id string, fn func(*keys
 	return r.view(), nil
 }
 
-func (m *memStore) ReserveUse(ctx context.Context, opID, keyID string, max, hint int) (*keyserver.Reservation, error) {
+func (m *memStore) ReserveUse(ctx context.Context, opID, keyID string, max int) (*keyserver.Reservation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("ReserveUse"); err != nil {
@@ -221,32 +237,49 @@ func (m *memStore) ReserveUse(ctx context.Context, opID, keyID string, max, hint
 	if g == nil || g.MaxUsageCount != max {
 		return nil, loud("ReserveUse of %s with max %d does not match the grant", keyID, max)
 	}
+	if r.op.Closed() {
+		return nil, keyserver.Errorf(keyserver.ECLOSED, "memstore: operation %s is closed", opID)
+	}
+	if r.held(keyID) >= max {
+		return nil, keyserver.Errorf(keyserver.EEXHAUSTED, "Key %q has no uses left in operation %s.", keyID, opID)
+	}
 	if r.uses[keyID] == nil {
 		r.uses[keyID] = map[int]*memUse{}
 	}
-	for slot := 1; slot <= max; slot++ {
-		if r.uses[keyID][slot] == nil {
-			m.tokens++
-			u := &memUse{token: strconv.Itoa(m.tokens)}
-			r.uses[keyID][slot] = u
-			return &keyserver.Reservation{OperationID: opID, KeyID: keyID, Slot: slot, Token: u.token}, nil
-		}
-	}
-	return nil, keyserver.Errorf(keyserver.EEXHAUSTED, "Key %q has no uses left in operation %s.", keyID, opID)
+	m.tokens++
+	r.seqs[keyID]++
+	u := &memUse{token: strconv.Itoa(m.tokens)}
+	r.uses[keyID][r.seqs[keyID]] = u
+	return &keyserver.Reservation{OperationID: opID, KeyID: keyID, Seq: r.seqs[keyID], Token: u.token}, nil
 }
 
-// reserved returns the operation of a held reservation; one already spent
-// or released is ECONFLICT, as in the table store.
+// revokeReserved revokes the uses reserved and not yet spent, as closing
+// the operation does.
+func (r *memOp) revokeReserved() {
+	for _, uses := range r.uses {
+		for _, u := range uses {
+			if !u.spent {
+				u.revoked = true
+			}
+		}
+	}
+}
+
+// reserved returns the operation of a held reservation. One no longer held
+// is ECLOSED on a closed operation (closing revoked it), else ECONFLICT.
 func (m *memStore) reserved(res *keyserver.Reservation) (*memOp, error) {
 	r, ok := m.ops[res.OperationID]
 	if !ok {
 		return nil, loud("unknown operation %s", res.OperationID)
 	}
-	u := r.uses[res.KeyID][res.Slot]
-	if u == nil || u.token != res.Token || u.spent {
-		return nil, keyserver.Errorf(keyserver.ECONFLICT, "memstore: use %s/%d is no longer reserved", res.KeyID, res.Slot)
+	u := r.uses[res.KeyID][res.Seq]
+	switch {
+	case u != nil && u.token == res.Token && !u.spent && !u.revoked:
+		return r, nil
+	case r.op.Closed():
+		return nil, keyserver.Errorf(keyserver.ECLOSED, "memstore: operation %s is closed; use %s/%d was revoked", res.OperationID, res.KeyID, res.Seq)
 	}
-	return r, nil
+	return nil, keyserver.Errorf(keyserver.ECONFLICT, "memstore: use %s/%d is no longer reserved", res.KeyID, res.Seq)
 }
 
 func (m *memStore) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
@@ -259,7 +292,7 @@ func (m *memStore) CompleteUse(ctx context.Context, res *keyserver.Reservation, 
 	if err != nil {
 		return err
 	}
-	r.uses[res.KeyID][res.Slot].spent = true
+	r.uses[res.KeyID][res.Seq].spent = true
 	r.events = append(r.events, ev)
 	return nil
 }
@@ -274,7 +307,7 @@ func (m *memStore) ReleaseUse(ctx context.Context, res *keyserver.Reservation, e
 	if err != nil {
 		return err
 	}
-	delete(r.uses[res.KeyID], res.Slot)
+	delete(r.uses[res.KeyID], res.Seq)
 	r.events = append(r.events, ev)
 	return nil
 }
@@ -367,7 +400,7 @@ func (m *memStore) heldUses(opID, keyID string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.ops[opID]; ok {
-		return len(r.uses[keyID])
+		return r.held(keyID)
 	}
 	return 0
 }

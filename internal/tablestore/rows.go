@@ -21,12 +21,13 @@ import (
 
 // Row keys of the operations table.
 const (
-	opRow          = "op"
-	approvalPrefix = "op~approval~"
-	usePrefix      = "op~use~"
-	auditPrefix    = "x~audit~"
-	outboxPrefix   = "x~outbox~"
-	keysPartition  = "key"
+	opRow             = "op"
+	approvalPrefix    = "op~approval~"
+	usePrefix         = "op~use~" // uses of operations from before the op row counted them
+	reservationPrefix = "op~res~"
+	auditPrefix       = "x~audit~"
+	outboxPrefix      = "x~outbox~"
+	keysPartition     = "key"
 )
 
 // auditTimeLayout is RFC 3339 with a fixed-width fraction, so that row keys sort by time.
@@ -49,10 +50,6 @@ func principalHash(p keyserver.Principal) string {
 
 func approvalRowKey(keyID string, p keyserver.Principal) string {
 	return approvalPrefix + keyID + "~" + principalHash(p)
-}
-
-func useRowKey(keyID string, slot int) string {
-	return fmt.Sprintf("%s%s~%06d", usePrefix, keyID, slot)
 }
 
 // auditRowKey orders audit rows by time; the random suffix keeps two events

@@ -32,7 +32,7 @@ type Store struct {
 	ops      *aztables.Client
 	audit    *aztables.Client
 	names    []string
-	slots    slotBook
+	ledger   ledger
 }
 
 var (
@@ -93,7 +93,8 @@ func clientOptions() *aztables.ClientOptions {
 			RetryDelay:    100 * time.Millisecond,
 			MaxRetryDelay: 800 * time.Millisecond,
 		},
-		Transport: &http.Client{Transport: transport},
+		Transport:       &http.Client{Transport: transport},
+		PerCallPolicies: []policy.Policy{answerPolicy{}},
 	}}
 }
 

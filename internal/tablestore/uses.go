@@ -2,160 +2,320 @@ package tablestore
 
 import (
 	"context"
+	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
+	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"keyserver/internal/keyserver"
 )
 
-// Use row states.
-const (
-	useReserved = "reserved"
-	useSpent    = "used"
-)
+// How uses are kept. The op row counts, per key, the uses reserved or spent
+// (N) and the reservations ever made (Seq). A reservation raises both under
+// the op row's ETag and inserts a reservation row, in one transaction, so
+// the count can never pass the maximum. Completing a use deletes its
+// reservation row with the audit event; releasing one also lowers N.
+// Closing the operation deletes every reservation row left (see close.go),
+// so that a use reserved before the closing can never be completed after.
+// Each step reads at most the op row, whatever the number of uses.
 
-// ReserveUse inserts a use row in a free slot. The slots this process knows
-// to be taken are skipped; a slot taken by someone else makes the insert
-// fail, so reservations never share a slot and never pass maxUses. The use
-// rows are read again when no slot looks free or other instances took
-// several; EEXHAUSTED comes only when none is free in rows read since the
-// call began. hint is not needed: the store remembers the slots.
-func (s *Store) ReserveUse(ctx context.Context, opID, keyID string, maxUses, hint int) (*keyserver.Reservation, error) {
+// maxUseAttempts bounds the transactions one batch of reservations (or one
+// release) tries when other processes keep changing the op row.
+const maxUseAttempts = 10
+
+// useTimeout bounds one batch; it runs apart from any one caller's context,
+// since it serves several.
+const useTimeout = 15 * time.Second
+
+func reservationRowKey(keyID string, seq int) string {
+	return reservationPrefix + keyID + "~" + fmt.Sprintf("%010d", seq)
+}
+
+// ReserveUse takes one use of keyID. Concurrent reservations of an operation
+// in this process share one transaction.
+func (s *Store) ReserveUse(ctx context.Context, opID, keyID string, maxUses int) (*keyserver.Reservation, error) {
 	if !keyserver.ValidID(opID) {
 		return nil, opNotFound(opID)
 	}
 	if err := keyserver.ValidateKeyID(keyID); err != nil {
 		return nil, err
 	}
-	if maxUses < 1 {
-		return nil, exhausted(opID, keyID, maxUses)
-	}
-	st := s.slots.state(opID, keyID, maxUses)
-	gen := s.slots.generation(st)
-	conflicts := 0
-	for attempt := 0; attempt <= 2*maxUses; attempt++ {
-		fresh := s.slots.generation(st) != gen
-		if !fresh && (gen == 0 || conflicts == conflictsBeforeReading) {
-			if err := s.loadSlots(ctx, opID, keyID, st, gen); err != nil {
-				return nil, err
-			}
-			fresh = true
-		}
-		slot := s.slots.claim(st)
-		if slot == 0 {
-			if fresh {
-				return nil, exhausted(opID, keyID, maxUses)
-			}
-			if err := s.loadSlots(ctx, opID, keyID, st, gen); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		r := s.useRow(opID, keyID, slot, useReserved)
-		resp, err := s.ops.AddEntity(ctx, r.marshal(), nil)
-		if err == nil {
-			s.slots.set(st, slot, slotTaken)
-			return &keyserver.Reservation{OperationID: opID, KeyID: keyID, Slot: slot, Token: string(resp.ETag)}, nil
-		}
-		if status, _ := statusOf(err); status != http.StatusConflict {
-			s.slots.set(st, slot, slotFree)
-			return nil, classify(err, "reserving a use of key "+keyID+" in operation "+opID)
-		}
-		s.slots.set(st, slot, slotTaken) // by another instance
-		conflicts++
-	}
-	return nil, keyserver.Errorf(keyserver.ECONFLICT, "Uses of key %q in operation %s are being reserved by many at once; try again.", keyID, opID)
+	return s.queueUse(ctx, opID, &useRequest{keyID: keyID})
 }
 
-// conflictsBeforeReading is how many slots found taken by other instances
-// make ReserveUse read the use rows again rather than try more.
-const conflictsBeforeReading = 4
+// ReleaseUse gives a reserved use back and writes ev, in one transaction.
+func (s *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+	if err := checkReservation(res); err != nil {
+		return err
+	}
+	_, err := s.queueUse(ctx, res.OperationID, &useRequest{keyID: res.KeyID, release: res, ev: ev})
+	return err
+}
+
+// queueUse hands r to the operation's leader, starting one when there is
+// none, and waits for the answer. The leader works apart from any one
+// caller's context, within useTimeout per batch: a caller that hangs up
+// still gets its reservation, which the domain then releases.
+func (s *Store) queueUse(_ context.Context, opID string, r *useRequest) (*keyserver.Reservation, error) {
+	r.done, r.since = make(chan struct{}), time.Now()
+	ol := s.ledger.of(opID)
+	if ol.enqueue(r) {
+		go s.lead(opID, ol)
+	}
+	<-r.done
+	return r.res, r.err
+}
+
+// lead runs batches until nobody waits.
+func (s *Store) lead(opID string, ol *opLedger) {
+	for batch := ol.next(); batch != nil; batch = ol.next() {
+		ctx, cancel := context.WithTimeout(context.Background(), useTimeout)
+		if batch[0].release != nil {
+			batch[0].err = s.release(ctx, opID, ol, batch[0])
+		} else {
+			s.reserve(ctx, opID, ol, batch)
+		}
+		cancel()
+		finish(batch)
+	}
+}
+
+// head returns the op row ol knows, reading it when unknown.
+func (s *Store) head(ctx context.Context, opID string, ol *opLedger) (*opHead, error) {
+	if h := ol.current(); h != nil {
+		return h, nil
+	}
+	v := s.ledger.version(opID)
+	r, err := s.getOpRow(ctx, opID)
+	if err != nil {
+		return nil, err
+	}
+	h, err := s.headWithUses(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	s.ledger.offer(opID, h, v)
+	return h, nil
+}
+
+// reserve decides every request of batch against the op row and writes the
+// granted ones in one transaction, trying again when the row changed. A
+// grant needs no fresh row: the write's ETag checks it. A refusal does: one
+// decided on a row known from before the request was asked is decided again
+// on the row read anew.
+func (s *Store) reserve(ctx context.Context, opID string, ol *opLedger, batch []*useRequest) {
+	reread := false
+	for attempt := 1; ; attempt++ {
+		h, err := s.head(ctx, opID, ol)
+		if err != nil {
+			fail(batch, err)
+			return
+		}
+		next, actions, stale := s.grant(opID, h, batch)
+		if stale && !reread {
+			reread = true
+			ol.set(nil)
+			continue
+		}
+		if len(actions) == 0 {
+			return
+		}
+		etags, err := s.submit(ctx, append([]aztables.TransactionAction{{
+			ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag,
+		}}, actions...))
+		if err == nil {
+			next.etag, next.at = etags[0], time.Now()
+			if next.etag == "" {
+				next = nil // not known: read before the next write
+			}
+			ol.set(next)
+			return
+		}
+		ol.set(nil)
+		if !s.retryUse(ctx, err, attempt) {
+			fail(batch, useError(err, opID))
+			return
+		}
+	}
+}
+
+// grant decides each request of batch on h: a reservation, or a refusal
+// for a closed or exhausted operation. It returns the head after the
+// reservations, the reservation rows to insert, and whether a refusal that
+// may not last (exhausted, fenced) was decided on a row older than its request.
+func (s *Store) grant(opID string, h *opHead, batch []*useRequest) (next *opHead, actions []aztables.TransactionAction, stale bool) {
+	next = h.clone()
+	now := s.now()
+	for _, r := range batch {
+		r.res, r.err = nil, nil
+		max, named := h.max[r.keyID]
+		u := next.uses[r.keyID]
+		switch {
+		case !h.open:
+			r.err = keyserver.Errorf(keyserver.ECLOSED, "Operation %s is closed.", opID)
+		case h.fenced(now):
+			r.err = keyserver.Errorf(keyserver.ECLOSED, "Operation %s is being closed.", opID)
+			stale = stale || h.at.Before(r.since)
+		case !named:
+			r.err = keyserver.Errorf(keyserver.EINVALID, "Operation %s does not name key %q.", opID, r.keyID)
+		case u.N >= max:
+			r.err = exhausted(opID, r.keyID, max)
+			stale = stale || h.at.Before(r.since)
+		default:
+			u.N++
+			u.Seq++
+			next.uses[r.keyID] = u
+			r.res = &keyserver.Reservation{OperationID: opID, KeyID: r.keyID, Seq: u.Seq}
+			actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: s.reservationRow(r.res).marshal()})
+		}
+	}
+	return next, actions, stale
+}
+
+// retryUse reports whether a transaction that failed with err, because the
+// op row changed, is worth trying again, after a pause.
+func (s *Store) retryUse(ctx context.Context, err error, attempt int) bool {
+	status, _ := statusOf(err)
+	if (status != http.StatusPreconditionFailed && status != http.StatusConflict) || attempt >= maxUseAttempts {
+		return false
+	}
+	return sleep(ctx, backoff(attempt)) == nil
+}
+
+func useError(err error, opID string) error {
+	if status, _ := statusOf(err); status == http.StatusPreconditionFailed || status == http.StatusConflict {
+		return keyserver.Errorf(keyserver.ECONFLICT, "Uses of operation %s are being taken by many at once; try again.", opID)
+	}
+	return classify(err, "reserving a use in operation "+opID)
+}
+
+func fail(batch []*useRequest, err error) {
+	for _, r := range batch {
+		r.res, r.err = nil, err
+	}
+}
 
 func exhausted(opID, keyID string, maxUses int) error {
 	return keyserver.Errorf(keyserver.EEXHAUSTED, "All %d uses of key %q in operation %s are spent.", maxUses, keyID, opID)
 }
 
-// loadSlots reads the taken slots into st unless another caller did so
-// since st was at generation gen.
-func (s *Store) loadSlots(ctx context.Context, opID, keyID string, st *slotState, gen int) error {
-	st.loadMu.Lock()
-	defer st.loadMu.Unlock()
-	if s.slots.generation(st) != gen {
-		return nil
-	}
-	taken, err := s.takenSlots(ctx, opID, keyID)
-	if err != nil {
-		return err
-	}
-	s.slots.load(st, taken)
-	return nil
-}
-
-// takenSlots reads the slots of keyID's use rows in operation opID.
-func (s *Store) takenSlots(ctx context.Context, opID, keyID string) ([]int, error) {
-	prefix := usePrefix + keyID + "~"
-	rows, err := querySelect(ctx, s.ops, rangeFilter(opID, prefix), "RowKey", "reading the uses of key "+keyID+" in operation "+opID)
-	if err != nil {
-		return nil, err
-	}
-	slots := make([]int, 0, len(rows))
-	for _, r := range rows {
-		if n, err := strconv.Atoi(strings.TrimPrefix(r.RowKey, prefix)); err == nil {
-			slots = append(slots, n)
+// release deletes the reservation row, lowers N and writes the event.
+func (s *Store) release(ctx context.Context, opID string, ol *opLedger, r *useRequest) error {
+	for attempt := 1; ; attempt++ {
+		h, err := s.head(ctx, opID, ol)
+		if err != nil {
+			return err
+		}
+		if !h.open { // closing deleted every reservation row
+			return keyserver.Errorf(keyserver.ECLOSED, "Operation %s was closed while use %d of key %q was reserved; the use was revoked.", opID, r.release.Seq, r.keyID)
+		}
+		next := h.clone()
+		u := next.uses[r.keyID]
+		u.N = max(u.N-1, 0)
+		next.uses[r.keyID] = u
+		actions := []aztables.TransactionAction{
+			{ActionType: aztables.TransactionTypeDelete, Entity: newRow(opID, reservationRowKey(r.keyID, r.release.Seq)).marshal()},
+			{ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag},
+		}
+		actions, err = s.appendEvents(actions, opID, r.ev, nil)
+		if err != nil {
+			return err
+		}
+		etags, err := s.submit(ctx, actions)
+		if err == nil {
+			next.etag, next.at = etags[1], time.Now()
+			if next.etag == "" {
+				next = nil
+			}
+			ol.set(next)
+			return nil
+		}
+		ol.set(nil)
+		if i, status := failedAction(err); i == 0 && status == http.StatusNotFound {
+			return s.notHeld(ctx, r.release)
+		}
+		if !s.retryUse(ctx, err, attempt) {
+			return useError(err, opID)
 		}
 	}
-	return slots, nil
 }
 
-// CompleteUse marks the reserved use spent and writes ev, in one transaction.
+// CompleteUse deletes the reservation row and writes ev, in one transaction.
 func (s *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
-	etag := azcore.ETag(res.Token)
-	actions := []aztables.TransactionAction{{
-		ActionType: aztables.TransactionTypeUpdateReplace,
-		Entity:     s.useRow(res.OperationID, res.KeyID, res.Slot, useSpent).marshal(),
-		IfMatch:    &etag,
-	}}
-	return s.finishUse(ctx, res, actions, ev, "completing")
-}
-
-// ReleaseUse deletes the reserved use and writes ev, in one transaction.
-func (s *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
-	etag := azcore.ETag(res.Token)
-	actions := []aztables.TransactionAction{{
-		ActionType: aztables.TransactionTypeDelete,
-		Entity:     newRow(res.OperationID, useRowKey(res.KeyID, res.Slot)).marshal(),
-		IfMatch:    &etag,
-	}}
-	if err := s.finishUse(ctx, res, actions, ev, "releasing"); err != nil {
+	if err := checkReservation(res); err != nil {
 		return err
 	}
-	s.slots.set(s.slots.lookup(res.OperationID, res.KeyID), res.Slot, slotFree)
-	return nil
-}
-
-func (s *Store) finishUse(ctx context.Context, res *keyserver.Reservation, actions []aztables.TransactionAction, ev keyserver.AuditEvent, doing string) error {
-	if !keyserver.ValidID(res.OperationID) || keyserver.ValidateKeyID(res.KeyID) != nil || res.Slot < 1 {
-		return keyserver.Errorf(keyserver.EINVALID, "The reservation is malformed.")
-	}
+	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeDelete, Entity: newRow(res.OperationID, reservationRowKey(res.KeyID, res.Seq)).marshal()}}
 	actions, err := s.appendEvents(actions, res.OperationID, ev, nil)
 	if err != nil {
 		return err
 	}
 	_, err = s.ops.SubmitTransaction(ctx, actions, nil)
-	if status, _ := statusOf(err); status == http.StatusPreconditionFailed || status == http.StatusNotFound {
-		return keyserver.Errorf(keyserver.ECONFLICT, "Use %d of key %q in operation %s is no longer reserved.", res.Slot, res.KeyID, res.OperationID)
+	if i, status := failedAction(err); i == 0 && status == http.StatusNotFound {
+		return s.notHeld(ctx, res)
 	}
-	return classify(err, doing+" a use of key "+res.KeyID+" in operation "+res.OperationID)
+	return classify(err, "completing a use of key "+res.KeyID+" in operation "+res.OperationID)
 }
 
-func (s *Store) useRow(opID, keyID string, slot int, state string) *row {
-	return newRow(opID, useRowKey(keyID, slot)).
-		set("KeyID", keyID).
-		set("Slot", int32(slot)).
-		set("State", state).
+// notHeld explains a reservation whose row is gone: revoked by closing the
+// operation, or already completed or released.
+func (s *Store) notHeld(ctx context.Context, res *keyserver.Reservation) error {
+	r, err := s.getOpRow(ctx, res.OperationID)
+	if err != nil {
+		return err
+	}
+	if !r.flag("Open") {
+		return keyserver.Errorf(keyserver.ECLOSED, "Operation %s was closed while use %d of key %q was reserved; the use was revoked.", res.OperationID, res.Seq, res.KeyID)
+	}
+	return keyserver.Errorf(keyserver.ECONFLICT, "Use %d of key %q in operation %s is no longer reserved.", res.Seq, res.KeyID, res.OperationID)
+}
+
+func checkReservation(res *keyserver.Reservation) error {
+	if !keyserver.ValidID(res.OperationID) || keyserver.ValidateKeyID(res.KeyID) != nil || res.Seq < 1 {
+		return keyserver.Errorf(keyserver.EINVALID, "The reservation is malformed.")
+	}
+	return nil
+}
+
+func (s *Store) reservationRow(res *keyserver.Reservation) *row {
+	return newRow(res.OperationID, reservationRowKey(res.KeyID, res.Seq)).
+		set("KeyID", res.KeyID).
+		set("Seq", int32(res.Seq)).
 		setTime("Time", s.now())
+}
+
+// getOpRow reads the op row alone.
+func (s *Store) getOpRow(ctx context.Context, opID string) (*row, error) {
+	resp, err := s.ops.GetEntity(ctx, opID, opRow, nil)
+	if isNotFound(err) {
+		return nil, opNotFound(opID)
+	}
+	if err != nil {
+		return nil, classify(err, "reading operation "+opID)
+	}
+	return parseRow(resp.Value)
+}
+
+// headWithUses parses the head of an op row; for a row written before uses
+// were counted in it, the use rows of that time are counted once.
+func (s *Store) headWithUses(ctx context.Context, r *row) (*opHead, error) {
+	h, err := headOf(r)
+	if err != nil || !h.legacy {
+		return h, err
+	}
+	rows, err := querySelect(ctx, s.ops, rangeFilter(r.PartitionKey, usePrefix), "RowKey", "counting the uses of operation "+r.PartitionKey)
+	if err != nil {
+		return nil, err
+	}
+	for k := range h.max {
+		h.uses[k] = useCount{}
+	}
+	for _, u := range rows {
+		k := keyIDOfRow(u.RowKey, usePrefix)
+		c := h.uses[k]
+		c.N++
+		h.uses[k] = c
+	}
+	return h, nil
 }
