@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,14 +70,17 @@ type Stack struct {
 	proc    *exec.Cmd
 	procErr chan error
 	env     map[string]string
-	extra   []extraHandler
+	extra   []*extraHandler
 }
 
 // extraHandler is a handler process started by StartHandler.
 type extraHandler struct {
 	pid    int
 	exited chan error
+	once   sync.Once
 }
+
+func (h *extraHandler) stop() { h.once.Do(func() { stopProcess(h.pid, h.exited) }) }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
 // directory from an earlier run is reused as it is.
@@ -237,24 +241,26 @@ func (st *Stack) HandlerPID() int {
 
 // StartHandler starts one more handler process from binary, with the same
 // settings as the stack's own (the same tables, HSM and issuers), and
-// returns its URL once it is healthy. Close stops it with the stack.
-func (st *Stack) StartHandler(ctx context.Context, binary string) (string, error) {
+// returns its URL once it is healthy, and a function that stops it. Close
+// stops those still running.
+func (st *Stack) StartHandler(ctx context.Context, binary string) (string, func(), error) {
 	port, err := freePort()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	cmd, err := startProcess(binary, st.envWithPort(port), io.Discard)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	st.extra = append(st.extra, extraHandler{cmd.Process.Pid, exited})
+	h := &extraHandler{pid: cmd.Process.Pid, exited: make(chan error, 1)}
+	go func() { h.exited <- cmd.Wait() }()
+	st.extra = append(st.extra, h)
 	url := "http://localhost:" + strconv.Itoa(port)
-	if err := waitHealthy(ctx, url, exited); err != nil {
-		return "", err
+	if err := waitHealthy(ctx, url, h.exited); err != nil {
+		h.stop()
+		return "", nil, err
 	}
-	return url, nil
+	return url, h.stop, nil
 }
 
 func (st *Stack) waitHealthy(ctx context.Context) error {
@@ -300,7 +306,7 @@ func (st *Stack) Close() error {
 	defer cancel()
 	var errs []error
 	for _, h := range st.extra {
-		stopProcess(h.pid, h.exited)
+		h.stop()
 	}
 	if st.proc != nil && st.proc.Process != nil {
 		stopProcess(st.proc.Process.Pid, st.procErr)
