@@ -65,15 +65,17 @@ func costOfASignature(ctx context.Context, p *pipeline, c *costRun, ops, uses, f
 		}
 		ids[i] = id
 	}
+	// Each operation goes through every window in turn, so that the windows
+	// share the machine's ups and downs.
 	var early, late, refused, fill window
 	fillClients := &costRun{pid: c.pid, tables: c.tables, clients: 8}
-	for _, step := range []struct {
-		w    *window
-		run  *costRun
-		n    int
-		done bool
-	}{{&early, c, first, false}, {&fill, fillClients, uses - 2*first, false}, {&late, c, first, false}, {&refused, c, first, true}} {
-		for _, id := range ids {
+	for _, id := range ids {
+		for _, step := range []struct {
+			w    *window
+			run  *costRun
+			n    int
+			done bool
+		}{{&early, c, first, false}, {&fill, fillClients, uses - 2*first, false}, {&late, c, first, false}, {&refused, c, first, true}} {
 			if err := step.run.add(step.w, step.n, p.order(id, "key1", digest, step.done)); err != nil {
 				return err
 			}

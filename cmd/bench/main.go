@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"keyserver/internal/azurite"
@@ -26,6 +28,7 @@ type options struct {
 	n, opensslRuns       int
 	ops, uses, window    int
 	clients              int
+	sections             string
 }
 
 func main() {
@@ -39,6 +42,7 @@ func main() {
 	flag.IntVar(&o.uses, "uses", 1000, "uses of each of those operations")
 	flag.IntVar(&o.window, "window", 100, "signatures per operation in each measured window")
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients for the cost of a request")
+	flag.StringVar(&o.sections, "sections", "layers,cost,openssl", "which parts to run")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -81,14 +85,22 @@ func run(o options) error {
 	}
 	digest := sha256.Sum256([]byte("keyserver benchmark"))
 	fmt.Printf("Keyserver signing benchmark, one machine, one run (%s)\n", time.Now().UTC().Format(time.RFC3339))
-	if err := layers(ctx, st, p, o.n, digest[:]); err != nil {
-		return err
+	sections := strings.Split(o.sections, ",")
+	if slices.Contains(sections, "layers") {
+		if err := layers(ctx, st, p, o.n, digest[:]); err != nil {
+			return err
+		}
 	}
-	c := &costRun{pid: st.HandlerPID(), tables: tables, clients: o.clients}
-	if err := costOfASignature(ctx, p, c, o.ops, o.uses, o.window, digest[:]); err != nil {
-		return err
+	if slices.Contains(sections, "cost") {
+		c := &costRun{pid: st.HandlerPID(), tables: tables, clients: o.clients}
+		if err := costOfASignature(ctx, p, c, o.ops, o.uses, o.window, digest[:]); err != nil {
+			return err
+		}
 	}
-	return opensslTimes(ctx, st, p, logs, o.dir, o.module, o.opensslRuns)
+	if slices.Contains(sections, "openssl") {
+		return opensslTimes(ctx, st, p, logs, o.dir, o.module, o.opensslRuns)
+	}
+	return nil
 }
 
 // layers compares signing rates at each layer, for an RSA and an EC key.

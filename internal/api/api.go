@@ -26,6 +26,7 @@ type Server struct {
 	Log    *slog.Logger
 
 	healthCache healthCache
+	tokens      tokenCache
 }
 
 // Route is one method and path pattern the server answers.
@@ -146,7 +147,7 @@ func (s *Server) authenticated(h authedFunc) func(w http.ResponseWriter, r *http
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			return keyserver.Errorf(keyserver.EUNAUTHENTICATED, "This route needs an Authorization: Bearer <token> header.")
 		}
-		p, err := s.Verifier.Verify(r.Context(), strings.TrimSpace(token))
+		p, err := s.tokens.verify(r.Context(), s.Verifier, strings.TrimSpace(token), time.Now())
 		if err != nil {
 			if keyserver.ErrorCode(err) == keyserver.EINTERNAL {
 				return keyserver.Wrap(keyserver.EUNAUTHENTICATED, err, "The bearer token is not valid.")

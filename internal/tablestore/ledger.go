@@ -155,6 +155,18 @@ func (ol *opLedger) next() []*useRequest {
 	return batch
 }
 
+// handOn reports whether requests wait for a next leader; if not, the
+// caller's lead ends.
+func (ol *opLedger) handOn() bool {
+	ol.mu.Lock()
+	defer ol.mu.Unlock()
+	if len(ol.queue) == 0 {
+		ol.leading = false
+		return false
+	}
+	return true
+}
+
 // maxBatch is how many reservations one transaction takes: with the op row,
 // within the 100 actions of an entity-group transaction.
 const maxBatch = 90

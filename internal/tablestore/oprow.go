@@ -1,6 +1,8 @@
 package tablestore
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -40,6 +42,8 @@ type opHead struct {
 	legacy bool
 	// at is when the row was read or written: what was true then.
 	at time.Time
+	// entity is the rest of the row as read; it does not change with uses.
+	entity *opEntity
 }
 
 // Op row properties besides the operation's own.
@@ -48,23 +52,63 @@ const (
 	closingProperty = "Closing"
 )
 
-func headOf(r *row) (*opHead, error) {
-	var grants []grantRow
-	if err := r.json("Keys", &grants); err != nil {
+// opEntity is the op row as Table Storage returns it, decoded without the
+// generic entity's maps: the sign path reads it for every signature.
+type opEntity struct {
+	PartitionKey     string
+	RowKey           string
+	ETag             string `json:"odata.etag"`
+	RequesterIssuer  string
+	RequesterSubject string
+	Description      string
+	Created          string
+	Expires          string
+	Keys             string
+	Uses             string
+	Open             bool
+	Closing          string
+	Rejected         string
+	Cancelled        string
+
+	grants []grantRow
+}
+
+func parseOpEntity(b []byte) (*opEntity, error) {
+	e := &opEntity{}
+	if err := json.Unmarshal(b, e); err != nil {
+		return nil, fmt.Errorf("decoding an op row: %w", err)
+	}
+	if err := jsonField(e, "Keys", e.Keys, &e.grants); err != nil {
 		return nil, err
 	}
-	h := &opHead{etag: azcore.ETag(r.ETag), uses: map[string]useCount{}, max: map[string]int{}, open: r.flag("Open"), closing: r.time(closingProperty), at: time.Now()}
-	for _, g := range grants {
+	return e, nil
+}
+
+func jsonField(e *opEntity, name, s string, v any) error {
+	if s == "" {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		return fmt.Errorf("decoding %s of the op row of %s: %w", name, e.PartitionKey, err)
+	}
+	return nil
+}
+
+func entityTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t.UTC()
+}
+
+func headOf(e *opEntity) (*opHead, error) {
+	h := &opHead{etag: azcore.ETag(e.ETag), uses: map[string]useCount{}, max: map[string]int{}, open: e.Open, closing: entityTime(e.Closing), at: time.Now(), entity: e}
+	for _, g := range e.grants {
 		h.max[g.KeyID] = g.MaxUsageCount
 	}
-	if r.str(usesProperty) == "" {
+	if e.Uses == "" {
 		h.legacy = true
 		return h, nil
 	}
-	if err := r.json(usesProperty, &h.uses); err != nil {
-		return nil, err
-	}
-	return h, nil
+	return h, jsonField(e, usesProperty, e.Uses, &h.uses)
 }
 
 func (h *opHead) clone() *opHead {
@@ -122,20 +166,16 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 // opFromRow reads the operation in an op row. Usage counts come from h;
 // approvals only as counts (ApprovalCount), and counted reports whether the
 // row had every count.
-func opFromRow(r *row, h *opHead) (op *keyserver.Operation, counted bool, err error) {
+func opFromRow(e *opEntity, h *opHead) (op *keyserver.Operation, counted bool, err error) {
 	op = &keyserver.Operation{
-		ID:          r.PartitionKey,
-		Requester:   keyserver.Principal{Issuer: r.str("RequesterIssuer"), Subject: r.str("RequesterSubject")},
-		Description: r.str("Description"),
-		Created:     r.time("Created"),
-		Expires:     r.time("Expires"),
-	}
-	var grants []grantRow
-	if err := r.json("Keys", &grants); err != nil {
-		return nil, false, err
+		ID:          e.PartitionKey,
+		Requester:   keyserver.Principal{Issuer: e.RequesterIssuer, Subject: e.RequesterSubject},
+		Description: e.Description,
+		Created:     entityTime(e.Created),
+		Expires:     entityTime(e.Expires),
 	}
 	counted = true
-	for _, g := range grants {
+	for _, g := range e.grants {
 		kg := &keyserver.KeyGrant{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals,
 			HSMKey: g.HSMKey, Approvals: []keyserver.Approval{}, UsageCount: h.uses[g.KeyID].N}
 		if g.ApprovalCount != nil {
@@ -145,12 +185,15 @@ func opFromRow(r *row, h *opHead) (op *keyserver.Operation, counted bool, err er
 		}
 		op.Keys = append(op.Keys, kg)
 	}
-	for name, c := range map[string]**keyserver.Closure{"Rejected": &op.Rejected, "Cancelled": &op.Cancelled} {
-		if r.str(name) == "" {
+	for _, c := range []struct {
+		name, s string
+		to      **keyserver.Closure
+	}{{"Rejected", e.Rejected, &op.Rejected}, {"Cancelled", e.Cancelled, &op.Cancelled}} {
+		if c.s == "" {
 			continue
 		}
-		*c = &keyserver.Closure{}
-		if err := r.json(name, *c); err != nil {
+		*c.to = &keyserver.Closure{}
+		if err := jsonField(e, c.name, c.s, *c.to); err != nil {
 			return nil, false, err
 		}
 	}

@@ -99,9 +99,9 @@ func TestTablestoreOperationRowRoundTrip(t *testing.T) {
 		t.Fatalf("op row keys %s hold approvals or usage", r.str("Keys"))
 	}
 	r.setJSON(usesProperty, map[string]useCount{"k1": {N: 3, Seq: 4}})
-	back, err := parseRow(r.marshal())
+	back, err := parseOpEntity(r.marshal())
 	if err != nil {
-		t.Fatalf("parseRow: %v", err)
+		t.Fatalf("parseOpEntity: %v", err)
 	}
 	h, err := headOf(back)
 	if err != nil || h.legacy || h.open || h.max["k1"] != 5 || h.uses["k1"] != (useCount{N: 3, Seq: 4}) {

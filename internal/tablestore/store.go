@@ -14,6 +14,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
@@ -32,6 +33,7 @@ type Store struct {
 	ops      *aztables.Client
 	audit    *aztables.Client
 	names    []string
+	wire     *wire
 	ledger   ledger
 }
 
@@ -53,7 +55,11 @@ func NewFromConnectionString(connStr, prefix string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client from connection string: %w", err)
 	}
-	return newStore(svc, prefix)
+	w, err := wireFromConnectionString(connStr)
+	if err != nil {
+		return nil, fmt.Errorf("creating Table Storage client from connection string: %w", err)
+	}
+	return newStore(svc, w, prefix)
 }
 
 // NewWithCredential builds a Store for endpoint
@@ -63,14 +69,15 @@ func NewWithCredential(endpoint string, cred azcore.TokenCredential, prefix stri
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client for %s: %w", endpoint, err)
 	}
-	return newStore(svc, prefix)
+	auth := runtime.NewBearerTokenPolicy(cred, []string{"https://storage.azure.com/.default"}, nil)
+	return newStore(svc, newWire(endpoint, "", auth), prefix)
 }
 
-func newStore(svc *aztables.ServiceClient, prefix string) (*Store, error) {
+func newStore(svc *aztables.ServiceClient, w *wire, prefix string) (*Store, error) {
 	if !prefixPattern.MatchString(prefix) {
 		return nil, fmt.Errorf("table prefix %q must be 1 to 41 letters or digits, starting with a letter", prefix)
 	}
-	s := &Store{Now: time.Now, svc: svc}
+	s := &Store{Now: time.Now, svc: svc, wire: w}
 	s.names = []string{prefix + "Keys", prefix + "Subjects", prefix + "Operations", prefix + "Audit"}
 	s.keys = svc.NewClient(s.names[0])
 	s.subjects = svc.NewClient(s.names[1])
@@ -93,8 +100,7 @@ func clientOptions() *aztables.ClientOptions {
 			RetryDelay:    100 * time.Millisecond,
 			MaxRetryDelay: 800 * time.Millisecond,
 		},
-		Transport:       &http.Client{Transport: transport},
-		PerCallPolicies: []policy.Policy{answerPolicy{}},
+		Transport: &http.Client{Transport: transport},
 	}}
 }
 

@@ -53,15 +53,20 @@ func (s *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev k
 	return err
 }
 
-// queueUse hands r to the operation's leader, starting one when there is
-// none, and waits for the answer. The leader works apart from any one
-// caller's context, within useTimeout per batch: a caller that hangs up
-// still gets its reservation, which the domain then releases.
+// queueUse hands r to the operation's leader and waits for the answer, or
+// leads: a caller that finds no leader writes its own batch (with whatever
+// was queued meanwhile, which is nothing) and hands the lead on to a
+// goroutine if others queued since. Batches run apart from any one caller's
+// context, within useTimeout: a caller that hangs up still gets its
+// reservation, which the domain then releases.
 func (s *Store) queueUse(_ context.Context, opID string, r *useRequest) (*keyserver.Reservation, error) {
 	r.done, r.since = make(chan struct{}), time.Now()
 	ol := s.ledger.of(opID)
 	if ol.enqueue(r) {
-		go s.lead(opID, ol)
+		s.runBatch(opID, ol, ol.next())
+		if ol.handOn() {
+			go s.lead(opID, ol)
+		}
 	}
 	<-r.done
 	return r.res, r.err
@@ -70,15 +75,19 @@ func (s *Store) queueUse(_ context.Context, opID string, r *useRequest) (*keyser
 // lead runs batches until nobody waits.
 func (s *Store) lead(opID string, ol *opLedger) {
 	for batch := ol.next(); batch != nil; batch = ol.next() {
-		ctx, cancel := context.WithTimeout(context.Background(), useTimeout)
-		if batch[0].release != nil {
-			batch[0].err = s.release(ctx, opID, ol, batch[0])
-		} else {
-			s.reserve(ctx, opID, ol, batch)
-		}
-		cancel()
-		finish(batch)
+		s.runBatch(opID, ol, batch)
 	}
+}
+
+func (s *Store) runBatch(opID string, ol *opLedger, batch []*useRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), useTimeout)
+	defer cancel()
+	if batch[0].release != nil {
+		batch[0].err = s.release(ctx, opID, ol, batch[0])
+	} else {
+		s.reserve(ctx, opID, ol, batch)
+	}
+	finish(batch)
 }
 
 // head returns the op row ol knows, reading it when unknown.
@@ -251,7 +260,7 @@ func (s *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev 
 	if err != nil {
 		return err
 	}
-	_, err = s.ops.SubmitTransaction(ctx, actions, nil)
+	_, err = s.submit(ctx, actions)
 	if i, status := failedAction(err); i == 0 && status == http.StatusNotFound {
 		return s.notHeld(ctx, res)
 	}
@@ -261,11 +270,11 @@ func (s *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev 
 // notHeld explains a reservation whose row is gone: revoked by closing the
 // operation, or already completed or released.
 func (s *Store) notHeld(ctx context.Context, res *keyserver.Reservation) error {
-	r, err := s.getOpRow(ctx, res.OperationID)
+	e, err := s.getOpRow(ctx, res.OperationID)
 	if err != nil {
 		return err
 	}
-	if !r.flag("Open") {
+	if !e.Open {
 		return keyserver.Errorf(keyserver.ECLOSED, "Operation %s was closed while use %d of key %q was reserved; the use was revoked.", res.OperationID, res.Seq, res.KeyID)
 	}
 	return keyserver.Errorf(keyserver.ECONFLICT, "Use %d of key %q in operation %s is no longer reserved.", res.Seq, res.KeyID, res.OperationID)
@@ -286,25 +295,25 @@ func (s *Store) reservationRow(res *keyserver.Reservation) *row {
 }
 
 // getOpRow reads the op row alone.
-func (s *Store) getOpRow(ctx context.Context, opID string) (*row, error) {
-	resp, err := s.ops.GetEntity(ctx, opID, opRow, nil)
+func (s *Store) getOpRow(ctx context.Context, opID string) (*opEntity, error) {
+	b, err := s.wire.get(ctx, s.names[2], opID, opRow)
 	if isNotFound(err) {
 		return nil, opNotFound(opID)
 	}
 	if err != nil {
 		return nil, classify(err, "reading operation "+opID)
 	}
-	return parseRow(resp.Value)
+	return parseOpEntity(b)
 }
 
 // headWithUses parses the head of an op row; for a row written before uses
 // were counted in it, the use rows of that time are counted once.
-func (s *Store) headWithUses(ctx context.Context, r *row) (*opHead, error) {
-	h, err := headOf(r)
+func (s *Store) headWithUses(ctx context.Context, e *opEntity) (*opHead, error) {
+	h, err := headOf(e)
 	if err != nil || !h.legacy {
 		return h, err
 	}
-	rows, err := querySelect(ctx, s.ops, rangeFilter(r.PartitionKey, usePrefix), "RowKey", "counting the uses of operation "+r.PartitionKey)
+	rows, err := querySelect(ctx, s.ops, rangeFilter(e.PartitionKey, usePrefix), "RowKey", "counting the uses of operation "+e.PartitionKey)
 	if err != nil {
 		return nil, err
 	}
