@@ -1,5 +1,5 @@
 // Package infra_test checks infra/main.bicep and infra/deploy.sh against the
-// handler's documented app settings and the security rules of the deployment,
+// handler's declared app settings (app.Settings) and the security rules of the deployment,
 // without a Bicep CLI.
 package infra_test
 
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"keyserver/internal/app"
 	"keyserver/internal/servicebus"
 )
 
@@ -25,23 +26,10 @@ var roleNames = map[string]string{
 	"3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
 
-// requiredSettings are the KEYSERVER_* settings a deployment must set.
-var requiredSettings = []string{
-	"KEYSERVER_TABLES_ENDPOINT",
-	"KEYSERVER_TABLE_PREFIX",
-	"KEYSERVER_TRUSTED_ISSUERS",
-	"KEYSERVER_BOOTSTRAP_ADMINS",
-	"KEYSERVER_KEYVAULT_CREDENTIAL",
-	"KEYSERVER_SERVICEBUS_NAMESPACE",
-	"KEYSERVER_SERVICEBUS_QUEUE",
-	"KEYSERVER_SIGN_TIMEOUT",
-}
-
-// forbiddenSettings are never set in Azure: local-only or secret-bearing, or
-// rejected by the Flex Consumption plan.
-var forbiddenSettings = []string{
-	"KEYSERVER_KEYVAULT_CA_FILE",
-	"KEYSERVER_TABLES_CONNECTION_STRING",
+// hostForbidden are Functions host settings never set in Azure: rejected by
+// the Flex Consumption plan, or replaced by identity-based ones. The handler's
+// own settings are checked against app.Settings.
+var hostForbidden = []string{
 	"AzureWebJobsStorage",
 	"FUNCTIONS_WORKER_RUNTIME",
 	"FUNCTIONS_EXTENSION_VERSION",
@@ -81,39 +69,6 @@ func mustRead(tb testing.TB, path string) string {
 		tb.Fatalf("reading %s: %v", path, err)
 	}
 	return string(b)
-}
-
-// mustHandlerSettings reads the setting names from the table "App settings
-// read by the handler" in docs/ARCHITECTURE.md, with their defaults.
-func mustHandlerSettings(tb testing.TB) map[string]string {
-	tb.Helper()
-	doc := mustRead(tb, "../docs/ARCHITECTURE.md")
-	_, section, ok := strings.Cut(doc, "## App settings read by the handler")
-	if !ok {
-		tb.Fatalf("docs/ARCHITECTURE.md has no section \"App settings read by the handler\"")
-	}
-	if next := strings.Index(section, "\n## "); next >= 0 {
-		section = section[:next]
-	}
-	backticked := regexp.MustCompile("`([^`]+)`")
-	settings := map[string]string{}
-	for _, line := range strings.Split(section, "\n") {
-		cells := strings.Split(strings.TrimSpace(line), "|")
-		if len(cells) < 5 || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") {
-			continue
-		}
-		def := ""
-		if m := backticked.FindStringSubmatch(cells[3]); m != nil {
-			def = m[1]
-		}
-		for _, m := range backticked.FindAllStringSubmatch(cells[1], -1) {
-			settings[m[1]] = def
-		}
-	}
-	if len(settings) < 10 {
-		tb.Fatalf("read only %d settings from docs/ARCHITECTURE.md: %v", len(settings), settings)
-	}
-	return settings
 }
 
 // code returns the Bicep with comments and decorator lines removed, keeping
@@ -162,8 +117,8 @@ var (
 )
 
 // bicepProblems returns every inconsistency between bicep and the handler's
-// settings; an empty result means the template passes.
-func bicepProblems(bicep string, handler map[string]string) []string {
+// settings (app.Settings); an empty result means the template passes.
+func bicepProblems(bicep string, settings []app.Setting) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	src := code(bicep)
@@ -172,17 +127,28 @@ func bicepProblems(bicep string, handler map[string]string) []string {
 	for _, m := range appSettingName.FindAllStringSubmatch(src, -1) {
 		set[m[1]] = true
 	}
+	declared := map[string]app.Setting{}
+	for _, s := range settings {
+		declared[s.Name] = s
+	}
 	for _, name := range keyserverName.FindAllString(bicep, -1) {
-		if _, ok := handler[name]; !ok {
-			add("%s is not a setting the handler reads (docs/ARCHITECTURE.md)", name)
+		if _, ok := declared[name]; !ok {
+			add("%s is not a setting the handler reads (app.Settings)", name)
 		}
 	}
-	for _, name := range requiredSettings {
-		if !set[name] {
-			add("app setting %s is missing", name)
+	for _, s := range settings {
+		switch {
+		case s.Azure == app.Infra && !set[s.Name]:
+			add("app setting %s is missing", s.Name)
+		case s.Azure == app.LocalOnly && set[s.Name]:
+			add("app setting %s must not be set in Azure: it is local only", s.Name)
+		case s.Secret && set[s.Name]:
+			add("app setting %s must not be set in Azure: it holds a secret", s.Name)
+		case s.Azure != app.Infra && set[s.Name]:
+			add("app setting %s is not one infra sets (app.Settings says %v); declare it so or drop it", s.Name, s.Azure)
 		}
 	}
-	for _, name := range forbiddenSettings {
+	for _, name := range hostForbidden {
 		if set[name] {
 			add("app setting %s must not be set in Azure", name)
 		}
@@ -235,8 +201,9 @@ func bicepProblems(bicep string, handler map[string]string) []string {
 		}
 	}
 
-	if m := queueName.FindStringSubmatch(src); m == nil || m[1] != handler["KEYSERVER_SERVICEBUS_QUEUE"] {
-		add("queue name %v differs from the handler's default %q", m, handler["KEYSERVER_SERVICEBUS_QUEUE"])
+	queue := declared["KEYSERVER_SERVICEBUS_QUEUE"].Default
+	if m := queueName.FindStringSubmatch(src); m == nil || m[1] != queue {
+		add("queue name %v differs from the handler's default %q", m, queue)
 	}
 	for _, prop := range []string{"duplicateDetectionHistoryTimeWindow", "defaultMessageTimeToLive"} {
 		m := regexp.MustCompile(prop + `:\s*'([^']+)'`).FindStringSubmatch(src)
@@ -299,8 +266,7 @@ func balanceProblems(src string) []string {
 }
 
 func TestMainBicep(t *testing.T) {
-	handler := mustHandlerSettings(t)
-	for _, p := range bicepProblems(mustRead(t, "main.bicep"), handler) {
+	for _, p := range bicepProblems(mustRead(t, "main.bicep"), app.Settings) {
 		t.Errorf("main.bicep: %s", p)
 	}
 }
@@ -308,14 +274,16 @@ func TestMainBicep(t *testing.T) {
 // TestChecksCatchBreakage breaks main.bicep in one way per case and expects
 // the checks to say so, so that TestMainBicep can fail.
 func TestChecksCatchBreakage(t *testing.T) {
-	handler := mustHandlerSettings(t)
 	bicep := mustRead(t, "main.bicep")
 	tests := []struct {
 		name, old, new, want string
 	}{
 		{"unknown setting", "'KEYSERVER_SIGN_TIMEOUT'", "'KEYSERVER_SIGNING_TIMEOUT'", "not a setting the handler reads"},
 		{"missing setting", "name: 'KEYSERVER_TABLE_PREFIX'", "name: 'X_TABLE_PREFIX'", "KEYSERVER_TABLE_PREFIX is missing"},
-		{"ca file", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_KEYVAULT_CA_FILE'", "must not be set"},
+		{"ca file", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_KEYVAULT_CA_FILE'", "local only"},
+		{"connection string", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_TABLES_CONNECTION_STRING'", "KEYSERVER_TABLES_CONNECTION_STRING must not be set"},
+		{"optional setting", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_MAX_VALIDITY'", "not one infra sets"},
+		{"host storage", "name: 'AzureWebJobsStorage__accountName'", "name: 'AzureWebJobsStorage'", "AzureWebJobsStorage must not be set"},
 		{"account key", "value: storage.name", "value: 'AccountKey=${storage.name}'", "AccountKey="},
 		{"list keys", "value: storage.name", "value: storage.listKeys().keys[0].value", "listKeys("},
 		{"dev auth", "param location string", "param devAuthUrl string\nparam location string", "devauth"},
@@ -334,7 +302,7 @@ func TestChecksCatchBreakage(t *testing.T) {
 				t.Fatalf("main.bicep no longer contains %q; update this case", tt.old)
 			}
 			broken := strings.Replace(bicep, tt.old, tt.new, 1)
-			problems := bicepProblems(broken, handler)
+			problems := bicepProblems(broken, app.Settings)
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }) {
 				t.Fatalf("no problem mentions %q; got %q", tt.want, problems)
 			}

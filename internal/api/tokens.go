@@ -27,27 +27,28 @@ type tokenCache struct {
 }
 
 type tokenEntry struct {
-	p     keyserver.Principal
+	id    keyserver.Identity
 	until time.Time
 }
 
-// verify returns the principal of a token verified less than TokenTTL ago
-// and not expired, or verifies it with v.
-func (c *tokenCache) verify(ctx context.Context, v keyserver.TokenVerifier, token string, now time.Time) (keyserver.Principal, error) {
+// verify returns the identity of a token verified less than TokenTTL ago
+// and not expired, or verifies it with v. The identity is shared: callers
+// must not change its claims.
+func (c *tokenCache) verify(ctx context.Context, v keyserver.TokenVerifier, token string, now time.Time) (keyserver.Identity, error) {
 	sum := sha256.Sum256([]byte(token))
 	c.mu.Lock()
 	e, ok := c.entries[sum]
 	c.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return e.p, nil
+		return e.id, nil
 	}
-	p, err := v.Verify(ctx, token)
+	id, err := v.Verify(ctx, token)
 	if err != nil {
-		return p, err
+		return id, err
 	}
 	until := now.Add(TokenTTL)
 	if exp, ok := expiry(token); !ok {
-		return p, nil // not remembered: its expiry is unknown
+		return id, nil // not remembered: its expiry is unknown
 	} else if exp.Before(until) {
 		until = exp
 	}
@@ -59,8 +60,8 @@ func (c *tokenCache) verify(ctx context.Context, v keyserver.TokenVerifier, toke
 	if len(c.entries) >= maxTokens {
 		c.evict(now)
 	}
-	c.entries[sum] = tokenEntry{p: p, until: until}
-	return p, nil
+	c.entries[sum] = tokenEntry{id: id, until: until}
+	return id, nil
 }
 
 // evict drops expired entries and, if that is not enough, half of the rest.

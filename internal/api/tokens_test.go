@@ -13,12 +13,12 @@ import (
 // countingVerifier accepts tokens whose payload names a subject, and counts its calls.
 type countingVerifier struct{ calls int }
 
-func (v *countingVerifier) Verify(_ context.Context, token string) (keyserver.Principal, error) {
+func (v *countingVerifier) Verify(_ context.Context, token string) (keyserver.Identity, error) {
 	v.calls++
 	if token == "bad.bad.bad" {
-		return keyserver.Principal{}, keyserver.Errorf(keyserver.EUNAUTHENTICATED, "The bearer token is not valid.")
+		return keyserver.Identity{}, keyserver.Errorf(keyserver.EUNAUTHENTICATED, "The bearer token is not valid.")
 	}
-	return keyserver.Principal{Issuer: "iss", Subject: token[:8]}, nil
+	return keyserver.Identity{Principal: keyserver.Principal{Issuer: "iss", Subject: token[:8]}}, nil
 }
 
 func jwtWith(payload string) string {
@@ -48,7 +48,7 @@ func TestTokenCacheRemembersVerifiedTokensUntilTTLOrExpiry(t *testing.T) {
 			v := &countingVerifier{}
 			p1, err1 := c.verify(context.Background(), v, tt.token, t0)
 			p2, err2 := c.verify(context.Background(), v, tt.token, tt.second)
-			if p1 != p2 || keyserver.ErrorCode(err1) != keyserver.ErrorCode(err2) {
+			if p1.Principal != p2.Principal || keyserver.ErrorCode(err1) != keyserver.ErrorCode(err2) {
 				t.Fatalf("answers differ: %v %v, %v %v", p1, err1, p2, err2)
 			}
 			if v.calls != tt.calls {

@@ -16,6 +16,7 @@ import (
 	"keyserver/internal/oidc"
 	"keyserver/internal/servicebus"
 	"keyserver/internal/tablestore"
+	"keyserver/internal/webui"
 )
 
 // Main is a running Keyserver.
@@ -143,14 +144,23 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		m.closers = append(m.closers, sb.Close)
 		notifier = sb
 	}
-	verifier := oidc.NewVerifier(c.Issuers, &http.Client{Timeout: 10 * time.Second})
+	ui, err := webui.New(c.UI)
+	if err != nil {
+		return nil, err
+	}
+	oidcOpts := c.OIDC
+	oidcOpts.Client = &http.Client{Timeout: 10 * time.Second}
+	verifier, err := oidc.NewVerifier(c.Issuers, oidcOpts)
+	if err != nil {
+		return nil, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
+	}
 	svc := &keyserver.Service{
 		Ops: store, Keys: store, Subjects: store, Audit: store, Notifier: notifier,
 		HSM: keyserver.Verified(hsm), Limits: c.Limits, BootstrapAdmins: c.BootstrapAdmins,
-		CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
+		IssuerAliases: oidc.Aliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
 	}
 	return &api.Server{
-		Service: svc, Verifier: verifier, Log: m.Log,
+		Service: svc, Verifier: verifier, Log: m.Log, UI: ui,
 		Health: map[string]keyserver.HealthChecker{"tables": store, "oidc": verifier, "hsm": hsm},
 	}, nil
 }

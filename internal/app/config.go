@@ -12,6 +12,7 @@ import (
 
 	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
+	"keyserver/internal/webui"
 )
 
 // Config is the handler's configuration, read from app settings.
@@ -21,6 +22,7 @@ type Config struct {
 	TablesEndpoint         string
 	TablePrefix            string
 	Issuers                []oidc.Issuer
+	OIDC                   oidc.Options
 	BootstrapAdmins        []keyserver.Principal
 	Limits                 keyserver.Limits
 	Credential             string
@@ -29,36 +31,37 @@ type Config struct {
 	ServiceBusNamespace    string
 	ServiceBusQueue        string
 	CacheTTL               time.Duration
+	UI                     webui.Config
 }
 
-// ConfigFromEnv reads the settings listed in docs/ARCHITECTURE.md through getenv.
+// ConfigFromEnv reads the settings declared in Settings through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	env := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
+	env := settingsReader(getenv).get
 	c := Config{
-		Port:                   env("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
-		TablesConnectionString: env("KEYSERVER_TABLES_CONNECTION_STRING", ""),
-		TablesEndpoint:         env("KEYSERVER_TABLES_ENDPOINT", ""),
-		TablePrefix:            env("KEYSERVER_TABLE_PREFIX", "ks"),
+		Port:                   env("FUNCTIONS_CUSTOMHANDLER_PORT"),
+		TablesConnectionString: env("KEYSERVER_TABLES_CONNECTION_STRING"),
+		TablesEndpoint:         env("KEYSERVER_TABLES_ENDPOINT"),
+		TablePrefix:            env("KEYSERVER_TABLE_PREFIX"),
 		Limits:                 keyserver.DefaultLimits,
-		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL", "managedidentity"),
-		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE", ""),
-		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE", ""),
-		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE", "approvals"),
+		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL"),
+		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE"),
+		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE"),
+		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE"),
 		CacheTTL:               10 * time.Second,
+		UI: webui.Config{
+			Issuer:   env("KEYSERVER_UI_ISSUER"),
+			ClientID: env("KEYSERVER_UI_CLIENT_ID"),
+			Scope:    env("KEYSERVER_UI_SCOPE"),
+		},
 	}
 	var err error
-	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY", "24h"), "KEYSERVER_MAX_VALIDITY"); err != nil {
+	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY"), "KEYSERVER_MAX_VALIDITY"); err != nil {
 		return c, err
 	}
-	if c.SignTimeout, err = duration(env("KEYSERVER_SIGN_TIMEOUT", "10s"), "KEYSERVER_SIGN_TIMEOUT"); err != nil {
+	if c.SignTimeout, err = duration(env("KEYSERVER_SIGN_TIMEOUT"), "KEYSERVER_SIGN_TIMEOUT"); err != nil {
 		return c, err
 	}
-	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT", "1000")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
+	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
 		return c, fmt.Errorf("KEYSERVER_MAX_USAGE_COUNT must be a whole number from 1 to 999999")
 	}
 	if _, err := strconv.ParseUint(c.Port, 10, 16); err != nil {
@@ -70,16 +73,26 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if strings.EqualFold(c.TablesConnectionString, "UseDevelopmentStorage=true") {
 		return c, fmt.Errorf("KEYSERVER_TABLES_CONNECTION_STRING must be Azurite's explicit connection string; aztables rejects UseDevelopmentStorage=true")
 	}
-	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS", "")); err != nil {
+	if c.OIDC, err = oidcOptions(env); err != nil {
+		return c, err
+	}
+	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS"), c.OIDC); err != nil {
 		return c, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
-	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS", "[]")), &c.BootstrapAdmins); err != nil {
-		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\"}: %w", err)
+	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &c.BootstrapAdmins); err != nil {
+		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\",\"kind\"}: %w", err)
 	}
+	aliases := oidc.Aliases(c.Issuers)
 	for _, a := range c.BootstrapAdmins {
 		if a.Issuer == "" || a.Subject == "" {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: every entry needs issuer and subject")
 		}
+		if to, ok := aliases[a.Issuer]; ok {
+			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: issuer %q is the same as %q (sameas); name %q", a.Issuer, to, to)
+		}
+	}
+	if err := c.UI.Validate(); err != nil {
+		return c, fmt.Errorf("KEYSERVER_UI_ISSUER, KEYSERVER_UI_CLIENT_ID, KEYSERVER_UI_SCOPE: %w", err)
 	}
 	switch c.Credential {
 	case "managedidentity", "default", "azurecli":
@@ -95,4 +108,21 @@ func duration(s, name string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s must be a positive Go duration such as 10s, not %q", name, s)
 	}
 	return d, nil
+}
+
+// oidcOptions reads the token verifier's settings.
+func oidcOptions(env func(name string) string) (oidc.Options, error) {
+	var o oidc.Options
+	switch v := env("KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS"); strings.ToLower(v) {
+	case "true":
+		o.AllowLoopbackHTTP = true
+	case "false":
+	default:
+		return o, fmt.Errorf("KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS must be true or false, not %q", v)
+	}
+	var err error
+	if o.MaxKeyAge, err = duration(env("KEYSERVER_ISSUER_KEYS_MAX_AGE"), "KEYSERVER_ISSUER_KEYS_MAX_AGE"); err != nil {
+		return o, err
+	}
+	return o, nil
 }

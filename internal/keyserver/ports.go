@@ -69,7 +69,8 @@ type Reservation struct {
 // OperationFilter narrows ListOperations. The store may return more than
 // asked; the service filters again.
 type OperationFilter struct {
-	OpenAt time.Time // only operations not closed and not expired at this time
+	OpenAt       time.Time // only operations not closed and not expired at this time
+	CreatedSince time.Time // only operations created at or after this time
 }
 
 // OperationStore keeps operations, their approvals, uses, audit events and
@@ -113,6 +114,12 @@ type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }
 
+// EventReader is an optional ability of an OperationStore: reading back the
+// audit events of one operation, oldest first.
+type EventReader interface {
+	OperationEvents(ctx context.Context, opID string) ([]AuditEvent, error)
+}
+
 // OutboxScanner is an optional ability of an OperationStore: listing the
 // undelivered notifications of every operation, oldest first.
 type OutboxScanner interface {
@@ -133,11 +140,17 @@ type KeyStore interface {
 type SubjectStore interface {
 	// Subject returns ENOTFOUND when p is not registered.
 	Subject(ctx context.Context, p Principal) (*Subject, error)
-	// SubjectsByID returns every registration of a subject id, across issuers.
+	// SubjectsByID returns every registration of a subject id, across issuers and kinds.
 	SubjectsByID(ctx context.Context, subject string) ([]*Subject, error)
 	PutSubject(ctx context.Context, s *Subject) error
 	// DeleteSubject returns ENOTFOUND when p is not registered.
 	DeleteSubject(ctx context.Context, p Principal) error
+}
+
+// SubjectLister is an optional ability of a SubjectStore: listing every
+// registered subject.
+type SubjectLister interface {
+	Subjects(ctx context.Context) ([]*Subject, error)
 }
 
 // AuditLog keeps audit events that belong to no operation.
@@ -150,9 +163,10 @@ type Notifier interface {
 	Notify(ctx context.Context, n *Notification) error
 }
 
-// TokenVerifier turns a bearer token into a principal, or fails with EUNAUTHENTICATED.
+// TokenVerifier turns a bearer token into the identity of its bearer, or
+// fails with EUNAUTHENTICATED.
 type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (Principal, error)
+	Verify(ctx context.Context, token string) (Identity, error)
 }
 
 // ContextSigner is a crypto.Signer whose I/O takes a context. ECDSA

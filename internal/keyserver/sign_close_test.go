@@ -33,7 +33,7 @@ func TestSignClosedDuringTheHSMCallIsRefused(t *testing.T) {
 			if res != nil {
 				t.Fatalf("a signature made while the operation closed was returned: %+v", res)
 			}
-			if n := f.store.heldUses(op.ID, "ec256"); n != 0 {
+			if n := f.store.HeldUses(op.ID, "ec256"); n != 0 {
 				t.Fatalf("the withheld signature kept %d uses", n)
 			}
 			ev := f.lastEvent(t, op.ID)
@@ -56,7 +56,7 @@ func TestSignThenCloseKeepsTheSignature(t *testing.T) {
 		t.Fatalf("Sign: %v", err)
 	}
 	f.mustCancel(t, op.ID)
-	if n := f.store.heldUses(op.ID, "ec256"); n != 1 {
+	if n := f.store.HeldUses(op.ID, "ec256"); n != 1 {
 		t.Fatalf("uses after closing = %d, want the one spent", n)
 	}
 	_, err := f.svc.Sign(ctx, c, o)

@@ -1,6 +1,6 @@
 // Package localstack starts the whole Keyserver on one machine: Azurite, the
 // SoftHSM-backed Key Vault fake, the dev auth server and the handler, with
-// seed 001's demo clients and keys. `make run` and the end-to-end tests use it.
+// the tutorial's demo people, clients and keys. `make run` and the end-to-end tests use it.
 package localstack
 
 import (
@@ -42,6 +42,9 @@ type Options struct {
 	HandlerOutput io.Writer
 	// Now replaces the in-process handler's clock, for expiry tests.
 	Now func() time.Time
+	// PersonTokenLifetime is the lifetime of the tokens people get by
+	// signing in; default one hour. Tests shorten it to expire a session.
+	PersonTokenLifetime time.Duration
 	// TableEndpoint, when set, is the table service URL (account included)
 	// the handler uses instead of Azurite's own, e.g. a proxy in front of it.
 	TableEndpoint string
@@ -50,9 +53,20 @@ type Options struct {
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
 const Audience = "api://keyserver-local"
 
-// IdentityHeader is the local managed identity endpoint's secret, as in
-// local.settings.json.example; the endpoint listens on loopback only.
-const IdentityHeader = "local-dev-identity-header"
+// UIClientID is the web UI's client id at the dev auth server.
+const UIClientID = devauth.DefaultUIClientID
+
+// IdentityHeaderFile is where, below the state directory, the stack writes the
+// managed identity endpoint's IDENTITY_HEADER value, which is new at each
+// start; `func start` users copy it into their local.settings.json.
+const IdentityHeaderFile = "devauth/identity-header"
+
+// UIRedirectURIs are the redirect URIs the stack registers for the web UI
+// client: the handler's root under both loopback names.
+func UIRedirectURIs(handlerPort int) []string {
+	p := strconv.Itoa(handlerPort)
+	return []string{"http://localhost:" + p + "/", "http://127.0.0.1:" + p + "/"}
+}
 
 // Stack is a running local Keyserver.
 type Stack struct {
@@ -63,14 +77,17 @@ type Stack struct {
 	Azurite    *azurite.Server
 	HSM        *hsmfake.Server
 	Auth       *devauth.Server
+	// IdentityHeaderFile holds this start's IDENTITY_HEADER value.
+	IdentityHeaderFile string
 
-	log     *slog.Logger
-	servers []*http.Server
-	handler *app.Main
-	proc    *exec.Cmd
-	procErr chan error
-	env     map[string]string
-	extra   []*extraHandler
+	log         *slog.Logger
+	handlerPort int
+	servers     []*http.Server
+	handler     *app.Main
+	proc        *exec.Cmd
+	procErr     chan error
+	env         map[string]string
+	extra       []*extraHandler
 }
 
 // extraHandler is a handler process started by StartHandler.
@@ -109,20 +126,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if st.Azurite, err = azurite.StartOnPort(ctx, filepath.Join(dir, "azurite"), o.AzuritePort); err != nil {
 		return nil, fmt.Errorf("starting Azurite: %w", err)
 	}
-	authLn, err := listen(o.AuthPort)
-	if err != nil {
+	handlerPort := o.HandlerPort
+	if handlerPort == 0 {
+		if handlerPort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	if err := st.startAuth(dir, handlerPort, o); err != nil {
 		return nil, err
 	}
-	st.AuthURL = "http://localhost:" + port(authLn)
-	identityHeader := IdentityHeader
-	st.Auth, err = devauth.New(devauth.Config{
-		Issuer: st.AuthURL, Audience: Audience, IdentityHeader: identityHeader,
-		KeyFile: filepath.Join(dir, "devauth", "signing-key.pem"), Logger: o.Log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("starting the dev auth server: %w", err)
-	}
-	st.serve(authLn, st.Auth.Handler(), nil)
 
 	hsmLn, err := listen(o.HSMPort)
 	if err != nil {
@@ -141,19 +153,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 
-	handlerPort := o.HandlerPort
-	if handlerPort == 0 {
-		if handlerPort, err = freePort(); err != nil {
-			return nil, err
-		}
-	}
+	st.handlerPort = handlerPort
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
 	tables := st.Azurite.ConnectionString()
 	if o.TableEndpoint != "" {
 		tables = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;TableEndpoint=%s;", azurite.AccountName, azurite.AccountKey, o.TableEndpoint)
 	}
-	st.env = st.handlerEnv(tables, identityHeader, o.SignTimeout)
-	env := st.envWithPort(handlerPort)
+	env := st.handlerEnv(handlerPort, tables, st.Auth.IdentityHeader(), o.SignTimeout)
+	st.env = env
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout
 	}
@@ -169,26 +176,49 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	return st, nil
 }
 
-func (st *Stack) handlerEnv(tables, identityHeader string, signTimeout time.Duration) map[string]string {
-	return map[string]string{
-		"KEYSERVER_TABLES_CONNECTION_STRING": tables,
-		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
-		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
-		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
-		"KEYSERVER_KEYVAULT_CA_FILE":         st.CAFile,
-		"KEYSERVER_SIGN_TIMEOUT":             signTimeout.String(),
-		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
-		"IDENTITY_HEADER":                    identityHeader,
+// startAuth starts the dev auth server with the UI client's redirect URIs on
+// the handler's port, and writes its managed identity header for `func start`.
+func (st *Stack) startAuth(dir string, handlerPort int, o Options) error {
+	authLn, err := listen(o.AuthPort)
+	if err != nil {
+		return err
 	}
+	st.AuthURL = "http://localhost:" + port(authLn)
+	st.Auth, err = devauth.New(devauth.Config{
+		Issuer: st.AuthURL, Audience: Audience, ManagedIdentity: true,
+		KeyFile:      filepath.Join(dir, "devauth", "signing-key.pem"),
+		RedirectURIs: UIRedirectURIs(handlerPort), PersonTokenLifetime: o.PersonTokenLifetime, Logger: o.Log,
+	})
+	if err != nil {
+		authLn.Close()
+		return fmt.Errorf("starting the dev auth server: %w", err)
+	}
+	st.IdentityHeaderFile = filepath.Join(dir, filepath.FromSlash(IdentityHeaderFile))
+	if err := devauth.WriteSecretFile(st.IdentityHeaderFile, st.Auth.IdentityHeader()); err != nil {
+		authLn.Close()
+		return err
+	}
+	st.serve(authLn, st.Auth.Handler(), nil)
+	return nil
 }
 
-// envWithPort is the handler's environment for listening on port.
-func (st *Stack) envWithPort(port int) map[string]string {
-	env := map[string]string{"FUNCTIONS_CUSTOMHANDLER_PORT": strconv.Itoa(port)}
-	for k, v := range st.env {
-		env[k] = v
+// handlerEnv is the handler's app settings: those app.Settings marks Local.
+func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout time.Duration) map[string]string {
+	return map[string]string{
+		"FUNCTIONS_CUSTOMHANDLER_PORT":          strconv.Itoa(port),
+		"KEYSERVER_TABLES_CONNECTION_STRING":    tables,
+		"KEYSERVER_TRUSTED_ISSUERS":             fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub","personclaim":"oid"}]`, st.AuthURL, Audience),
+		"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS": "true",
+		"KEYSERVER_BOOTSTRAP_ADMINS":            fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
+		"KEYSERVER_KEYVAULT_CREDENTIAL":         "managedidentity",
+		"KEYSERVER_KEYVAULT_CA_FILE":            st.CAFile,
+		"KEYSERVER_SIGN_TIMEOUT":                signTimeout.String(),
+		"IDENTITY_ENDPOINT":                     st.AuthURL + "/msi/token",
+		"IDENTITY_HEADER":                       identityHeader,
+		"KEYSERVER_UI_ISSUER":                   st.AuthURL,
+		"KEYSERVER_UI_CLIENT_ID":                UIClientID,
+		"KEYSERVER_UI_SCOPE":                    "openid profile",
 	}
-	return env
 }
 
 // startHandler runs the handler binary with env, as the Functions host would,
@@ -248,7 +278,12 @@ func (st *Stack) StartHandler(ctx context.Context, binary string) (string, func(
 	if err != nil {
 		return "", nil, err
 	}
-	cmd, err := startProcess(binary, st.envWithPort(port), io.Discard)
+	env := map[string]string{}
+	for k, v := range st.env {
+		env[k] = v
+	}
+	env["FUNCTIONS_CUSTOMHANDLER_PORT"] = strconv.Itoa(port)
+	cmd, err := startProcess(binary, env, io.Discard)
 	if err != nil {
 		return "", nil, err
 	}

@@ -53,6 +53,9 @@ func (s *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter)
 	if !f.OpenAt.IsZero() {
 		filter += " and Open eq true and Expires gt " + filterTime(f.OpenAt)
 	}
+	if !f.CreatedSince.IsZero() {
+		filter += " and Created ge " + filterTime(f.CreatedSince)
+	}
 	heads, err := queryAll(ctx, s.ops, filter, "listing operations")
 	if err != nil {
 		return nil, err

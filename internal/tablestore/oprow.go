@@ -60,6 +60,7 @@ type opEntity struct {
 	ETag             string `json:"odata.etag"`
 	RequesterIssuer  string
 	RequesterSubject string
+	RequesterKind    string
 	Description      string
 	Created          string
 	Expires          string
@@ -92,6 +93,15 @@ func jsonField(e *opEntity, name, s string, v any) error {
 		return fmt.Errorf("decoding %s of the op row of %s: %w", name, e.PartitionKey, err)
 	}
 	return nil
+}
+
+// entityPrincipal is row.principal for an opEntity.
+func entityPrincipal(issuer, subject, kind string) keyserver.Principal {
+	p := keyserver.Principal{Issuer: issuer, Subject: subject}
+	if kind == keyserver.KindPerson.String() {
+		p.Kind = keyserver.KindPerson
+	}
+	return p
 }
 
 func entityTime(s string) time.Time {
@@ -147,8 +157,7 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		grants[i] = grantRow{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals, HSMKey: g.HSMKey, ApprovalCount: &n}
 	}
 	r := newRow(op.ID, opRow).
-		set("RequesterIssuer", op.Requester.Issuer).
-		set("RequesterSubject", op.Requester.Subject).
+		setPrincipal("Requester", op.Requester).
 		set("Description", op.Description).
 		setTime("Created", op.Created).
 		setTime("Expires", op.Expires).
@@ -169,7 +178,7 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 func opFromRow(e *opEntity, h *opHead) (op *keyserver.Operation, counted bool, err error) {
 	op = &keyserver.Operation{
 		ID:          e.PartitionKey,
-		Requester:   keyserver.Principal{Issuer: e.RequesterIssuer, Subject: e.RequesterSubject},
+		Requester:   entityPrincipal(e.RequesterIssuer, e.RequesterSubject, e.RequesterKind),
 		Description: e.Description,
 		Created:     entityTime(e.Created),
 		Expires:     entityTime(e.Expires),
@@ -203,8 +212,7 @@ func opFromRow(e *opEntity, h *opHead) (op *keyserver.Operation, counted bool, e
 func approvalRow(opID string, a keyserver.NewApproval) *row {
 	return newRow(opID, approvalRowKey(a.KeyID, a.Approval.Approver)).
 		set("KeyID", a.KeyID).
-		set("ApproverIssuer", a.Approval.Approver.Issuer).
-		set("ApproverSubject", a.Approval.Approver.Subject).
+		setPrincipal("Approver", a.Approval.Approver).
 		set("Name", a.Approval.Name).
 		setTime("Time", a.Approval.Time).
 		set("Comment", a.Approval.Comment)
@@ -212,7 +220,7 @@ func approvalRow(opID string, a keyserver.NewApproval) *row {
 
 func approvalFromRow(r *row) keyserver.Approval {
 	return keyserver.Approval{
-		Approver: keyserver.Principal{Issuer: r.str("ApproverIssuer"), Subject: r.str("ApproverSubject")},
+		Approver: r.principal("Approver"),
 		Name:     r.str("Name"),
 		Time:     r.time("Time"),
 		Comment:  r.str("Comment"),

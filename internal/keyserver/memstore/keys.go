@@ -1,0 +1,193 @@
+package memstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"keyserver/internal/keyserver"
+)
+
+// This file holds the Store's KeyStore, SubjectStore and AuditLog.
+
+func (m *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Key"); err != nil {
+		return nil, err
+	}
+	k, ok := m.keys[keyID]
+	if !ok {
+		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no key %s", keyID)
+	}
+	c := *k
+	return &c, nil
+}
+
+func (m *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Keys"); err != nil {
+		return nil, err
+	}
+	var out []*keyserver.Key
+	for _, k := range m.keys {
+		c := *k
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *keyserver.Key) int { return strings.Compare(a.KeyID, b.KeyID) })
+	return out, nil
+}
+
+func (m *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("PutKey"); err != nil {
+		return err
+	}
+	c := *k
+	m.keys[k.KeyID] = &c
+	return nil
+}
+
+func (m *Store) DeleteKey(ctx context.Context, keyID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.keys[keyID]; !ok {
+		return keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no key %s", keyID)
+	}
+	delete(m.keys, keyID)
+	return nil
+}
+
+func (m *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.Subject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Subject"); err != nil {
+		return nil, err
+	}
+	s, ok := m.subjects[p]
+	if !ok {
+		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no subject %s", p)
+	}
+	c := *s
+	c.Roles = slices.Clone(s.Roles)
+	return &c, nil
+}
+
+func (m *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*keyserver.Subject
+	for p, s := range m.subjects {
+		if p.Subject == subject {
+			c := *s
+			c.Roles = slices.Clone(s.Roles)
+			out = append(out, &c)
+		}
+	}
+	return out, nil
+}
+
+// Subjects makes the fake a SubjectLister, ordered by subject id, issuer and kind.
+func (m *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Subjects"); err != nil {
+		return nil, err
+	}
+	out := []*keyserver.Subject{}
+	for _, s := range m.subjects {
+		c := *s
+		c.Roles = slices.Clone(s.Roles)
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *keyserver.Subject) int {
+		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Issuer, b.Issuer); c != 0 {
+			return c
+		}
+		return int(a.Kind) - int(b.Kind)
+	})
+	return out, nil
+}
+
+func (m *Store) PutSubject(ctx context.Context, s *keyserver.Subject) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := *s
+	c.Roles = slices.Clone(s.Roles)
+	m.subjects[s.Principal] = &c
+	return nil
+}
+
+func (m *Store) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.subjects[p]; !ok {
+		return keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no subject %s", p)
+	}
+	delete(m.subjects, p)
+	return nil
+}
+
+func (m *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("RecordAudit"); err != nil {
+		return err
+	}
+	m.audit = append(m.audit, ev)
+	return nil
+}
+
+// AuditEvents lets storetest read the events RecordAudit wrote on the UTC day of day.
+func (m *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []keyserver.AuditEvent
+	for _, ev := range m.audit {
+		if ev.Time.UTC().Format(time.DateOnly) == day.UTC().Format(time.DateOnly) {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// StoredKey returns a copy of the registered key keyID.
+func (m *Store) StoredKey(keyID string) (keyserver.Key, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[keyID]
+	if !ok {
+		return keyserver.Key{}, false
+	}
+	return *k, true
+}
+
+// ChangeKey changes the registered key keyID behind the service's back, as
+// another process would; it reports whether the key exists.
+func (m *Store) ChangeKey(keyID string, change func(*keyserver.Key)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[keyID]
+	if ok {
+		change(k)
+	}
+	return ok
+}
+
+// ChangeSubject changes the registration of p behind the service's back; it
+// reports whether p is registered.
+func (m *Store) ChangeSubject(p keyserver.Principal, change func(*keyserver.Subject)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.subjects[p]
+	if ok {
+		change(s)
+	}
+	return ok
+}
