@@ -66,11 +66,7 @@ func (r *row) setPrincipal(prefix string, p keyserver.Principal) *row {
 }
 
 func (r *row) principal(prefix string) keyserver.Principal {
-	p := keyserver.Principal{Issuer: r.str(prefix + "Issuer"), Subject: r.str(prefix + "Subject")}
-	if r.str(prefix+"Kind") == keyserver.KindPerson.String() {
-		p.Kind = keyserver.KindPerson
-	}
-	return p
+	return entityPrincipal(r.str(prefix+"Issuer"), r.str(prefix+"Subject"), r.str(prefix+"Kind"))
 }
 
 func approvalRowKey(keyID string, p keyserver.Principal) string {
