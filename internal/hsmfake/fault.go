@@ -142,37 +142,34 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// awaitFault waits for ch (nil: never) and reports whether it came before
+// the client went away or the fake shut down (which answers 503).
+func awaitFault[T any](s *Server, w http.ResponseWriter, r *http.Request, ch <-chan T) bool {
+	select {
+	case <-ch:
+		return true
+	case <-r.Context().Done():
+	case <-s.done:
+		writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "hsmfake: shutting down")
+	}
+	return false
+}
+
 // applyFault carries out f and reports whether it answered the request.
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, op string, f Fault) bool {
 	s.log.Info("hsmfake: injecting fault", "op", op, "path", r.URL.Path, "status", f.Status, "delay", f.Delay.String(), "hang", f.Hang)
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return true
-		case <-s.done:
-			writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "hsmfake: shutting down")
+		if !awaitFault(s, w, r, t.C) {
 			return true
 		}
 	}
-	if f.Hold != nil {
-		select {
-		case <-f.Hold:
-		case <-r.Context().Done():
-			return true
-		case <-s.done:
-			writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "hsmfake: shutting down")
-			return true
-		}
+	if f.Hold != nil && !awaitFault(s, w, r, f.Hold) {
+		return true
 	}
 	if f.Hang {
-		select {
-		case <-r.Context().Done():
-		case <-s.done:
-			writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "hsmfake: shutting down")
-		}
+		awaitFault[struct{}](s, w, r, nil)
 		return true
 	}
 	if f.Status == 0 {

@@ -190,12 +190,7 @@ func (s *Store) OperationForSigning(ctx context.Context, id string) (*keyserver.
 	if op := s.reusableOp(id); op != nil {
 		return op, nil
 	}
-	v := s.ledger.version(id)
-	e, err := s.getOpRow(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	h, err := s.headWithUses(ctx, e)
+	e, h, err := s.readHead(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -205,10 +200,8 @@ func (s *Store) OperationForSigning(ctx context.Context, id string) (*keyserver.
 	}
 	if !counted { // a row from before approvals were counted in it
 		op, _, err = s.load(ctx, id)
-		return op, err
 	}
-	s.ledger.offer(id, h, v)
-	return op, nil
+	return op, err
 }
 
 // reuseHead is how long a known op row serves OperationForSigning.

@@ -95,17 +95,23 @@ func (s *Store) head(ctx context.Context, opID string, ol *opLedger) (*opHead, e
 	if h := ol.current(); h != nil {
 		return h, nil
 	}
+	_, h, err := s.readHead(ctx, opID)
+	return h, err
+}
+
+// readHead reads the op row and offers it to the ledger.
+func (s *Store) readHead(ctx context.Context, opID string) (*opEntity, *opHead, error) {
 	v := s.ledger.version(opID)
-	r, err := s.getOpRow(ctx, opID)
+	e, err := s.getOpRow(ctx, opID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	h, err := s.headWithUses(ctx, r)
+	h, err := s.headWithUses(ctx, e)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.ledger.offer(opID, h, v)
-	return h, nil
+	return e, h, nil
 }
 
 // reserve decides every request of batch against the op row and writes the
