@@ -17,7 +17,7 @@ import (
 
 // KeysFor returns the keys c holds any role on.
 func (s *Service) KeysFor(ctx context.Context, c Caller) ([]*Key, error) {
-	all, err := s.Keys.Keys(ctx)
+	all, err := s.allKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	if err := s.Keys.PutKey(ctx, k); err != nil {
 		return err
 	}
-	s.keys.forget(k.KeyID)
+	s.forgetKey(k.KeyID)
 	return s.auditAdmin(ctx, c, "put key "+k.KeyID+" hsmkey "+k.HSMKey)
 }
 
@@ -175,7 +175,7 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, keyID string) error {
 	if err := s.Keys.DeleteKey(ctx, keyID); err != nil {
 		return err
 	}
-	s.keys.forget(keyID)
+	s.forgetKey(keyID)
 	return s.auditAdmin(ctx, c, "delete key "+keyID)
 }
 
