@@ -113,24 +113,24 @@ func testConcurrentReserve(t *testing.T, s Stores) {
 		wg.Go(func() { res[i], errs[i] = s.Ops.ReserveUse(ctx, op.ID, "k1", max) })
 	}
 	wg.Wait()
-	slots := map[int]bool{}
+	taken := map[int]bool{}
 	for i, err := range errs {
 		switch keyserver.ErrorCode(err) {
 		case "":
-			if r := res[i]; slots[r.Seq] || r.Seq < 1 {
+			if r := res[i]; taken[r.Seq] || r.Seq < 1 {
 				t.Fatalf("reservation number %d: given twice or not positive", r.Seq)
 			}
-			slots[res[i].Seq] = true
+			taken[res[i].Seq] = true
 		case keyserver.EEXHAUSTED, keyserver.ECONFLICT: // ECONFLICT: too many at once, try again
 		default:
 			t.Fatalf("concurrent ReserveUse: %v", err)
 		}
 	}
-	if len(slots) == 0 || len(slots) > max {
-		t.Fatalf("%d concurrent reservations succeeded, want 1..%d", len(slots), max)
+	if len(taken) == 0 || len(taken) > max {
+		t.Fatalf("%d concurrent reservations succeeded, want 1..%d", len(taken), max)
 	}
-	mustUsage(t, s, op.ID, "k1", len(slots))
-	for range max - len(slots) {
+	mustUsage(t, s, op.ID, "k1", len(taken))
+	for range max - len(taken) {
 		mustReserve(t, s, op.ID, "k1", max)
 	}
 	_, err := s.Ops.ReserveUse(ctx, op.ID, "k1", max)
