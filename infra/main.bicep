@@ -46,6 +46,7 @@ var keyserverTables = [
   '${tablePrefix}Subjects'
   '${tablePrefix}Operations'
   '${tablePrefix}Audit'
+  '${tablePrefix}Policies'
 ]
 
 // Built-in role definition ids (the same in every tenant).
@@ -311,7 +312,7 @@ resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Keyserver tables (keys, subjects, operations, audit).
+// Keyserver tables (keys, subjects, operations, audit, trust policies).
 resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, functionApp.id, roleStorageTableDataContributor)
   scope: storage

@@ -155,7 +155,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		return nil, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
 	svc := &keyserver.Service{
-		Ops: store, Keys: store, Subjects: store, Audit: store, Notifier: notifier,
+		Ops: store, Keys: store, Subjects: store, Policies: store, Audit: store, Notifier: notifier,
 		HSM: keyserver.Verified(hsm), Limits: c.Limits, BootstrapAdmins: c.BootstrapAdmins,
 		IssuerAliases: oidc.Aliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
 	}

@@ -74,6 +74,8 @@ type Operation struct {
 	Keys        []*KeyGrant `json:"keys"`
 	Rejected    *Closure    `json:"rejected,omitempty"`
 	Cancelled   *Closure    `json:"cancelled,omitempty"`
+	// BuildContext is where the operation came from, from the requester's token.
+	BuildContext *BuildContext `json:"-"`
 }
 
 // Grant returns the operation's grant for keyID, or nil.

@@ -24,12 +24,24 @@ func (s *Service) notification(op *Operation, event string, now time.Time) *Noti
 	}
 	return &Notification{
 		ID: NewID(), Event: event, OperationID: op.ID, Requester: op.Requester,
-		Description: op.Description, KeyIDs: ids, Status: op.Status(now), Time: now,
+		Description: op.Description, KeyIDs: ids, Status: op.Status(now), Time: now, BuildContext: op.BuildContext,
 	}
 }
 
 // CreateOperation opens an operation for c. c needs orderer rights on every key.
 func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationRequest) (*Operation, error) {
+	op, err := s.newOperation(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.storeOperation(ctx, c, op); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// newOperation checks req and c's rights and builds the operation, storing nothing.
+func (s *Service) newOperation(ctx context.Context, c Caller, req *OperationRequest) (*Operation, error) {
 	if err := req.Validate(s.Limits); err != nil {
 		return nil, err
 	}
@@ -37,6 +49,9 @@ func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationR
 	op := &Operation{
 		ID: NewID(), Requester: c.Principal, Description: req.Description,
 		Created: now, Expires: now.Add(time.Duration(req.ValidMS) * time.Millisecond),
+	}
+	if c.Kind == KindApp {
+		op.BuildContext = BuildContextOf(c.Issuer, c.Claims)
 	}
 	for _, kr := range req.Keys {
 		k, err := s.key(ctx, kr.KeyID)
@@ -54,18 +69,25 @@ func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationR
 		}
 		op.Keys = append(op.Keys, &KeyGrant{KeyID: k.KeyID, MaxUsageCount: kr.MaxUsageCount, RequiredApprovals: k.RequiredApprovals, HSMKey: k.HSMKey})
 	}
+	return op, nil
+}
+
+// storeOperation writes a new operation with its audit event and, when it
+// awaits approval, its notification.
+func (s *Service) storeOperation(ctx context.Context, c Caller, op *Operation) error {
+	now := op.Created
 	ev := AuditEvent{Time: now, Actor: c.Principal, Action: ActionCreate, OperationID: op.ID, Result: "ok", Detail: op.Description}
 	var n *Notification
 	if op.Status(now) == StatusPending {
 		n = s.notification(op, EventCreated, now)
 	}
 	if err := s.Ops.CreateOperation(ctx, op, ev, n); err != nil {
-		return nil, err
+		return err
 	}
 	if n != nil {
 		s.notify(ctx, op.ID)
 	}
-	return op, nil
+	return nil
 }
 
 // readable loads an operation c may see; anything else looks like it does not exist.

@@ -38,6 +38,10 @@ type Notification struct {
 	KeyIDs      []string  `json:"keyids"`
 	Status      Status    `json:"status"`
 	Time        time.Time `json:"time"`
+	// BuildContext is where the operation came from (nil for callers that
+	// are not CI jobs), so that approvers see which repository, commit and
+	// run ask.
+	BuildContext *BuildContext `json:"buildcontext,omitempty"`
 }
 
 // Update is what a change to an operation writes besides the operation row:
@@ -104,6 +108,9 @@ type OperationStore interface {
 	// PendingNotifications returns the outbox of an operation; AckNotification removes one entry.
 	PendingNotifications(ctx context.Context, opID string) ([]*Notification, error)
 	AckNotification(ctx context.Context, opID, notificationID string) error
+	// ClaimIdempotencyKey stores rec unless rec.Requester already used
+	// rec.Key; it returns the stored record, and fresh is true when that is rec.
+	ClaimIdempotencyKey(ctx context.Context, rec IdempotencyRecord) (stored *IdempotencyRecord, fresh bool, err error)
 }
 
 // SigningLoader is an optional ability of an OperationStore: loading an
@@ -145,6 +152,17 @@ type SubjectStore interface {
 	PutSubject(ctx context.Context, s *Subject) error
 	// DeleteSubject returns ENOTFOUND when p is not registered.
 	DeleteSubject(ctx context.Context, p Principal) error
+}
+
+// PolicyStore keeps trust policies.
+type PolicyStore interface {
+	// Policies returns every policy, ordered by id.
+	Policies(ctx context.Context) ([]*Policy, error)
+	// Policy returns ENOTFOUND when id does not exist.
+	Policy(ctx context.Context, id string) (*Policy, error)
+	PutPolicy(ctx context.Context, p *Policy) error
+	// DeletePolicy returns ENOTFOUND when id does not exist.
+	DeletePolicy(ctx context.Context, id string) error
 }
 
 // SubjectLister is an optional ability of a SubjectStore: listing every

@@ -70,6 +70,7 @@ type opEntity struct {
 	Closing          string
 	Rejected         string
 	Cancelled        string
+	BuildContext     string
 
 	grants []grantRow
 }
@@ -169,6 +170,9 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 	if op.Cancelled != nil {
 		r.setJSON("Cancelled", op.Cancelled)
 	}
+	if op.BuildContext != nil {
+		r.setJSON("BuildContext", buildContextRowOf(op.BuildContext))
+	}
 	return r, nil
 }
 
@@ -193,6 +197,13 @@ func opFromRow(e *opEntity, h *opHead) (op *keyserver.Operation, counted bool, e
 			counted = false
 		}
 		op.Keys = append(op.Keys, kg)
+	}
+	if e.BuildContext != "" {
+		var bc buildContextRow
+		if err := jsonField(e, "BuildContext", e.BuildContext, &bc); err != nil {
+			return nil, false, err
+		}
+		op.BuildContext = bc.domain()
 	}
 	for _, c := range []struct {
 		name, s string

@@ -25,6 +25,8 @@ type Store struct {
 	audit    []keyserver.AuditEvent
 	faults   map[string]error // method name -> error it returns
 	tokens   int
+	idem     map[memIdemKey]keyserver.IdempotencyRecord
+	policies map[string]*keyserver.Policy
 }
 
 type memOp struct {
@@ -84,6 +86,10 @@ func cloneOp(op *keyserver.Operation) *keyserver.Operation {
 	if op.Cancelled != nil {
 		cl := *op.Cancelled
 		c.Cancelled = &cl
+	}
+	if op.BuildContext != nil {
+		bc := *op.BuildContext
+		c.BuildContext = &bc
 	}
 	return &c
 }
