@@ -241,3 +241,54 @@ func TestTablestoreClosingRevokesMoreThanOneTransaction(t *testing.T) {
 		t.Fatalf("Operation = %+v, %v; want cancelled with 1 use", full, err)
 	}
 }
+
+// completeAtOnce completes every reservation of todo at once and returns
+// how many got ECONFLICT; other errors fail.
+func completeAtOnce(t *testing.T, s *tablestore.Store, opID string, todo []*keyserver.Reservation) (conflicts []*keyserver.Reservation) {
+	t.Helper()
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, r := range todo {
+		wg.Go(func() {
+			errs[i] = s.CompleteUse(context.Background(), r, keyserver.AuditEvent{Actor: requester, Action: keyserver.ActionSign, OperationID: opID, KeyID: "k1", Result: "ok"})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch keyserver.ErrorCode(err) {
+		case "":
+		case keyserver.ECONFLICT:
+			conflicts = append(conflicts, todo[i])
+		default:
+			t.Fatalf("completing use %d: %v", todo[i].Seq, err)
+		}
+	}
+	return conflicts
+}
+
+// TestTablestoreConcurrentCompletionsShareTransactions completes uses at
+// once, among them one completed before and one twice: those fail alone.
+func TestTablestoreConcurrentCompletionsShareTransactions(t *testing.T) {
+	s := mustStores(t, 1)[0]
+	ctx := context.Background()
+	op := mustOperation(t, s, 8)
+	var held []*keyserver.Reservation
+	for range 8 {
+		held = append(held, mustReserve(t, s, op.ID, 8))
+	}
+	if got := completeAtOnce(t, s, op.ID, held[:1]); len(got) != 0 {
+		t.Fatalf("completing use %d: conflict", held[0].Seq)
+	}
+	got := completeAtOnce(t, s, op.ID, append([]*keyserver.Reservation{held[0], held[1]}, held[1:]...))
+	if len(got) != 2 || got[0] != held[0] || got[1] != held[1] {
+		t.Fatalf("conflicts for %v, want uses %d (completed before) and %d (twice)", got, held[0].Seq, held[1].Seq)
+	}
+	evs, err := s.OperationEvents(ctx, op.ID)
+	if err != nil || len(evs) != 9 {
+		t.Fatalf("%d events, %v; want the create and 8 signatures", len(evs), err)
+	}
+	full, err := s.Operation(ctx, op.ID)
+	if err != nil || full.Grant("k1").UsageCount != 8 {
+		t.Fatalf("Operation = %+v, %v; want 8 uses", full, err)
+	}
+}

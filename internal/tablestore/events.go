@@ -64,8 +64,8 @@ func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.Audit
 	if !keyserver.ValidID(opID) {
 		return opNotFound(opID)
 	}
-	_, err := s.ops.AddEntity(ctx, s.auditRow(opID, ev).marshal(), nil)
-	return classify(err, "recording an event of operation "+opID)
+	_, err := s.queueUse(ctx, opID, &useRequest{keyID: ev.KeyID, ev: ev, record: true})
+	return err
 }
 
 // RecordAudit writes ev into the audit table, in the partition of its UTC day.

@@ -35,13 +35,15 @@ type opLedger struct {
 	leading bool
 }
 
-// useRequest is one reservation or release waiting for the leader.
+// useRequest is one reservation, completion, release or audit event
+// waiting for the leader: a reservation when no other is set.
 type useRequest struct {
 	keyID string
 	since time.Time // when it was asked
-	// release is the reservation to give back, with its event; nil to reserve.
-	release *keyserver.Reservation
-	ev      keyserver.AuditEvent
+	// complete or release is the reservation to finish, with its event.
+	complete, release *keyserver.Reservation
+	ev                keyserver.AuditEvent
+	record            bool // ev alone is to be written
 
 	res  *keyserver.Reservation
 	err  error
@@ -133,8 +135,8 @@ func (ol *opLedger) enqueue(r *useRequest) bool {
 	return true
 }
 
-// next takes the next batch: one release alone, or up to maxBatch
-// reservations. An empty batch ends the caller's lead.
+// next takes the next batch: one release alone, or the reservations and
+// completions that fit one transaction. An empty batch ends the lead.
 func (ol *opLedger) next() []*useRequest {
 	ol.mu.Lock()
 	defer ol.mu.Unlock()
@@ -146,13 +148,23 @@ func (ol *opLedger) next() []*useRequest {
 	case ol.queue[0].release != nil:
 		n = 1
 	default:
-		for n < len(ol.queue) && n < maxBatch && ol.queue[n].release == nil {
-			n++
+		for actions := 1; n < len(ol.queue) && ol.queue[n].release == nil; n++ { // 1: the op row
+			if actions += ol.queue[n].actions(); actions > maxActions {
+				break
+			}
 		}
 	}
 	batch := ol.queue[:n:n]
 	ol.queue = ol.queue[n:]
 	return batch
+}
+
+// actions is how many transaction actions r takes at most.
+func (r *useRequest) actions() int {
+	if r.complete != nil {
+		return 2 // the reservation row's deletion and the audit event
+	}
+	return 1
 }
 
 // handOn reports whether requests wait for a next leader; if not, the
@@ -166,10 +178,6 @@ func (ol *opLedger) handOn() bool {
 	}
 	return true
 }
-
-// maxBatch is how many reservations one transaction takes: with the op row,
-// within the 100 actions of an entity-group transaction.
-const maxBatch = 90
 
 func finish(batch []*useRequest) {
 	for _, r := range batch {

@@ -85,7 +85,7 @@ func (s *Store) runBatch(opID string, ol *opLedger, batch []*useRequest) {
 	if batch[0].release != nil {
 		batch[0].err = s.release(ctx, opID, ol, batch[0])
 	} else {
-		s.reserve(ctx, opID, ol, batch)
+		s.commit(ctx, opID, ol, batch)
 	}
 	finish(batch)
 }
@@ -112,80 +112,6 @@ func (s *Store) readHead(ctx context.Context, opID string) (*opEntity, *opHead, 
 	}
 	s.ledger.offer(opID, h, v)
 	return e, h, nil
-}
-
-// reserve decides every request of batch against the op row and writes the
-// granted ones in one transaction, trying again when the row changed. A
-// grant needs no fresh row: the write's ETag checks it. A refusal does: one
-// decided on a row known from before the request was asked is decided again
-// on the row read anew.
-func (s *Store) reserve(ctx context.Context, opID string, ol *opLedger, batch []*useRequest) {
-	reread := false
-	for attempt := 1; ; attempt++ {
-		h, err := s.head(ctx, opID, ol)
-		if err != nil {
-			fail(batch, err)
-			return
-		}
-		next, actions, stale := s.grant(opID, h, batch)
-		if stale && !reread {
-			reread = true
-			ol.set(nil)
-			continue
-		}
-		if len(actions) == 0 {
-			return
-		}
-		etags, err := s.submit(ctx, append([]aztables.TransactionAction{{
-			ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag,
-		}}, actions...))
-		if err == nil {
-			next.etag, next.at = etags[0], time.Now()
-			if next.etag == "" {
-				next = nil // not known: read before the next write
-			}
-			ol.set(next)
-			return
-		}
-		ol.set(nil)
-		if !s.retryUse(ctx, err, attempt) {
-			fail(batch, useError(err, opID))
-			return
-		}
-	}
-}
-
-// grant decides each request of batch on h: a reservation, or a refusal
-// for a closed or exhausted operation. It returns the head after the
-// reservations, the reservation rows to insert, and whether a refusal that
-// may not last (exhausted, fenced) was decided on a row older than its request.
-func (s *Store) grant(opID string, h *opHead, batch []*useRequest) (next *opHead, actions []aztables.TransactionAction, stale bool) {
-	next = h.clone()
-	now := s.now()
-	for _, r := range batch {
-		r.res, r.err = nil, nil
-		max, named := h.max[r.keyID]
-		u := next.uses[r.keyID]
-		switch {
-		case !h.open:
-			r.err = keyserver.Errorf(keyserver.ECLOSED, "Operation %s is closed.", opID)
-		case h.fenced(now):
-			r.err = keyserver.Errorf(keyserver.ECLOSED, "Operation %s is being closed.", opID)
-			stale = stale || h.at.Before(r.since)
-		case !named:
-			r.err = keyserver.Errorf(keyserver.EINVALID, "Operation %s does not name key %q.", opID, r.keyID)
-		case u.N >= max:
-			r.err = exhausted(opID, r.keyID, max)
-			stale = stale || h.at.Before(r.since)
-		default:
-			u.N++
-			u.Seq++
-			next.uses[r.keyID] = u
-			r.res = &keyserver.Reservation{OperationID: opID, KeyID: r.keyID, Seq: u.Seq}
-			actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: s.reservationRow(r.res).marshal()})
-		}
-	}
-	return next, actions, stale
 }
 
 // retryUse reports whether a transaction that failed with err, because the
@@ -256,21 +182,19 @@ func (s *Store) release(ctx context.Context, opID string, ol *opLedger, r *useRe
 	}
 }
 
-// CompleteUse deletes the reservation row and writes ev, in one transaction.
+// CompleteUse deletes the reservation row and writes ev, in one
+// transaction. Concurrent completions and reservations of an operation in
+// this process share one transaction. A caller already gone completes
+// nothing: the domain then gives the use back.
 func (s *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
 	if err := checkReservation(res); err != nil {
 		return err
 	}
-	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeDelete, Entity: newRow(res.OperationID, reservationRowKey(res.KeyID, res.Seq)).marshal()}}
-	actions, err := s.appendEvents(actions, res.OperationID, ev, nil)
-	if err != nil {
-		return err
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("completing a use of key %s in operation %s: %w", res.KeyID, res.OperationID, err)
 	}
-	_, err = s.submit(ctx, actions)
-	if i, status := failedAction(err); i == 0 && status == http.StatusNotFound {
-		return s.notHeld(ctx, res)
-	}
-	return classify(err, "completing a use of key "+res.KeyID+" in operation "+res.OperationID)
+	_, err := s.queueUse(ctx, res.OperationID, &useRequest{keyID: res.KeyID, complete: res, ev: ev})
+	return err
 }
 
 // notHeld explains a reservation whose row is gone: revoked by closing the

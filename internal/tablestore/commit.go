@@ -1,0 +1,142 @@
+package tablestore
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"keyserver/internal/keyserver"
+)
+
+// commit writes a batch of reservations, completions and audit events of
+// one operation in one transaction: the op row's new counts under its ETag
+// and the new reservation rows, for each completion the deletion of its
+// reservation row and its audit event, and the events to record. It tries
+// again when the op row changed, and without a completion whose reservation
+// turned out to be gone.
+//
+// A reservation needs no fresh op row: the write's ETag checks it. A refusal
+// does: one decided on a row known from before the request was asked is
+// decided again on the row read anew.
+func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*useRequest) {
+	var reserves, completes, again []*useRequest // completes: completions and events
+	deleting := map[string]bool{}                // a transaction names an entity once
+	for _, r := range batch {
+		switch {
+		case r.record:
+			completes = append(completes, r)
+		case r.complete == nil:
+			reserves = append(reserves, r)
+		case deleting[reservationRowKey(r.keyID, r.complete.Seq)]:
+			again = append(again, r)
+		default:
+			deleting[reservationRowKey(r.keyID, r.complete.Seq)] = true
+			completes = append(completes, r)
+		}
+	}
+	if len(again) > 0 {
+		defer s.commit(ctx, opID, ol, again)
+	}
+	reread := false
+	for attempt := 1; ; {
+		var h, next *opHead
+		var actions []aztables.TransactionAction
+		owners := []*useRequest{} // the completion each action belongs to, if any
+		if len(reserves) > 0 {
+			var err error
+			if h, err = s.head(ctx, opID, ol); err != nil {
+				fail(reserves, err)
+				reserves = nil
+				continue
+			}
+			var rows []aztables.TransactionAction
+			var stale bool
+			if next, rows, stale = s.grant(opID, h, reserves); stale && !reread {
+				reread = true
+				ol.set(nil)
+				continue
+			}
+			if len(rows) > 0 {
+				actions = append([]aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag}}, rows...)
+				owners = make([]*useRequest, len(actions))
+			}
+		}
+		for _, c := range completes {
+			var a []aztables.TransactionAction
+			if c.complete != nil {
+				a = []aztables.TransactionAction{{ActionType: aztables.TransactionTypeDelete, Entity: newRow(opID, reservationRowKey(c.keyID, c.complete.Seq)).marshal()}}
+			}
+			a, err := s.appendEvents(a, opID, c.ev, nil)
+			if err != nil {
+				c.err = err
+				continue
+			}
+			actions = append(actions, a...)
+			for range a {
+				owners = append(owners, c)
+			}
+		}
+		if len(actions) == 0 {
+			return
+		}
+		etags, err := s.submit(ctx, actions)
+		if err == nil {
+			if next != nil && owners[0] == nil { // the op row was written
+				if next.etag, next.at = etags[0], time.Now(); next.etag == "" {
+					next = nil // not known: read before the next write
+				}
+				ol.set(next)
+			}
+			return
+		}
+		if i, status := failedAction(err); i >= 0 && i < len(owners) && owners[i] != nil && owners[i].complete != nil && status == http.StatusNotFound {
+			c := owners[i] // its reservation is gone: the rest is tried again as it was
+			c.err = s.notHeld(ctx, c.complete)
+			completes = slices.DeleteFunc(completes, func(r *useRequest) bool { return r == c })
+			continue
+		}
+		ol.set(nil)
+		if !s.retryUse(ctx, err, attempt) {
+			fail(reserves, useError(err, opID))
+			fail(completes, classify(err, "completing uses or recording events in operation "+opID))
+			return
+		}
+		attempt++
+	}
+}
+
+// grant decides each request of batch on h: a reservation, or a refusal
+// for a closed or exhausted operation. It returns the head after the
+// reservations, the reservation rows to insert, and whether a refusal that
+// may not last (exhausted, fenced) was decided on a row older than its request.
+func (s *Store) grant(opID string, h *opHead, batch []*useRequest) (next *opHead, actions []aztables.TransactionAction, stale bool) {
+	next = h.clone()
+	now := s.now()
+	for _, r := range batch {
+		r.res, r.err = nil, nil
+		max, named := h.max[r.keyID]
+		u := next.uses[r.keyID]
+		switch {
+		case !h.open:
+			r.err = keyserver.Errorf(keyserver.ECLOSED, "Operation %s is closed.", opID)
+		case h.fenced(now):
+			r.err = keyserver.Errorf(keyserver.ECLOSED, "Operation %s is being closed.", opID)
+			stale = stale || h.at.Before(r.since)
+		case !named:
+			r.err = keyserver.Errorf(keyserver.EINVALID, "Operation %s does not name key %q.", opID, r.keyID)
+		case u.N >= max:
+			r.err = exhausted(opID, r.keyID, max)
+			stale = stale || h.at.Before(r.since)
+		default:
+			u.N++
+			u.Seq++
+			next.uses[r.keyID] = u
+			r.res = &keyserver.Reservation{OperationID: opID, KeyID: r.keyID, Seq: u.Seq}
+			actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: s.reservationRow(r.res).marshal()})
+		}
+	}
+	return next, actions, stale
+}
