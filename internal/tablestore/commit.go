@@ -22,63 +22,30 @@ import (
 // does: one decided on a row known from before the request was asked is
 // decided again on the row read anew.
 func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*useRequest) {
-	var reserves, completes, again []*useRequest // completes: completions and events
-	deleting := map[string]bool{}                // a transaction names an entity once
-	for _, r := range batch {
-		switch {
-		case r.record:
-			completes = append(completes, r)
-		case r.complete == nil:
-			reserves = append(reserves, r)
-		case deleting[reservationRowKey(r.keyID, r.complete.Seq)]:
-			again = append(again, r)
-		default:
-			deleting[reservationRowKey(r.keyID, r.complete.Seq)] = true
-			completes = append(completes, r)
-		}
-	}
+	reserves, completes, again := splitBatch(batch)
 	if len(again) > 0 {
 		defer s.commit(ctx, opID, ol, again)
 	}
 	reread := false
 	for attempt := 1; ; {
-		var h, next *opHead
+		var next *opHead
 		var actions []aztables.TransactionAction
-		owners := []*useRequest{} // the completion each action belongs to, if any
 		if len(reserves) > 0 {
-			var err error
-			if h, err = s.head(ctx, opID, ol); err != nil {
+			h, err := s.head(ctx, opID, ol)
+			if err != nil {
 				fail(reserves, err)
 				reserves = nil
 				continue
 			}
-			var rows []aztables.TransactionAction
 			var stale bool
-			if next, rows, stale = s.grant(opID, h, reserves); stale && !reread {
+			if next, actions, stale = s.grant(opID, h, reserves); stale && !reread {
 				reread = true
 				ol.set(nil)
 				continue
 			}
-			if len(rows) > 0 {
-				actions = append([]aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag}}, rows...)
-				owners = make([]*useRequest, len(actions))
-			}
 		}
-		for _, c := range completes {
-			var a []aztables.TransactionAction
-			if c.complete != nil {
-				a = []aztables.TransactionAction{{ActionType: aztables.TransactionTypeDelete, Entity: newRow(opID, reservationRowKey(c.keyID, c.complete.Seq)).marshal()}}
-			}
-			a, err := s.appendEvents(a, opID, c.ev, nil)
-			if err != nil {
-				c.err = err
-				continue
-			}
-			actions = append(actions, a...)
-			for range a {
-				owners = append(owners, c)
-			}
-		}
+		owners := make([]*useRequest, len(actions)) // the request each action finishes, if any
+		actions, owners = s.finishing(opID, completes, actions, owners)
 		if len(actions) == 0 {
 			return
 		}
@@ -108,10 +75,55 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 	}
 }
 
+// splitBatch sorts a batch into reservations and the rest (completions and
+// events); a second completion of one reservation waits for a transaction
+// of its own, since a transaction names an entity once.
+func splitBatch(batch []*useRequest) (reserves, completes, again []*useRequest) {
+	deleting := map[string]bool{}
+	for _, r := range batch {
+		switch {
+		case r.record:
+			completes = append(completes, r)
+		case r.complete == nil:
+			reserves = append(reserves, r)
+		case deleting[reservationRowKey(r.keyID, r.complete.Seq)]:
+			again = append(again, r)
+		default:
+			deleting[reservationRowKey(r.keyID, r.complete.Seq)] = true
+			completes = append(completes, r)
+		}
+	}
+	return reserves, completes, again
+}
+
+// finishing appends the actions of completions and events: the deletion of
+// a completed use's reservation row and the audit event. owners records the
+// request of each action.
+func (s *Store) finishing(opID string, completes []*useRequest, actions []aztables.TransactionAction, owners []*useRequest) ([]aztables.TransactionAction, []*useRequest) {
+	for _, c := range completes {
+		var a []aztables.TransactionAction
+		if c.complete != nil {
+			a = []aztables.TransactionAction{{ActionType: aztables.TransactionTypeDelete, Entity: newRow(opID, reservationRowKey(c.keyID, c.complete.Seq)).marshal()}}
+		}
+		a, err := s.appendEvents(a, opID, c.ev, nil)
+		if err != nil {
+			c.err = err
+			continue
+		}
+		actions = append(actions, a...)
+		for range a {
+			owners = append(owners, c)
+		}
+	}
+	return actions, owners
+}
+
 // grant decides each request of batch on h: a reservation, or a refusal
 // for a closed or exhausted operation. It returns the head after the
-// reservations, the reservation rows to insert, and whether a refusal that
-// may not last (exhausted, fenced) was decided on a row older than its request.
+// reservations, the actions writing them (the op row's counts under h's
+// ETag, then the reservation rows; none when nothing is reserved), and
+// whether a refusal that may not last (exhausted, fenced) was decided on a
+// row older than its request.
 func (s *Store) grant(opID string, h *opHead, batch []*useRequest) (next *opHead, actions []aztables.TransactionAction, stale bool) {
 	next = h.clone()
 	now := s.now()
@@ -137,6 +149,9 @@ func (s *Store) grant(opID string, h *opHead, batch []*useRequest) (next *opHead
 			r.res = &keyserver.Reservation{OperationID: opID, KeyID: r.keyID, Seq: u.Seq}
 			actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: s.reservationRow(r.res).marshal()})
 		}
+	}
+	if len(actions) > 0 {
+		actions = append([]aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag}}, actions...)
 	}
 	return next, actions, stale
 }
