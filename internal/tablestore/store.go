@@ -14,7 +14,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
@@ -71,8 +70,7 @@ func NewWithCredential(endpoint string, cred azcore.TokenCredential, prefix stri
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client for %s: %w", endpoint, err)
 	}
-	auth := runtime.NewBearerTokenPolicy(cred, []string{"https://storage.azure.com/.default"}, nil)
-	return newStore(svc, newWire(endpoint, "", auth), prefix)
+	return newStore(svc, newWire(endpoint, "", &bearer{cred: cred}), prefix)
 }
 
 func newStore(svc *aztables.ServiceClient, w *wire, prefix string) (*Store, error) {

@@ -6,32 +6,39 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
+	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
-// wire makes the requests of the sign path itself: reading one entity and
-// entity-group transactions, through an azcore pipeline with the same
-// retries, transport and authorisation as the aztables clients. The aztables
-// client makes them too, but for each entity of a transaction it decodes the
-// JSON again and copies it through a 32 KiB buffer, does not return the
-// ETags the service answers, and re-encodes the entities it reads; on the
-// sign path that cost more CPU than all the rest of the handler.
+// wire makes the requests of the sign path itself, reading one entity and
+// entity-group transactions (wirebatch.go), over a plain HTTP client with
+// the retries, transport and authorisation of the aztables clients, which
+// the store uses for the rest. The aztables client makes them too, but for
+// each entity of a transaction it decodes the JSON again and copies it
+// through a 32 KiB buffer, it does not return the ETags the service
+// answers, and its pipeline costs each call more than the rest of the
+// call's work; on the sign path that is most of the handler's CPU.
 type wire struct {
-	pl      runtime.Pipeline
+	client  *http.Client
+	retry   policy.RetryOptions
 	service string // the table service URL, without a trailing slash
 	sas     string // a shared access signature query, or ""
+	auth    authorizer
+}
+
+// authorizer signs a request: with the account key, a bearer token, or
+// nothing (a shared access signature in the URL).
+type authorizer interface {
+	authorize(ctx context.Context, req *http.Request) error
 }
 
 const (
@@ -39,14 +46,9 @@ const (
 	jsonMinimal   = "application/json;odata=minimalmetadata"
 )
 
-func newWire(service, sas string, auth policy.Policy) *wire {
-	opts := clientOptions().ClientOptions
-	var perRetry []policy.Policy
-	if auth != nil {
-		perRetry = []policy.Policy{auth}
-	}
-	pl := runtime.NewPipeline("tablestore", "v1", runtime.PipelineOptions{PerRetry: perRetry}, &opts)
-	return &wire{pl: pl, service: strings.TrimRight(service, "/"), sas: sas}
+func newWire(service, sas string, auth authorizer) *wire {
+	opts := clientOptions()
+	return &wire{client: opts.Transport.(*http.Client), retry: opts.Retry, service: strings.TrimRight(service, "/"), sas: sas, auth: auth}
 }
 
 // wireFromConnectionString reads a connection string as aztables does.
@@ -68,7 +70,7 @@ func wireFromConnectionString(connStr string) (*wire, error) {
 		if kv["SharedAccessSignature"] == "" {
 			return nil, fmt.Errorf("the connection string has neither AccountKey nor SharedAccessSignature")
 		}
-		return newWire(fmt.Sprintf("https://%s.table.%s", account, suffix), kv["SharedAccessSignature"], nil), nil
+		return newWire(fmt.Sprintf("https://%s.table.%s", account, suffix), kv["SharedAccessSignature"], noAuth{}), nil
 	}
 	key, err := base64.StdEncoding.DecodeString(kv["AccountKey"])
 	if err != nil {
@@ -85,19 +87,117 @@ func or(s, def string) string {
 	return s
 }
 
-// sharedKeyLite authorises a request with the account key, as aztables does.
+// sharedKeyLite signs with the account key, as aztables does.
 type sharedKeyLite struct {
 	account string
 	key     []byte
 }
 
-func (p sharedKeyLite) Do(req *policy.Request) (*http.Response, error) {
+func (p sharedKeyLite) authorize(_ context.Context, req *http.Request) error {
 	date := time.Now().UTC().Format(http.TimeFormat)
 	mac := hmac.New(sha256.New, p.key)
-	mac.Write([]byte(date + "\n/" + p.account + req.Raw().URL.EscapedPath()))
-	req.Raw().Header.Set("x-ms-date", date)
-	req.Raw().Header.Set("Authorization", "SharedKeyLite "+p.account+":"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	return req.Next()
+	mac.Write([]byte(date + "\n/" + p.account + req.URL.EscapedPath()))
+	req.Header.Set("x-ms-date", date)
+	req.Header.Set("Authorization", "SharedKeyLite "+p.account+":"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	return nil
+}
+
+type noAuth struct{}
+
+func (noAuth) authorize(context.Context, *http.Request) error { return nil }
+
+// bearer authorises with a token for Azure Storage, refreshed two minutes
+// before it expires.
+type bearer struct {
+	cred azcore.TokenCredential
+	mu   sync.Mutex
+	tok  azcore.AccessToken
+}
+
+func (b *bearer) authorize(ctx context.Context, req *http.Request) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Until(b.tok.ExpiresOn) < 2*time.Minute {
+		tok, err := b.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://storage.azure.com/.default"}})
+		if err != nil {
+			return fmt.Errorf("getting a token for Table Storage: %w", err)
+		}
+		b.tok = tok
+	}
+	req.Header.Set("Authorization", "Bearer "+b.tok.Token)
+	return nil
+}
+
+// do sends one request, trying again after a transport error, a timeout or a
+// 408, 429 or 5xx answer, as the aztables retry policy does. A failure is
+// an *azcore.ResponseError with the answer, as aztables returns.
+func (w *wire) do(ctx context.Context, method, u string, body []byte, contentType string, want int) (answer, error) {
+	for try := 0; ; try++ {
+		a, status, err := w.try(ctx, method, u, body, contentType)
+		if err == nil && status == want {
+			return a, nil
+		}
+		if try < int(w.retry.MaxRetries) && retriable(status, err) && ctx.Err() == nil {
+			if serr := sleep(ctx, min(w.retry.RetryDelay<<try, w.retry.MaxRetryDelay)); serr == nil {
+				continue
+			}
+		}
+		if err != nil {
+			return answer{}, err
+		}
+		return answer{}, runtime.NewResponseError(a.resp)
+	}
+}
+
+type answer struct {
+	resp    *http.Response
+	payload []byte
+}
+
+func (w *wire) try(ctx context.Context, method, u string, body []byte, contentType string) (answer, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.retry.TryTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, w.withSAS(u), rd)
+	if err != nil {
+		return answer{}, 0, err
+	}
+	h := req.Header
+	h["Accept"] = []string{jsonMinimal}
+	h["X-Ms-Version"] = []string{tablesVersion}
+	h["Dataserviceversion"] = []string{"3.0"}
+	if contentType != "" {
+		h["Content-Type"] = []string{contentType}
+	}
+	if err := w.auth.authorize(ctx, req); err != nil {
+		return answer{}, 0, err
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return answer{}, 0, err
+	}
+	defer resp.Body.Close()
+	payload, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, 0, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(payload)) // read again by ResponseError
+	return answer{resp, payload}, resp.StatusCode, nil
+}
+
+func retriable(status int, err error) bool {
+	if err != nil {
+		return true
+	}
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // entityURL is the URL of one entity of table.
@@ -115,150 +215,6 @@ func (w *wire) withSAS(u string) string {
 
 // get reads one entity and returns its JSON (with its odata.etag).
 func (w *wire) get(ctx context.Context, table, pk, rk string) ([]byte, error) {
-	req, err := runtime.NewRequest(ctx, http.MethodGet, w.withSAS(w.entityURL(table, pk, rk)))
-	if err != nil {
-		return nil, err
-	}
-	setTableHeaders(req.Raw().Header)
-	resp, err := w.pl.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, runtime.NewResponseError(resp)
-	}
-	return runtime.Payload(resp)
-}
-
-func setTableHeaders(h http.Header) {
-	h["Accept"] = []string{jsonMinimal}
-	h["X-Ms-Version"] = []string{tablesVersion}
-	h["Dataserviceversion"] = []string{"3.0"}
-}
-
-// batch runs an entity-group transaction on table and returns the ETag each
-// action left (empty for a delete). A failed action fails it with the
-// service's answer, as aztables does.
-func (w *wire) batch(ctx context.Context, table string, actions []aztables.TransactionAction) ([]azcore.ETag, error) {
-	batchID, changeset := boundary("batch"), boundary("changeset")
-	size := 256
-	for _, a := range actions {
-		size += len(a.Entity) + 2*len(w.service) + 384
-	}
-	var body bytes.Buffer
-	body.Grow(size)
-	body.WriteString("--" + batchID + "\r\nContent-Type: multipart/mixed; boundary=" + changeset + "\r\n\r\n")
-	for _, a := range actions {
-		if err := w.writeAction(&body, changeset, table, a); err != nil {
-			return nil, err
-		}
-	}
-	body.WriteString("--" + changeset + "--\r\n\r\n--" + batchID + "--\r\n")
-	req, err := runtime.NewRequest(ctx, http.MethodPost, w.withSAS(w.service+"/$batch"))
-	if err != nil {
-		return nil, err
-	}
-	setTableHeaders(req.Raw().Header)
-	if err := req.SetBody(bodyReader{bytes.NewReader(body.Bytes())}, "multipart/mixed; boundary="+batchID); err != nil {
-		return nil, err
-	}
-	resp, err := w.pl.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusAccepted {
-		return nil, runtime.NewResponseError(resp)
-	}
-	answer, err := runtime.Payload(resp)
-	if err != nil {
-		return nil, err
-	}
-	statuses, etags := answerParts(answer)
-	for _, st := range statuses {
-		if st >= 400 {
-			return nil, runtime.NewResponseError(resp)
-		}
-	}
-	if len(statuses) != len(actions) {
-		return nil, fmt.Errorf("the transaction's answer has %d parts for %d actions", len(statuses), len(actions))
-	}
-	return etags, nil
-}
-
-// bodyReader is a request body that net/http copies with WriteTo, without
-// the 32 KiB buffer it would take for a reader without it.
-type bodyReader struct{ *bytes.Reader }
-
-func (bodyReader) Close() error { return nil }
-
-func (w *wire) writeAction(b *bytes.Buffer, changeset, table string, a aztables.TransactionAction) error {
-	keys, err := entityKeys(a.Entity)
-	if err != nil {
-		return err
-	}
-	ifMatch := "*"
-	if a.IfMatch != nil {
-		ifMatch = string(*a.IfMatch)
-	}
-	b.WriteString("--" + changeset + "\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n")
-	entity := w.entityURL(table, keys.PartitionKey, keys.RowKey)
-	switch a.ActionType {
-	case aztables.TransactionTypeAdd:
-		b.WriteString("POST " + w.service + "/" + table + " HTTP/1.1\r\nPrefer: return-no-content\r\n")
-	case aztables.TransactionTypeUpdateMerge:
-		b.WriteString("PATCH " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\n")
-	case aztables.TransactionTypeUpdateReplace:
-		b.WriteString("PUT " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\n")
-	case aztables.TransactionTypeDelete:
-		b.WriteString("DELETE " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\nAccept: " + jsonMinimal + "\r\n\r\n\r\n")
-		return nil
-	default:
-		return fmt.Errorf("transaction action %q is not used by the Keyserver", a.ActionType)
-	}
-	b.WriteString("Accept: " + jsonMinimal + "\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(a.Entity)) + "\r\n\r\n")
-	b.Write(a.Entity)
-	b.WriteString("\r\n")
-	return nil
-}
-
-// entityKeys reads the PartitionKey and RowKey of an entity: at once when
-// they come first and unescaped, as row.marshal writes them.
-func entityKeys(entity []byte) (keys struct{ PartitionKey, RowKey string }, err error) {
-	rest, ok := bytes.CutPrefix(entity, []byte(`{"PartitionKey":"`))
-	if ok {
-		pk, rest, ok1 := bytes.Cut(rest, []byte(`"`))
-		rest, ok2 := bytes.CutPrefix(rest, []byte(`,"RowKey":"`))
-		rk, _, ok3 := bytes.Cut(rest, []byte(`"`))
-		if ok1 && ok2 && ok3 && bytes.IndexByte(pk, '\\') < 0 && bytes.IndexByte(rk, '\\') < 0 {
-			keys.PartitionKey, keys.RowKey = string(pk), string(rk)
-			return keys, nil
-		}
-	}
-	if err := json.Unmarshal(entity, &keys); err != nil {
-		return keys, fmt.Errorf("a transaction entity is not JSON: %w", err)
-	}
-	return keys, nil
-}
-
-func boundary(kind string) string {
-	return kind + "_" + strconv.FormatUint(rand.Uint64(), 16) + strconv.FormatUint(rand.Uint64(), 16)
-}
-
-// answerParts reads the status and ETag header of each part of a
-// transaction's answer, in order.
-func answerParts(body []byte) (statuses []int, etags []azcore.ETag) {
-	for len(body) > 0 {
-		line, rest, _ := bytes.Cut(body, []byte("\n"))
-		body = rest
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		switch {
-		case bytes.HasPrefix(line, []byte("HTTP/1.1 ")) && len(line) >= 12:
-			st, _ := strconv.Atoi(string(line[9:12]))
-			statuses = append(statuses, st)
-			etags = append(etags, "")
-		case len(etags) > 0 && len(line) > 5 && bytes.EqualFold(line[:5], []byte("etag:")):
-			etags[len(etags)-1] = azcore.ETag(bytes.TrimSpace(line[5:]))
-		}
-	}
-	return statuses, etags
+	a, err := w.do(ctx, http.MethodGet, w.entityURL(table, pk, rk), nil, "", http.StatusOK)
+	return a.payload, err
 }

@@ -1,12 +1,18 @@
 package tablestore
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 func TestTablestoreRowMarshalAsAztables(t *testing.T) {
@@ -76,4 +82,46 @@ func TestTablestoreWireFromConnectionString(t *testing.T) {
 			t.Fatalf("%s: wire %+v, %v; want service %s, sas %q", tt.name, w, err, tt.service, tt.sas)
 		}
 	}
+}
+
+func TestTablestoreWireRetriesLikeAztables(t *testing.T) {
+	var calls atomic.Int32
+	answers := map[string][]int{"/t(PartitionKey='p',RowKey='once')": {503, 200}, "/t(PartitionKey='p',RowKey='down')": {500, 500, 500, 500}, "/t(PartitionKey='p',RowKey='gone')": {404, 200}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if r.Header.Get("Authorization") != "Bearer tok-1" || r.Header.Get("X-Ms-Version") == "" {
+			t.Errorf("request %d without the token or version: %v", n, r.Header)
+		}
+		seq := answers[r.URL.EscapedPath()]
+		status := seq[0]
+		answers[r.URL.EscapedPath()] = seq[1:]
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"status":%d}`, status)
+	}))
+	defer srv.Close()
+	cred := &fakeCredential{}
+	w := newWire(srv.URL, "", &bearer{cred: cred})
+	w.retry.RetryDelay, w.retry.MaxRetryDelay = time.Millisecond, time.Millisecond
+	ctx := context.Background()
+	if b, err := w.get(ctx, "t", "p", "once"); err != nil || string(b) != `{"status":200}` {
+		t.Fatalf("get after a 503 = %s, %v", b, err)
+	}
+	_, err := w.get(ctx, "t", "p", "down")
+	if status, _ := statusOf(err); status != 500 || calls.Load() != 2+3 {
+		t.Fatalf("get of a failing service = %v after %d calls, want 500 after 3 tries", err, calls.Load()-2)
+	}
+	_, err = w.get(ctx, "t", "p", "gone")
+	if !isNotFound(err) || calls.Load() != 6 {
+		t.Fatalf("get of a missing entity = %v after %d calls, want not found at once", err, calls.Load()-5)
+	}
+	if cred.calls != 1 {
+		t.Fatalf("%d tokens fetched, want 1", cred.calls)
+	}
+}
+
+type fakeCredential struct{ calls int }
+
+func (c *fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.calls++
+	return azcore.AccessToken{Token: fmt.Sprintf("tok-%d", c.calls), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
