@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"keyserver/internal/api"
 	"keyserver/internal/hsmfake"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/tablestore"
@@ -39,14 +40,14 @@ func (r closingRace) closers() []struct {
 		{"rejected", keyserver.ActionReject, func(t *testing.T, opID string) {
 			var op opView
 			mustDo(t, "POST", "/api/operations/"+opID+"/reject", r.approver, map[string]string{"reason": "wrong build"}).mustDecode(t, http.StatusOK, &op)
-			if op.Status != keyserver.StatusRejected {
+			if op.Status != string(keyserver.StatusRejected) {
 				t.Fatalf("status after rejecting = %s", op.Status)
 			}
 		}},
 		{"cancelled", keyserver.ActionCancel, func(t *testing.T, opID string) {
 			var op opView
 			mustDo(t, "POST", "/api/operations/"+opID+"/cancel", r.token, nil).mustDecode(t, http.StatusOK, &op)
-			if op.Status != keyserver.StatusCancelled {
+			if op.Status != string(keyserver.StatusCancelled) {
 				t.Fatalf("status after cancelling = %s", op.Status)
 			}
 		}},
@@ -56,7 +57,7 @@ func (r closingRace) closers() []struct {
 // holdSign holds the next HSM signature open and posts o; it returns when
 // the use is reserved, with the channel of the answer and the release of
 // the hold.
-func holdSign(t *testing.T, token, keyID string, o keyserver.SignOrder) (<-chan apiAnswer, func()) {
+func holdSign(t *testing.T, token, keyID string, o api.SignOrder) (<-chan apiAnswer, func()) {
 	st := mustStack(t)
 	hold := make(chan struct{})
 	if err := st.HSM.InjectFault(hsmfake.Fault{Op: "sign", Hold: hold}); err != nil {
@@ -148,7 +149,7 @@ func TestSignCompletedBeforeTheClosingKeepsItsSignature(t *testing.T) {
 			o, _ := ecOrder(op.ID, r.keyID, "build signed before "+c.name)
 			answer, release := holdSign(t, r.token, r.keyID, o)
 			release()
-			var res keyserver.SignResult
+			var res api.SignResult
 			(<-answer).mustDecode(t, http.StatusCreated, &res)
 			c.close(t, op.ID)
 			mustUsage(t, r.token, op.ID, map[string]int{r.keyID: 1})

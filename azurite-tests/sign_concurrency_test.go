@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"keyserver/internal/api"
 	"keyserver/internal/hsmfake"
 	"keyserver/internal/keyserver"
 )
@@ -26,9 +27,9 @@ func mustSigningKey(tb testing.TB, spec hsmfake.KeySpec, approvals int) (keyID, 
 }
 
 // ecOrder is a valid P-256 sign order (asn1 answer) for a digest of msg.
-func ecOrder(opID, keyID, msg string) (keyserver.SignOrder, []byte) {
+func ecOrder(opID, keyID, msg string) (api.SignOrder, []byte) {
 	digest := hashOf(crypto.SHA256, []byte(msg))
-	return keyserver.SignOrder{OperationID: opID, KeyID: keyID, InputData: encodeInput("hex", digest), InputFormat: "hex", InputPadding: "none", SignatureFormat: "asn1", Description: "test"}, digest
+	return api.SignOrder{OperationID: opID, KeyID: keyID, InputData: encodeInput("hex", digest), InputFormat: "hex", InputPadding: "none", SignatureFormat: "asn1", Description: "test"}, digest
 }
 
 // signAtOnce sends orders sign orders for keyID at once, spread over the
@@ -56,7 +57,7 @@ func signAtOnce(t *testing.T, urls []string, token, opID, keyID string, orders i
 		}
 		switch a.Status {
 		case http.StatusCreated:
-			var res keyserver.SignResult
+			var res api.SignResult
 			a.mustDecode(t, http.StatusCreated, &res)
 			if !ecdsa.VerifyASN1(pub, digests[i], mustDecodeResult(t, "hex", res.Result)) {
 				t.Fatalf("order %d: the signature does not verify", i)
@@ -75,7 +76,7 @@ func signAtOnce(t *testing.T, urls []string, token, opID, keyID string, orders i
 // mustExhausted checks that every use of keyID in opID is spent.
 func mustExhausted(t *testing.T, token, opID, keyID string, uses int) {
 	got := mustGetOp(t, token, opID)
-	if g := got.grant(t, keyID); g.UsageCount != uses || got.Status != keyserver.StatusExhausted {
+	if g := got.grant(t, keyID); g.UsageCount != uses || got.Status != string(keyserver.StatusExhausted) {
 		t.Fatalf("usagecount %d, status %s; want %d, exhausted", g.UsageCount, got.Status, uses)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"keyserver/internal/api"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/localstack"
 )
@@ -58,7 +59,7 @@ func (p *pipeline) open(ctx context.Context, keyID string, uses int, description
 // that the answer is a signature (201) or, with exhausted, the refusal for
 // uses spent (409 usage_exhausted).
 func (p *pipeline) order(opID, keyID string, digest []byte, exhausted bool) func() error {
-	order := keyserver.SignOrder{OperationID: opID, KeyID: keyID, InputFormat: "hex", Description: "benchmark"}
+	order := api.SignOrder{OperationID: opID, KeyID: keyID, InputFormat: "hex", Description: "benchmark"}
 	if keyID == "key1" || keyID == "key3" {
 		order.InputData, order.InputPadding, order.SignatureFormat = hex.EncodeToString(keyserver.DigestInfo(crypto.SHA256, digest)), "digestinfo", "asn1"
 	} else {

@@ -33,6 +33,7 @@ type Service struct {
 	policyCache ttlCache[struct{}, []*Policy]
 	keys        ttlCache[string, *Key]
 	keyList     ttlCache[struct{}, []*Key] // every key, for GET /api/keys
+	certKeys    certKeys
 }
 
 func (s *Service) now() time.Time {
@@ -110,6 +111,18 @@ func (s *Service) allKeys(ctx context.Context) ([]*Key, error) {
 func (s *Service) forgetKey(keyID string) {
 	s.keys.forget(keyID)
 	s.keyList.forget(struct{}{})
+	s.certKeys.forget(keyID)
+}
+
+// orderableKey returns a registered key c may order signatures with. An
+// unknown key and a forbidden one get the same answer, so that callers cannot
+// probe which key ids exist.
+func (s *Service) orderableKey(ctx context.Context, c Caller, keyID string) (*Key, error) {
+	k, err := s.key(ctx, keyID)
+	if ErrorCode(err) == ENOTFOUND || (err == nil && !c.CanOrder(k.KeyID)) {
+		return nil, Errorf(ENOTFOUND, "Key %q does not exist or you may not use it.", keyID)
+	}
+	return k, err
 }
 
 // notify delivers an operation's pending notifications and clears them from

@@ -25,9 +25,7 @@ func TestSignClosedDuringTheHSMCallIsRefused(t *testing.T) {
 			c := f.mustCaller(t, "orderer")
 			op := f.mustCreate(t, "orderer", kr("ec256", 2))
 			o := order(op.ID, "ec256", digestOf(crypto.SHA256), keyserver.PaddingNone, "", keyserver.InputHex)
-			f.hsm.mu.Lock()
-			f.hsm.during = func() { tt.close(f, t, op.ID) }
-			f.hsm.mu.Unlock()
+			f.hsm.During(func() { tt.close(f, t, op.ID) })
 			res, err := f.svc.Sign(ctx, c, o)
 			wantCode(t, err, keyserver.ECLOSED)
 			if res != nil {

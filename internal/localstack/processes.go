@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,10 +56,7 @@ func (st *Stack) StartHandler(ctx context.Context, binary string) (string, func(
 	if err != nil {
 		return "", nil, err
 	}
-	env := map[string]string{}
-	for k, v := range st.env {
-		env[k] = v
-	}
+	env := maps.Clone(st.env)
 	env["FUNCTIONS_CUSTOMHANDLER_PORT"] = strconv.Itoa(port)
 	cmd, err := startProcess(binary, env, io.Discard)
 	if err != nil {

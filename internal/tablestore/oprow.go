@@ -22,6 +22,23 @@ type grantRow struct {
 	ApprovalCount *int `json:"approvalcount,omitempty"`
 }
 
+// closureRow is how the op row keeps a rejection or cancellation.
+type closureRow struct {
+	By struct {
+		Issuer  string         `json:"issuer"`
+		Subject string         `json:"subject"`
+		Kind    keyserver.Kind `json:"kind"` // absent (an app) in rows written before people
+	} `json:"by"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+func closureRowOf(c *keyserver.Closure) closureRow {
+	var r closureRow
+	r.By.Issuer, r.By.Subject, r.By.Kind, r.Time, r.Reason = c.By.Issuer, c.By.Subject, c.By.Kind, c.Time, c.Reason
+	return r
+}
+
 // useCount is what the op row keeps of one key's uses: N reserved or spent,
 // and the number of the last reservation.
 type useCount struct {
@@ -165,10 +182,10 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		setJSON("Keys", grants).
 		set("Open", !op.Closed())
 	if op.Rejected != nil {
-		r.setJSON("Rejected", op.Rejected)
+		r.setJSON("Rejected", closureRowOf(op.Rejected))
 	}
 	if op.Cancelled != nil {
-		r.setJSON("Cancelled", op.Cancelled)
+		r.setJSON("Cancelled", closureRowOf(op.Cancelled))
 	}
 	if op.BuildContext != nil {
 		r.setJSON("BuildContext", buildContextRowOf(op.BuildContext))
@@ -212,10 +229,11 @@ func opFromRow(e *opEntity, h *opHead) (op *keyserver.Operation, counted bool, e
 		if c.s == "" {
 			continue
 		}
-		*c.to = &keyserver.Closure{}
-		if err := jsonField(e, c.name, c.s, *c.to); err != nil {
+		var cr closureRow
+		if err := jsonField(e, c.name, c.s, &cr); err != nil {
 			return nil, false, err
 		}
+		*c.to = &keyserver.Closure{By: keyserver.Principal{Issuer: cr.By.Issuer, Subject: cr.By.Subject, Kind: cr.By.Kind}, Time: cr.Time, Reason: cr.Reason}
 	}
 	return op, counted, nil
 }
