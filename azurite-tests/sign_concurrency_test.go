@@ -32,42 +32,29 @@ func ecOrder(opID, keyID, msg string) (api.SignOrder, []byte) {
 	return api.SignOrder{OperationID: opID, KeyID: keyID, InputData: encodeInput("hex", digest), InputFormat: "hex", InputPadding: "none", SignatureFormat: "asn1", Description: "test"}, digest
 }
 
-// TestSignConcurrentOrdersNeverPassMax sends 100 orders at once to an
-// operation allowing 10 uses.
-func TestSignConcurrentOrdersNeverPassMax(t *testing.T) {
-	t.Parallel()
-	keyID, token := mustSigningKey(t, hsmfake.KeySpec{Name: "conc", Kty: "EC-HSM", Crv: "P-256"}, 0)
-	op := mustOpenOp(t, token, 600000, map[string]int{keyID: 10})
+// signAtOnce sends orders sign orders for keyID at once, spread over the
+// handlers at urls, checks each answer (a signature that verifies or the
+// refusal for uses spent) and counts them.
+func signAtOnce(t *testing.T, urls []string, token, opID, keyID string, orders int) (signed, exhausted int) {
 	var key struct {
 		Certificate string `json:"certificate"`
 	}
 	mustDo(t, "GET", "/api/keys/"+keyID, token, nil).mustDecode(t, http.StatusOK, &key)
 	pub := mustParseCertificate(t, key.Certificate).PublicKey.(*ecdsa.PublicKey)
-
-	const orders = 100
 	answers := make([]apiAnswer, orders)
 	errs := make([]error, orders)
-	base := mustStack(t).HandlerURL
 	digests := make([][]byte, orders)
 	var wg sync.WaitGroup
 	for i := range orders {
-		o, digest := ecOrder(op.ID, keyID, fmt.Sprintf("build %d", i))
+		o, digest := ecOrder(opID, keyID, fmt.Sprintf("build %d", i))
 		digests[i] = digest
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			answers[i], errs[i] = do(base, "POST", "/api/signorders", token, o)
-		}()
+		wg.Go(func() { answers[i], errs[i] = do(urls[i%len(urls)], "POST", "/api/signorders", token, o) })
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("order %d: %v", i, err)
-		}
-	}
-
-	var signed, exhausted int
 	for i, a := range answers {
+		if errs[i] != nil {
+			t.Fatalf("order %d: %v", i, errs[i])
+		}
 		switch a.Status {
 		case http.StatusCreated:
 			var res api.SignResult
@@ -83,11 +70,26 @@ func TestSignConcurrentOrdersNeverPassMax(t *testing.T) {
 			t.Fatalf("order %d: status %d: %s", i, a.Status, a.Body)
 		}
 	}
+	return signed, exhausted
+}
+
+// mustExhausted checks that every use of keyID in opID is spent.
+func mustExhausted(t *testing.T, token, opID, keyID string, uses int) {
+	got := mustGetOp(t, token, opID)
+	if g := got.grant(t, keyID); g.UsageCount != uses || got.Status != string(keyserver.StatusExhausted) {
+		t.Fatalf("usagecount %d, status %s; want %d, exhausted", g.UsageCount, got.Status, uses)
+	}
+}
+
+// TestSignConcurrentOrdersNeverPassMax sends 100 orders at once to an
+// operation allowing 10 uses.
+func TestSignConcurrentOrdersNeverPassMax(t *testing.T) {
+	t.Parallel()
+	keyID, token := mustSigningKey(t, hsmfake.KeySpec{Name: "conc", Kty: "EC-HSM", Crv: "P-256"}, 0)
+	op := mustOpenOp(t, token, 600000, map[string]int{keyID: 10})
+	signed, exhausted := signAtOnce(t, []string{mustStack(t).HandlerURL}, token, op.ID, keyID, 100)
 	if signed != 10 || exhausted != 90 {
 		t.Fatalf("%d signed and %d exhausted, want 10 and 90", signed, exhausted)
 	}
-	got := mustGetOp(t, token, op.ID)
-	if g := got.grant(t, keyID); g.UsageCount != 10 || got.Status != string(keyserver.StatusExhausted) {
-		t.Fatalf("usagecount %d, status %s; want 10, exhausted", g.UsageCount, got.Status)
-	}
+	mustExhausted(t, token, op.ID, keyID, 10)
 }

@@ -21,10 +21,10 @@ func TestTablestoreReserveUseNeverPassesMax(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := s.ReserveUse(ctx, op.ID, "k1", 10, 0)
+			r, err := s.ReserveUse(ctx, op.ID, "k1", 10)
 			errs[i] = err
 			if err == nil {
-				slots[i] = r.Slot
+				slots[i] = r.Seq
 			}
 		}()
 	}
@@ -36,7 +36,7 @@ func TestTablestoreReserveUseNeverPassesMax(t *testing.T) {
 		case "":
 			reserved++
 			if taken[slots[i]] {
-				t.Fatalf("slot %d reserved twice", slots[i])
+				t.Fatalf("reservation number %d given twice", slots[i])
 			}
 			taken[slots[i]] = true
 		case keyserver.EEXHAUSTED:
@@ -61,24 +61,24 @@ func TestTablestoreReleaseThenReserveAgain(t *testing.T) {
 	s, ctx := mustTablestore(t), context.Background()
 	op := mustCreateOp(t, s, map[string]int{"k1": 2})
 	ev := keyserver.AuditEvent{Actor: tsRequester, Action: keyserver.ActionSign, OperationID: op.ID, KeyID: "k1", Result: "ok"}
-	first, err := s.ReserveUse(ctx, op.ID, "k1", 2, 0)
+	first, err := s.ReserveUse(ctx, op.ID, "k1", 2)
 	if err != nil {
 		t.Fatalf("ReserveUse: %v", err)
 	}
-	second, err := s.ReserveUse(ctx, op.ID, "k1", 2, 0) // stale hint: finds the other slot
+	second, err := s.ReserveUse(ctx, op.ID, "k1", 2)
 	if err != nil {
 		t.Fatalf("ReserveUse: %v", err)
 	}
-	if first.Slot+second.Slot != 3 || first.Slot == second.Slot {
-		t.Fatalf("slots %d and %d, want 1 and 2 in some order", first.Slot, second.Slot)
+	if first.Seq == second.Seq {
+		t.Fatalf("both reservations are number %d", first.Seq)
 	}
-	_, err = s.ReserveUse(ctx, op.ID, "k1", 2, 2)
+	_, err = s.ReserveUse(ctx, op.ID, "k1", 2)
 	mustCode(t, err, keyserver.EEXHAUSTED)
 
 	if err := s.CompleteUse(ctx, second, ev); err != nil {
 		t.Fatalf("CompleteUse: %v", err)
 	}
-	mustCode(t, s.ReleaseUse(ctx, second, ev), keyserver.ECONFLICT) // its token is spent
+	mustCode(t, s.ReleaseUse(ctx, second, ev), keyserver.ECONFLICT) // it is spent
 	ev.Result = "released"
 	if err := s.ReleaseUse(ctx, first, ev); err != nil {
 		t.Fatalf("ReleaseUse: %v", err)
@@ -87,13 +87,11 @@ func TestTablestoreReleaseThenReserveAgain(t *testing.T) {
 	if got, err := s.Operation(ctx, op.ID); err != nil || got.Keys[0].UsageCount != 1 {
 		t.Fatalf("after release: %+v, %v; want UsageCount 1", got, err)
 	}
-	again, err := s.ReserveUse(ctx, op.ID, "k1", 2, 2)
-	if err != nil {
+	if _, err := s.ReserveUse(ctx, op.ID, "k1", 2); err != nil {
 		t.Fatalf("ReserveUse after release: %v", err)
 	}
-	if again.Slot != first.Slot {
-		t.Fatalf("reserved slot %d after release, want the released slot %d", again.Slot, first.Slot)
-	}
+	_, err = s.ReserveUse(ctx, op.ID, "k1", 2)
+	mustCode(t, err, keyserver.EEXHAUSTED)
 	evs, err := s.OperationEvents(ctx, op.ID)
 	if err != nil || len(evs) != 3 || evs[1].Result != "ok" || evs[2].Result != "released" {
 		t.Fatalf("OperationEvents = %+v, %v; want create, completed, released", evs, err)

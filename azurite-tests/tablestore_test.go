@@ -278,7 +278,7 @@ func TestTablestoreListOperations(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("cancelling: %v", err)
 	}
-	if _, err := s.ReserveUse(ctx, open.ID, "k1", 1, 0); err != nil {
+	if _, err := s.ReserveUse(ctx, open.ID, "k1", 1); err != nil {
 		t.Fatalf("ReserveUse: %v", err)
 	}
 	tests := []struct {
@@ -346,7 +346,7 @@ func TestTablestoreUnreachableIsUnavailable(t *testing.T) {
 	mustCode(t, s.Health(ctx), keyserver.EUNAVAILABLE)
 	_, err = s.Operation(ctx, keyserver.NewID())
 	mustCode(t, err, keyserver.EUNAVAILABLE)
-	_, err = s.ReserveUse(ctx, keyserver.NewID(), "k1", 3, 0)
+	_, err = s.ReserveUse(ctx, keyserver.NewID(), "k1", 3)
 	mustCode(t, err, keyserver.EUNAVAILABLE)
 	mustCode(t, s.PutKey(ctx, &keyserver.Key{KeyID: "k1"}), keyserver.EUNAVAILABLE)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 )
 
 func main() {
+	// The live heap is a few MB: collecting garbage at 400% growth rather
+	// than 100% costs little memory and saves about a tenth of the CPU of
+	// a signature. GOGC, when set, decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	if err := run(log); err != nil {
 		log.Error("keyserver stopped", "err", err)

@@ -2,23 +2,21 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"keyserver/internal/api"
-	"keyserver/internal/keyserver"
 	"keyserver/internal/localstack"
 )
 
@@ -89,54 +87,30 @@ func restSigner(st *localstack.Stack, name, alg string, digest []byte) (func() e
 	}, nil
 }
 
-// signOrderer opens an approved operation for keyID with n uses and returns
-// a function that makes one signature through POST /api/signorders.
-func signOrderer(ctx context.Context, st *localstack.Stack, keyID string, n int, digest []byte) (func() error, error) {
-	token, err := st.Token(ctx, "orderer-client")
+// procCPU returns the user and system CPU time of process pid so far, from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	var op struct{ ID string }
-	req := map[string]any{"validms": 600000, "description": "benchmark run",
-		"new-keyusagerestrictions": []map[string]any{{"keyid": keyID, "maxusagecount": n}}}
-	if _, err := st.Call(ctx, "POST", "/api/operations", token, req, &op); err != nil {
-		return nil, err
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 on
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat has %d fields", pid, len(fields)+2)
 	}
-	var k struct{ RequiredApprovals int }
-	if _, err := st.Call(ctx, "GET", "/api/keys/"+keyID, token, nil, &k); err != nil {
-		return nil, err
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", pid, fields[11], fields[12])
 	}
-	if k.RequiredApprovals > 0 {
-		approver, err := st.Token(ctx, "adminclient")
-		if err != nil {
-			return nil, err
-		}
-		if _, err := st.Call(ctx, "POST", "/api/operations/"+op.ID+"/approve", approver, nil, nil); err != nil {
-			return nil, err
-		}
-	}
-	order := api.SignOrder{OperationID: op.ID, KeyID: keyID, InputFormat: "hex", Description: "benchmark"}
-	if keyID == "key1" {
-		order.InputData, order.InputPadding, order.SignatureFormat = hex.EncodeToString(keyserver.DigestInfo(sha256Hash, digest)), "digestinfo", "asn1"
-	} else {
-		order.InputData, order.InputPadding, order.SignatureFormat = hex.EncodeToString(digest), "none", "p1363"
-	}
-	body, _ := json.Marshal(order)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	return func() error {
-		req, _ := http.NewRequest("POST", st.HandlerURL+"/api/signorders", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var out api.SignResult
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("signorders: %s", resp.Status)
-		}
-		return nil
-	}, nil
+	return time.Duration(utime+stime) * time.Second / time.Duration(ticks()), nil
 }
 
-var sha256Hash = crypto.SHA256
+var ticks = sync.OnceValue(func() int64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
+		return n
+	}
+	return 100
+})

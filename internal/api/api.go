@@ -31,6 +31,7 @@ type Server struct {
 	UI *webui.UI
 
 	healthCache healthCache
+	tokens      tokenCache
 }
 
 // Route is one method and path pattern the server answers.
@@ -178,7 +179,7 @@ func (s *Server) identified(h identFunc) func(w http.ResponseWriter, r *http.Req
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			return keyserver.Errorf(keyserver.EUNAUTHENTICATED, "This route needs an Authorization: Bearer <token> header.")
 		}
-		id, err := s.Verifier.Verify(r.Context(), strings.TrimSpace(token))
+		id, err := s.tokens.verify(r.Context(), s.Verifier, strings.TrimSpace(token), time.Now())
 		if err != nil {
 			if keyserver.ErrorCode(err) == keyserver.EINTERNAL {
 				return keyserver.Wrap(keyserver.EUNAUTHENTICATED, err, "The bearer token is not valid.")

@@ -12,16 +12,18 @@ import (
 
 // Fault is a one-shot failure for the next Count requests of operation Op
 // ("sign", "get", "create", "list", "verify" or "any"). Delay postpones the
-// answer; Hang blocks until the client goes away; Status (429, 500 or 503,
-// with an optional Retry-After) replaces the answer. A Fault with only a
-// Delay answers normally afterwards.
+// answer; Hold (in process only) holds it until the channel is closed; Hang
+// blocks until the client goes away; Status (429, 500 or 503, with an
+// optional Retry-After) replaces the answer. A Fault with only a Delay or a
+// Hold answers normally afterwards.
 type Fault struct {
-	Op         string        `json:"op"`
-	Status     int           `json:"status,omitempty"`
-	RetryAfter string        `json:"retryafter,omitempty"`
-	Delay      time.Duration `json:"-"`
-	Hang       bool          `json:"hang,omitempty"`
-	Count      int           `json:"count,omitempty"` // default 1
+	Op         string          `json:"op"`
+	Status     int             `json:"status,omitempty"`
+	RetryAfter string          `json:"retryafter,omitempty"`
+	Delay      time.Duration   `json:"-"`
+	Hold       <-chan struct{} `json:"-"`
+	Hang       bool            `json:"hang,omitempty"`
+	Count      int             `json:"count,omitempty"` // default 1
 }
 
 // UnmarshalJSON reads delay as a Go duration ("2s").
@@ -60,8 +62,8 @@ func (f *Fault) validate() error {
 	if f.Hang && f.Status != 0 {
 		return fmt.Errorf("a hanging fault never answers, so it takes no status")
 	}
-	if !f.Hang && f.Status == 0 && f.Delay <= 0 {
-		return fmt.Errorf("a fault needs a status, a delay or hang")
+	if !f.Hang && f.Status == 0 && f.Delay <= 0 && f.Hold == nil {
+		return fmt.Errorf("a fault needs a status, a delay, a hold or hang")
 	}
 	if f.Count == 0 {
 		f.Count = 1
@@ -140,27 +142,34 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// awaitFault waits for ch (nil: never) and reports whether it came before
+// the client went away or the fake shut down (which answers 503).
+func awaitFault[T any](s *Server, w http.ResponseWriter, r *http.Request, ch <-chan T) bool {
+	select {
+	case <-ch:
+		return true
+	case <-r.Context().Done():
+	case <-s.done:
+		writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "hsmfake: shutting down")
+	}
+	return false
+}
+
 // applyFault carries out f and reports whether it answered the request.
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, op string, f Fault) bool {
 	s.log.Info("hsmfake: injecting fault", "op", op, "path", r.URL.Path, "status", f.Status, "delay", f.Delay.String(), "hang", f.Hang)
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return true
-		case <-s.done:
-			writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "hsmfake: shutting down")
+		if !awaitFault(s, w, r, t.C) {
 			return true
 		}
 	}
+	if f.Hold != nil && !awaitFault(s, w, r, f.Hold) {
+		return true
+	}
 	if f.Hang {
-		select {
-		case <-r.Context().Done():
-		case <-s.done:
-			writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "hsmfake: shutting down")
-		}
+		awaitFault[struct{}](s, w, r, nil)
 		return true
 	}
 	if f.Status == 0 {

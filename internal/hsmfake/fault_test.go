@@ -51,6 +51,19 @@ func TestFaults(t *testing.T) {
 		f.call(t, http.MethodPost, "/_fault", map[string]any{"op": "create", "delay": "20ms"}, http.StatusNoContent)
 		mustCreate(t, f, "k", map[string]any{"kty": "EC"})
 	})
+	t.Run("hold until released, then answer", func(t *testing.T) {
+		hold := make(chan struct{})
+		if err := f.srv.InjectFault(Fault{Op: "sign", Hold: hold}); err != nil {
+			t.Fatalf("InjectFault: %v", err)
+		}
+		answered := make(chan []byte)
+		go func() { _, _, body := f.do(t, http.MethodPost, "/keys/k//sign", sign, "tok"); answered <- body }()
+		f.call(t, http.MethodGet, "/keys/k", nil, http.StatusOK) // other operations pass meanwhile
+		close(hold)
+		if body := <-answered; !bytes.Contains(body, []byte(`"value"`)) {
+			t.Fatalf("held signature answered %s", body)
+		}
+	})
 	t.Run("hang until the client gives up", func(t *testing.T) {
 		if err := f.srv.InjectFault(Fault{Op: "sign", Hang: true}); err != nil {
 			t.Fatalf("InjectFault: %v", err)

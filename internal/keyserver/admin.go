@@ -17,7 +17,7 @@ import (
 
 // KeysFor returns the keys c holds any role on.
 func (s *Service) KeysFor(ctx context.Context, c Caller) ([]*Key, error) {
-	all, err := s.Keys.Keys(ctx)
+	all, err := s.allKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -159,8 +159,7 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	} else if err := CheckCertificate(k.Certificate, signer.Public()); err != nil {
 		return onField(err, "certificate")
 	}
-	defer s.keys.forget(k.KeyID)
-	defer s.certKeys.forget(k.KeyID)
+	defer s.forgetKey(k.KeyID)
 	return s.adminChange(ctx, c, "put key "+k.KeyID+" hsmkey "+k.HSMKey, func() error {
 		return s.Keys.PutKey(ctx, k)
 	})
@@ -174,7 +173,7 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, keyID string) error {
 	if err := ValidateKeyID(keyID); err != nil {
 		return err
 	}
-	defer s.keys.forget(keyID)
+	defer s.forgetKey(keyID)
 	return s.adminChange(ctx, c, "delete key "+keyID, func() error {
 		return s.Keys.DeleteKey(ctx, keyID)
 	})

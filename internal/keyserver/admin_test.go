@@ -138,3 +138,30 @@ func TestAdminChangeIsRecordedFirst(t *testing.T) {
 		t.Fatalf("records of a failed delete = %+v; want the change, then its failure", evs)
 	}
 }
+
+// TestKeysForIsCachedUntilAKeyChanges lists keys twice with the store
+// failing in between: the second listing comes from the cache. Deleting a key
+// clears it.
+func TestKeysForIsCachedUntilAKeyChanges(t *testing.T) {
+	f := newFixture(t)
+	f.svc.CacheTTL = time.Hour
+	ctx := context.Background()
+	c := f.mustCaller(t, "orderer")
+	first, err := f.svc.KeysFor(ctx, c)
+	if err != nil || len(first) == 0 {
+		t.Fatalf("KeysFor = %d keys, %v", len(first), err)
+	}
+	f.store.Fail("Keys", keyserver.Errorf(keyserver.EUNAVAILABLE, "Table Storage cannot be reached."))
+	if again, err := f.svc.KeysFor(ctx, c); err != nil || len(again) != len(first) {
+		t.Fatalf("KeysFor from the cache = %d keys, %v; want %d", len(again), err, len(first))
+	}
+	if err := f.svc.DeleteKey(ctx, f.mustCaller(t, "admin"), "off"); err != nil {
+		t.Fatalf("DeleteKey: %v", err)
+	}
+	_, err = f.svc.KeysFor(ctx, c)
+	wantCode(t, err, keyserver.EUNAVAILABLE)
+	f.store.Fail("Keys", nil)
+	if after, err := f.svc.KeysFor(ctx, c); err != nil || len(after) != len(first)-1 {
+		t.Fatalf("KeysFor after DeleteKey = %d keys, %v; want %d", len(after), err, len(first)-1)
+	}
+}

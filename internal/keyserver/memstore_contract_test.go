@@ -59,11 +59,11 @@ func TestMemStoreRefusesLoudly(t *testing.T) {
 			return err
 		}},
 		{"ReserveUse with another max", func(m *memstore.Store, op *keyserver.Operation) error {
-			_, err := m.ReserveUse(ctx, op.ID, "key2", 3, 0)
+			_, err := m.ReserveUse(ctx, op.ID, "key2", 3)
 			return err
 		}},
 		{"ReserveUse of a key not granted", func(m *memstore.Store, op *keyserver.Operation) error {
-			_, err := m.ReserveUse(ctx, op.ID, "key3", 2, 0)
+			_, err := m.ReserveUse(ctx, op.ID, "key3", 2)
 			return err
 		}},
 	}

@@ -34,12 +34,17 @@ type KeyGrant struct {
 	UsageCount        int
 	RequiredApprovals int
 	Approvals         []Approval
+	// ApprovalCount is the number of approvals when a SigningLoader left
+	// Approvals out; otherwise 0.
+	ApprovalCount int
 	// HSMKey is the HSM key the grant was opened for; approvals hold for it only.
 	HSMKey string
 }
 
 // Approved reports whether the grant has the approvals it needs.
-func (g *KeyGrant) Approved() bool { return len(g.Approvals) >= g.RequiredApprovals }
+func (g *KeyGrant) Approved() bool {
+	return max(len(g.Approvals), g.ApprovalCount) >= g.RequiredApprovals
+}
 
 // ApprovedBy reports whether p already approved this grant.
 func (g *KeyGrant) ApprovedBy(p Principal) bool {

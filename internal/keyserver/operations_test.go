@@ -162,7 +162,7 @@ func mustUseUp(tb testing.TB, f *fixture, id, keyID string) {
 	ctx := context.Background()
 	g := f.mustOperation(tb, id).Grant(keyID)
 	for i := g.UsageCount; i < g.MaxUsageCount; i++ {
-		r, err := f.store.ReserveUse(ctx, id, keyID, g.MaxUsageCount, i)
+		r, err := f.store.ReserveUse(ctx, id, keyID, g.MaxUsageCount)
 		if err != nil {
 			tb.Fatalf("ReserveUse: %v", err)
 		}

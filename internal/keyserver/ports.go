@@ -68,8 +68,10 @@ type NewApproval struct {
 type Reservation struct {
 	OperationID string
 	KeyID       string
-	Slot        int
-	// Token is the store's own handle (an ETag) for completing or releasing.
+	// Seq numbers the reservation among the uses of KeyID in the
+	// operation; a number is never given twice.
+	Seq int
+	// Token is the store's own handle, if it needs one.
 	Token string
 	// AuditRecord is set by CompleteUse to the id of the record it wrote.
 	AuditRecord string
@@ -92,13 +94,21 @@ type OperationStore interface {
 	// UpdateOperation loads the operation, lets fn change it and writes the
 	// result and fn's Update atomically, retrying a bounded number of times
 	// when another writer got there first. An error from fn writes nothing.
+	// An update that closes the operation (rejects or cancels it) revokes
+	// its outstanding reservations atomically with the change: no use
+	// reserved before it commits can be completed after.
 	UpdateOperation(ctx context.Context, id string, fn func(*Operation) (*Update, error)) (*Operation, error)
-	// ReserveUse takes one use of keyID, never letting the uses pass max.
-	// It returns EEXHAUSTED when none is left. hint is the use count last seen.
-	ReserveUse(ctx context.Context, opID, keyID string, max, hint int) (*Reservation, error)
-	// CompleteUse marks a reserved use spent and writes ev in the same transaction.
+	// ReserveUse takes one use of keyID, never letting the uses (reserved
+	// and spent) pass max. It returns EEXHAUSTED when none is left and
+	// ECLOSED when the operation is closed or being closed.
+	ReserveUse(ctx context.Context, opID, keyID string, max int) (*Reservation, error)
+	// CompleteUse marks a reserved use spent and writes ev in the same
+	// transaction. A reservation no longer held gets ECLOSED when the
+	// operation is closed (closing revoked it) and ECONFLICT otherwise (it
+	// was completed or released); both write nothing.
 	CompleteUse(ctx context.Context, r *Reservation, ev AuditEvent) error
-	// ReleaseUse gives a reserved use back and writes ev in the same transaction.
+	// ReleaseUse gives a reserved use back and writes ev in the same
+	// transaction; it fails as CompleteUse does and then writes nothing.
 	ReleaseUse(ctx context.Context, r *Reservation, ev AuditEvent) error
 	// RecordEvent writes an audit event into the operation's partition.
 	RecordEvent(ctx context.Context, opID string, ev AuditEvent) error
@@ -111,9 +121,9 @@ type OperationStore interface {
 }
 
 // SigningLoader is an optional ability of an OperationStore: loading an
-// operation for signing without counting its uses, which would cost a read of
-// every use. Each grant's UsageCount is then 0; ReserveUse still refuses with
-// EEXHAUSTED when no use is left.
+// operation for signing in as few reads as the store can. The operation is
+// as Operation returns it, except that a grant's Approvals may be left out,
+// their number then being in ApprovalCount.
 type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }

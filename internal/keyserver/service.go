@@ -36,6 +36,7 @@ type Service struct {
 	subjects    ttlCache[Principal, *Subject]
 	policyCache ttlCache[struct{}, []*Policy]
 	keys        ttlCache[string, *Key]
+	keyList     ttlCache[struct{}, []*Key] // every key, for GET /api/keys
 	certKeys    certKeys
 	audit       auditState
 }
@@ -102,6 +103,20 @@ func (s *Service) key(ctx context.Context, keyID string) (*Key, error) {
 	return s.keys.get(keyID, s.CacheTTL, s.now(), func() (*Key, error) {
 		return s.Keys.Key(ctx, keyID)
 	})
+}
+
+// allKeys returns every registered key, cached for CacheTTL.
+func (s *Service) allKeys(ctx context.Context) ([]*Key, error) {
+	return s.keyList.get(struct{}{}, s.CacheTTL, s.now(), func() ([]*Key, error) {
+		return s.Keys.Keys(ctx)
+	})
+}
+
+// forgetKey drops a changed key from the caches.
+func (s *Service) forgetKey(keyID string) {
+	s.keys.forget(keyID)
+	s.keyList.forget(struct{}{})
+	s.certKeys.forget(keyID)
 }
 
 // orderableKey returns a registered key c may order signatures with. An

@@ -81,7 +81,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		return nil, err
 	}
 	ev.Digest = hex.EncodeToString(plan.digest)
-	r, err := s.Ops.ReserveUse(ctx, op.ID, k.KeyID, g.MaxUsageCount, g.UsageCount)
+	r, err := s.Ops.ReserveUse(ctx, op.ID, k.KeyID, g.MaxUsageCount)
 	if err != nil {
 		return nil, err
 	}
@@ -103,14 +103,26 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		err = s.Ops.CompleteUse(ctx, r, *ev)
 	}
 	if err != nil {
-		ev.Result, ev.Detail = "failed: "+ErrorCode(err), ErrorMessage(err)
-		// A context that is already gone must not keep the use from being released.
-		if rerr := s.Ops.ReleaseUse(context.WithoutCancel(ctx), r, *ev); rerr != nil {
-			s.log().ErrorContext(ctx, "releasing use after failed signature", "operation", op.ID, "key", k.KeyID, "err", rerr)
-		}
+		s.giveBack(ctx, r, ev, err)
 		return nil, err
 	}
 	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig), AuditRecord: r.AuditRecord}, nil
+}
+
+// giveBack releases the use of a signature that is not handed out, with its
+// audit event. A use no longer held (revoked by closing the operation while
+// the HSM signed) is not released: then only the event is written.
+func (s *Service) giveBack(ctx context.Context, r *Reservation, ev *AuditEvent, cause error) {
+	ev.Result, ev.Detail = "failed: "+ErrorCode(cause), ErrorMessage(cause)
+	// A context that is already gone must not keep the use from being released.
+	ctx = context.WithoutCancel(ctx)
+	err := s.Ops.ReleaseUse(ctx, r, *ev)
+	if code := ErrorCode(err); code == ECLOSED || code == ECONFLICT {
+		err = s.Ops.RecordEvent(ctx, r.OperationID, *ev)
+	}
+	if err != nil {
+		s.log().ErrorContext(ctx, "releasing use after failed signature", "operation", r.OperationID, "key", r.KeyID, "err", err)
+	}
 }
 
 // signingOperation loads an operation c may see, through the store's

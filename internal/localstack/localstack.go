@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"keyserver/internal/app"
@@ -46,6 +45,9 @@ type Options struct {
 	// PersonTokenLifetime is the lifetime of the tokens people get by
 	// signing in; default one hour. Tests shorten it to expire a session.
 	PersonTokenLifetime time.Duration
+	// TableEndpoint, when set, is the table service URL (account included)
+	// the handler uses instead of Azurite's own, e.g. a proxy in front of it.
+	TableEndpoint string
 }
 
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
@@ -88,6 +90,7 @@ type Stack struct {
 	handler     *app.Main
 	proc        *exec.Cmd
 	procErr     chan error
+	extra       []*extraHandler
 }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
@@ -149,7 +152,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 	st.handlerPort = handlerPort
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
-	env := st.handlerEnv(handlerPort, st.Azurite.ConnectionString(), st.Auth.IdentityHeader(), o.SignTimeout)
+	tables := st.Azurite.ConnectionString()
+	if o.TableEndpoint != "" {
+		tables = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;TableEndpoint=%s;", azurite.AccountName, azurite.AccountKey, o.TableEndpoint)
+	}
+	env := st.handlerEnv(handlerPort, tables, st.Auth.IdentityHeader(), o.SignTimeout)
 	st.env, st.now = env, o.Now
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout
@@ -232,50 +239,14 @@ func (st *Stack) startHandler(ctx context.Context, o Options, env map[string]str
 		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now}
 		return st.handler.Open(ctx)
 	}
-	cmd := exec.Command(o.HandlerBinary)
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = o.HandlerOutput, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the handler %s: %w", o.HandlerBinary, err)
+	cmd, err := startProcess(o.HandlerBinary, env, o.HandlerOutput)
+	if err != nil {
+		return err
 	}
 	st.proc = cmd
 	st.procErr = make(chan error, 1)
 	go func() { st.procErr <- cmd.Wait() }()
 	return nil
-}
-
-func (st *Stack) waitHealthy(ctx context.Context) error {
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		if st.procErr != nil {
-			select {
-			case err := <-st.procErr:
-				return fmt.Errorf("the handler exited: %v", err)
-			default:
-			}
-		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", st.HandlerURL+"/api/health", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("health answered %s", resp.Status)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("the handler did not become healthy: %v", last)
 }
 
 // AnotherHandler starts one more in-process handler on the stack's services,
@@ -307,13 +278,11 @@ func (st *Stack) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
+	for _, h := range st.extra {
+		h.stop()
+	}
 	if st.proc != nil && st.proc.Process != nil {
-		_ = syscall.Kill(-st.proc.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-st.procErr:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-st.proc.Process.Pid, syscall.SIGKILL)
-		}
+		stopProcess(st.proc.Process.Pid, st.procErr)
 	}
 	if st.handler != nil {
 		errs = append(errs, st.handler.Close(ctx))

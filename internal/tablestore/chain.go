@@ -2,11 +2,10 @@ package tablestore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,12 +173,28 @@ func readHead(ctx context.Context, c *aztables.Client, pk string) (auditlog.Head
 // because the record's place was taken; then the head is read again and the
 // record rebuilt. It returns the record's id.
 func (s *Store) chained(ctx context.Context, c *aztables.Client, pk, chain string, ev keyserver.AuditEvent, write func(record *row) (taken bool, err error)) (string, error) {
-	if ev.Time.IsZero() {
-		ev.Time = s.now()
+	ids, err := s.chainedN(ctx, c, pk, chain, []keyserver.AuditEvent{ev}, func(recs []*row) (bool, error) { return write(recs[0]) })
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// chainedN is chained for several events, which become consecutive records
+// in the order given.
+func (s *Store) chainedN(ctx context.Context, c *aztables.Client, pk, chain string, evs []keyserver.AuditEvent, write func(records []*row) (taken bool, err error)) ([]string, error) {
+	for i := range evs {
+		if evs[i].Time.IsZero() {
+			evs[i].Time = s.now()
+		}
 	}
 	if s.Unchained {
-		_, err := write(s.auditRow(pk, ev))
-		return "", err
+		rows := make([]*row, len(evs))
+		for i, ev := range evs {
+			rows[i] = s.auditRow(pk, ev)
+		}
+		_, err := write(rows)
+		return make([]string, len(evs)), err
 	}
 	defer s.heads.lock(chain)()
 	for attempt := 1; ; attempt++ {
@@ -187,20 +202,25 @@ func (s *Store) chained(ctx context.Context, c *aztables.Client, pk, chain strin
 		if !ok {
 			var err error
 			if head, err = readHead(ctx, c, pk); err != nil {
-				return "", err
+				return nil, err
 			}
 		}
-		rec, next := head.Chain(ev.Record(chain))
-		if err := rec.Check(); err != nil {
-			return "", keyserver.Errorf(keyserver.EINVALID, "The audit record cannot be written: %v.", err)
+		rows, ids := make([]*row, len(evs)), make([]string, len(evs))
+		for i, ev := range evs {
+			var rec auditlog.Record
+			rec, head = head.Chain(ev.Record(chain))
+			if err := rec.Check(); err != nil {
+				return nil, keyserver.Errorf(keyserver.EINVALID, "The audit record cannot be written: %v.", err)
+			}
+			rows[i], ids[i] = recordRow(pk, &rec), rec.ID()
 		}
-		taken, err := write(recordRow(pk, &rec))
-		s.heads.set(chain, next, err == nil)
+		taken, err := write(rows)
+		s.heads.set(chain, head, err == nil)
 		if err == nil {
-			return rec.ID(), nil
+			return ids, nil
 		}
 		if !taken || attempt == maxChainAttempts {
-			return "", err
+			return nil, err
 		}
 	}
 }
@@ -214,39 +234,28 @@ func (s *Store) insertRecord(ctx context.Context, c *aztables.Client, pk, chain 
 	})
 }
 
-// submitRecorded submits actions, in operation opID's partition, with ev as
-// the next record of the operation's chain, added last so that the other
-// actions keep their places. A transaction that fails for another reason
-// returns SubmitTransaction's error as it is; one whose record's place was
-// taken by another process is built again on the chain's new head. An empty
-// ev adds no record.
-func (s *Store) submitRecorded(ctx context.Context, opID string, actions []aztables.TransactionAction, ev keyserver.AuditEvent) (string, error) {
-	if ev == (keyserver.AuditEvent{}) {
-		_, err := s.ops.SubmitTransaction(ctx, actions, nil)
-		return "", err
+// submitRecorded submits actions, in operation opID's partition, with evs as
+// the next records of the operation's chain, added last so that the other
+// actions keep their places. It returns the ETags of the actions and the
+// records' ids. A transaction that fails for another reason returns the
+// submit's error as it is; one whose records' place was taken by another
+// process is built again on the chain's new head.
+func (s *Store) submitRecorded(ctx context.Context, opID string, actions []aztables.TransactionAction, evs ...keyserver.AuditEvent) ([]azcore.ETag, []string, error) {
+	evs = slices.DeleteFunc(slices.Clone(evs), func(ev keyserver.AuditEvent) bool { return ev == (keyserver.AuditEvent{}) })
+	if len(evs) == 0 {
+		etags, err := s.submit(ctx, actions)
+		return etags, nil, err
 	}
-	return s.chained(ctx, s.ops, opID, auditlog.OperationChain(opID), ev, func(rec *row) (bool, error) {
-		all := append(actions[:len(actions):len(actions)], aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: rec.marshal()})
-		_, err := s.ops.SubmitTransaction(ctx, all, nil)
-		i, status := failedIndex(err)
-		return status == http.StatusConflict && i == len(actions), err
-	})
-}
-
-var failedIndexPattern = regexp.MustCompile(`"value"\s*:\s*"(\d+):`)
-
-// failedIndex returns the index of the action that failed a transaction and
-// its status; index -1 when the answer does not say.
-func failedIndex(err error) (int, int) {
-	status, _ := statusOf(err)
-	var re *azcore.ResponseError
-	if !errors.As(err, &re) || re.RawResponse == nil {
-		return -1, status
-	}
-	if m := failedIndexPattern.FindSubmatch(payload(re.RawResponse)); m != nil {
-		if i, err := strconv.Atoi(string(m[1])); err == nil {
-			return i, status
+	var etags []azcore.ETag
+	ids, err := s.chainedN(ctx, s.ops, opID, auditlog.OperationChain(opID), evs, func(recs []*row) (bool, error) {
+		all := slices.Clip(actions)
+		for _, r := range recs {
+			all = append(all, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()})
 		}
-	}
-	return -1, status
+		var err error
+		etags, err = s.submit(ctx, all)
+		i, status := failedAction(err)
+		return status == http.StatusConflict && i >= len(actions), err
+	})
+	return etags, ids, err
 }

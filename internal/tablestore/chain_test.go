@@ -144,7 +144,7 @@ func TestRecordsRideInTransactionsOfTwoProcesses(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r, err := s.ReserveUse(ctx, op.ID, "k1", 20, 0)
+				r, err := s.ReserveUse(ctx, op.ID, "k1", 20)
 				if err == nil {
 					err = s.CompleteUse(ctx, r, keyserver.AuditEvent{Actor: requester, Action: keyserver.ActionSign, OperationID: op.ID, KeyID: "k1", Result: "ok"})
 				}

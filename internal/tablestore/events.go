@@ -65,7 +65,7 @@ func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.Audit
 	if !keyserver.ValidID(opID) {
 		return opNotFound(opID)
 	}
-	_, err := s.insertRecord(ctx, s.ops, opID, auditlog.OperationChain(opID), ev)
+	_, err := s.queueUse(ctx, opID, &useRequest{keyID: ev.KeyID, ev: ev, record: true})
 	return err
 }
 

@@ -208,6 +208,22 @@ func queryAll(ctx context.Context, c *aztables.Client, filter, doing string) ([]
 // querySelect reads the properties named in selection (all when empty) of
 // every entity matching filter.
 func querySelect(ctx context.Context, c *aztables.Client, filter, selection, doing string) ([]*row, error) {
+	entities, err := queryEntities(ctx, c, filter, selection, doing)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]*row, len(entities))
+	for i, b := range entities {
+		if rows[i], err = parseRow(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", doing, err)
+		}
+	}
+	return rows, nil
+}
+
+// queryEntities returns the JSON of every entity matching filter (every
+// entity when filter is empty).
+func queryEntities(ctx context.Context, c *aztables.Client, filter, selection, doing string) ([][]byte, error) {
 	opts := &aztables.ListEntitiesOptions{}
 	if filter != "" {
 		opts.Filter = &filter
@@ -216,19 +232,13 @@ func querySelect(ctx context.Context, c *aztables.Client, filter, selection, doi
 		opts.Select = &selection
 	}
 	pager := c.NewListEntitiesPager(opts)
-	var rows []*row
+	var entities [][]byte
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
 			return nil, classify(err, doing)
 		}
-		for _, b := range page.Entities {
-			r, err := parseRow(b)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", doing, err)
-			}
-			rows = append(rows, r)
-		}
+		entities = append(entities, page.Entities...)
 	}
-	return rows, nil
+	return entities, nil
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"keyserver/internal/keyserver"
@@ -18,31 +17,6 @@ import (
 
 // maxUpdateAttempts bounds UpdateOperation's optimistic retries.
 const maxUpdateAttempts = 8
-
-// grantRow is what the op row keeps of a grant; approvals and uses are rows of their own.
-type grantRow struct {
-	KeyID             string `json:"keyid"`
-	MaxUsageCount     int    `json:"maxusagecount"`
-	RequiredApprovals int    `json:"requiredapprovals"`
-	HSMKey            string `json:"hsmkey,omitempty"`
-}
-
-// closureRow is how the op row keeps a rejection or cancellation.
-type closureRow struct {
-	By struct {
-		Issuer  string         `json:"issuer"`
-		Subject string         `json:"subject"`
-		Kind    keyserver.Kind `json:"kind"` // absent (an app) in rows written before people
-	} `json:"by"`
-	Time   time.Time `json:"time"`
-	Reason string    `json:"reason,omitempty"`
-}
-
-func closureRowOf(c *keyserver.Closure) closureRow {
-	var r closureRow
-	r.By.Issuer, r.By.Subject, r.By.Kind, r.Time, r.Reason = c.By.Issuer, c.By.Subject, c.By.Kind, c.Time, c.Reason
-	return r
-}
 
 // CreateOperation writes op, its audit event and its notification in one transaction.
 func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
@@ -53,12 +27,13 @@ func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 	if err != nil {
 		return err
 	}
+	r.setJSON(usesProperty, newUses(op))
 	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()}}
 	actions, err = s.appendEvents(actions, op.ID, keyserver.AuditEvent{}, n)
 	if err != nil {
 		return err
 	}
-	_, err = s.submitRecorded(ctx, op.ID, actions, ev)
+	_, _, err = s.submitRecorded(ctx, op.ID, actions, ev)
 	if status, _ := statusOf(err); status == http.StatusConflict {
 		return keyserver.Errorf(keyserver.ECONFLICT, "Operation %s already exists.", op.ID)
 	}
@@ -114,13 +89,16 @@ func (s *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter)
 
 // UpdateOperation loads the operation, lets fn change it, and writes the op
 // row (if its ETag still matches), the new approvals, the audit event and the
-// notification in one transaction, retrying when another writer won.
+// notification in one transaction, retrying when another writer won. An
+// update that closes the operation first fences it (see close.go) and then
+// revokes its reservations in that transaction.
 func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserver.Operation) (*keyserver.Update, error)) (*keyserver.Operation, error) {
 	for attempt := 1; ; attempt++ {
-		op, etag, err := s.load(ctx, id)
+		op, h, err := s.load(ctx, id)
 		if err != nil {
 			return nil, err
 		}
+		wasClosed := op.Closed()
 		u, err := fn(op)
 		if err != nil {
 			return nil, err
@@ -128,19 +106,22 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		if u == nil {
 			u = &keyserver.Update{}
 		}
-		actions, err := s.updateActions(op, etag, u)
-		if err != nil {
-			return nil, err
+		closing := !wasClosed && op.Closed()
+		if closing && !h.fenced(s.now()) {
+			if err := s.fence(ctx, id); err != nil {
+				return nil, err
+			}
+			continue // read again behind the fence
 		}
-		_, err = s.submitRecorded(ctx, id, actions, u.Audit)
+		addApprovals(op, u.Approvals) // the op row counts them
+		err = s.update(ctx, op, h, u, closing)
 		if err == nil {
-			addApprovals(op, u.Approvals)
 			return op, nil
 		}
-		if status, _ := statusOf(err); status != http.StatusPreconditionFailed && status != http.StatusConflict {
+		if status, _ := statusOf(err); status != http.StatusPreconditionFailed && status != http.StatusConflict && status != http.StatusNotFound {
 			return nil, classify(err, "updating operation "+id)
 		}
-		if attempt == maxUpdateAttempts {
+		if attempt >= maxUpdateAttempts {
 			return nil, keyserver.Errorf(keyserver.ECONFLICT, "Operation %s is being changed by others; try again.", id)
 		}
 		if err := sleep(ctx, backoff(attempt)); err != nil {
@@ -149,19 +130,37 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 	}
 }
 
-func (s *Store) updateActions(op *keyserver.Operation, etag azcore.ETag, u *keyserver.Update) ([]aztables.TransactionAction, error) {
+// update writes op's row under h's ETag, with u's rows and, when closing,
+// the revocation of every reservation left, in one transaction.
+func (s *Store) update(ctx context.Context, op *keyserver.Operation, h *opHead, u *keyserver.Update, closing bool) error {
 	r, err := opRowOf(op)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateReplace, Entity: r.marshal(), IfMatch: &etag}}
+	var revoked []aztables.TransactionAction
+	if closing {
+		room := maxActions - 1 - len(u.Approvals) - 2 // the op row, approvals, audit and outbox
+		if h, revoked, err = s.revoke(ctx, op.ID, h, room); err != nil {
+			return err
+		}
+		r.setJSON(usesProperty, h.uses)
+		for _, g := range op.Keys {
+			g.UsageCount = h.uses[g.KeyID].N
+		}
+	}
+	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateMerge, Entity: r.marshal(), IfMatch: &h.etag}}
 	for _, a := range u.Approvals {
 		if op.Grant(a.KeyID) == nil {
-			return nil, fmt.Errorf("approval for key %q, which operation %s does not name", a.KeyID, op.ID)
+			return fmt.Errorf("approval for key %q, which operation %s does not name", a.KeyID, op.ID)
 		}
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: approvalRow(op.ID, a).marshal()})
 	}
-	return s.appendEvents(actions, op.ID, keyserver.AuditEvent{}, u.Notify)
+	if actions, err = s.appendEvents(append(actions, revoked...), op.ID, keyserver.AuditEvent{}, u.Notify); err != nil {
+		return err
+	}
+	_, _, err = s.submitRecorded(ctx, op.ID, actions, u.Audit)
+	s.ledger.forget(op.ID)
+	return err
 }
 
 // addApprovals puts approvals written by an update into op, when fn did not.
@@ -176,144 +175,108 @@ func addApprovals(op *keyserver.Operation, approvals []keyserver.NewApproval) {
 	}
 }
 
-// OperationForSigning loads an operation and its approvals but not its
-// uses, which ReserveUse finds itself: every UsageCount is 0.
+// OperationForSigning reads the op row alone: it holds the use counts and
+// the number of approvals of each grant. The row is kept for ReserveUse.
+//
+// An op row this process wrote or read less than reuseHead ago is used as
+// it is when the operation could sign with every key then: approvals are
+// never withdrawn and the grants never change, and any other change since
+// (a use taken elsewhere, a fence, a closing) moved its ETag, which the
+// reservation's write checks. A row that would refuse is read again.
 func (s *Store) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
-	op, _, err := s.loadRange(ctx, id, prefixEnd(approvalPrefix))
+	if !keyserver.ValidID(id) {
+		return nil, opNotFound(id)
+	}
+	if op := s.reusableOp(id); op != nil {
+		return op, nil
+	}
+	e, h, err := s.readHead(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	op, counted, err := opFromRow(e, h)
+	if err != nil {
+		return nil, err
+	}
+	if !counted { // a row from before approvals were counted in it
+		op, _, err = s.load(ctx, id)
+	}
 	return op, err
 }
 
-// load reads the op row, approvals and uses of an operation (its row keys
-// starting with "op"), in one query.
-func (s *Store) load(ctx context.Context, id string) (*keyserver.Operation, azcore.ETag, error) {
-	return s.loadRange(ctx, id, prefixEnd(opRow))
-}
+// reuseHead is how long a known op row serves OperationForSigning.
+const reuseHead = 2 * time.Second
 
-// loadRange reads the operation's rows from the op row up to (not
-// including) the row key upper.
-func (s *Store) loadRange(ctx context.Context, id, upper string) (*keyserver.Operation, azcore.ETag, error) {
-	if !keyserver.ValidID(id) {
-		return nil, "", opNotFound(id)
+// reusableOp returns the operation of a recent op row that would let every
+// key sign now, or nil.
+func (s *Store) reusableOp(id string) *keyserver.Operation {
+	h := s.ledger.of(id).current()
+	if h == nil || h.entity == nil || time.Since(h.at) >= reuseHead {
+		return nil
 	}
-	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(id), quote(opRow), quote(upper))
-	rows, err := queryAll(ctx, s.ops, filter, "reading operation "+id)
-	if err != nil {
-		return nil, "", err
-	}
-	var head *row
-	approvals := map[string][]keyserver.Approval{}
-	uses := map[string]int{}
-	for _, r := range rows {
-		switch {
-		case r.RowKey == opRow:
-			head = r
-		case strings.HasPrefix(r.RowKey, approvalPrefix):
-			k := keyIDOfRow(r.RowKey, approvalPrefix)
-			approvals[k] = append(approvals[k], approvalFromRow(r))
-		case strings.HasPrefix(r.RowKey, usePrefix):
-			uses[keyIDOfRow(r.RowKey, usePrefix)]++
-		}
-	}
-	if head == nil {
-		return nil, "", opNotFound(id)
-	}
-	op, err := opFromRow(head)
-	if err != nil {
-		return nil, "", err
+	op, counted, err := opFromRow(h.entity, h)
+	if err != nil || !counted || op.Status(s.now()) != keyserver.StatusApproved || h.fenced(s.now()) {
+		return nil
 	}
 	for _, g := range op.Keys {
-		g.Approvals = approvals[g.KeyID]
-		if g.Approvals == nil {
-			g.Approvals = []keyserver.Approval{}
+		if g.UsageCount >= g.MaxUsageCount {
+			return nil
+		}
+	}
+	return op
+}
+
+// load reads the op row and the approvals of an operation in one query.
+func (s *Store) load(ctx context.Context, id string) (*keyserver.Operation, *opHead, error) {
+	if !keyserver.ValidID(id) {
+		return nil, nil, opNotFound(id)
+	}
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(id), quote(opRow), quote(prefixEnd(approvalPrefix)))
+	entities, err := queryEntities(ctx, s.ops, filter, "", "reading operation "+id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(entities) == 0 { // the op row sorts first
+		return nil, nil, opNotFound(id)
+	}
+	head, err := parseOpEntity(entities[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	if head.RowKey != opRow {
+		return nil, nil, opNotFound(id)
+	}
+	approvals := map[string][]keyserver.Approval{}
+	for _, b := range entities[1:] {
+		r, err := parseRow(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading operation %s: %w", id, err)
+		}
+		if strings.HasPrefix(r.RowKey, approvalPrefix) {
+			k := keyIDOfRow(r.RowKey, approvalPrefix)
+			approvals[k] = append(approvals[k], approvalFromRow(r))
+		}
+	}
+	h, err := s.headWithUses(ctx, head)
+	if err != nil {
+		return nil, nil, err
+	}
+	op, _, err := opFromRow(head, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range op.Keys {
+		g.ApprovalCount = 0
+		if a := approvals[g.KeyID]; a != nil {
+			g.Approvals = a
 		}
 		sort.SliceStable(g.Approvals, func(i, j int) bool { return g.Approvals[i].Time.Before(g.Approvals[j].Time) })
-		g.UsageCount = uses[g.KeyID]
 	}
-	return op, azcore.ETag(head.ETag), nil
+	return op, h, nil
 }
 
 func opNotFound(id string) error {
 	return keyserver.Errorf(keyserver.ENOTFOUND, "Operation %q does not exist.", id)
-}
-
-func opRowOf(op *keyserver.Operation) (*row, error) {
-	grants := make([]grantRow, len(op.Keys))
-	for i, g := range op.Keys {
-		if err := keyserver.ValidateKeyID(g.KeyID); err != nil {
-			return nil, err
-		}
-		grants[i] = grantRow{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals, HSMKey: g.HSMKey}
-	}
-	r := newRow(op.ID, opRow).
-		setPrincipal("Requester", op.Requester).
-		set("Description", op.Description).
-		setTime("Created", op.Created).
-		setTime("Expires", op.Expires).
-		setJSON("Keys", grants).
-		set("Open", !op.Closed())
-	if op.Rejected != nil {
-		r.setJSON("Rejected", closureRowOf(op.Rejected))
-	}
-	if op.Cancelled != nil {
-		r.setJSON("Cancelled", closureRowOf(op.Cancelled))
-	}
-	if op.BuildContext != nil {
-		r.setJSON("BuildContext", buildContextRowOf(op.BuildContext))
-	}
-	return r, nil
-}
-
-func opFromRow(r *row) (*keyserver.Operation, error) {
-	op := &keyserver.Operation{
-		ID:          r.PartitionKey,
-		Requester:   r.principal("Requester"),
-		Description: r.str("Description"),
-		Created:     r.time("Created"),
-		Expires:     r.time("Expires"),
-	}
-	var grants []grantRow
-	if err := r.json("Keys", &grants); err != nil {
-		return nil, err
-	}
-	for _, g := range grants {
-		op.Keys = append(op.Keys, &keyserver.KeyGrant{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals, HSMKey: g.HSMKey})
-	}
-	if r.str("BuildContext") != "" {
-		var bc buildContextRow
-		if err := r.json("BuildContext", &bc); err != nil {
-			return nil, err
-		}
-		op.BuildContext = bc.domain()
-	}
-	for name, c := range map[string]**keyserver.Closure{"Rejected": &op.Rejected, "Cancelled": &op.Cancelled} {
-		if r.str(name) == "" {
-			continue
-		}
-		var cr closureRow
-		if err := r.json(name, &cr); err != nil {
-			return nil, err
-		}
-		*c = &keyserver.Closure{By: keyserver.Principal{Issuer: cr.By.Issuer, Subject: cr.By.Subject, Kind: cr.By.Kind}, Time: cr.Time, Reason: cr.Reason}
-	}
-	return op, nil
-}
-
-func approvalRow(opID string, a keyserver.NewApproval) *row {
-	return newRow(opID, approvalRowKey(a.KeyID, a.Approval.Approver)).
-		set("KeyID", a.KeyID).
-		setPrincipal("Approver", a.Approval.Approver).
-		set("Name", a.Approval.Name).
-		setTime("Time", a.Approval.Time).
-		set("Comment", a.Approval.Comment)
-}
-
-func approvalFromRow(r *row) keyserver.Approval {
-	return keyserver.Approval{
-		Approver: r.principal("Approver"),
-		Name:     r.str("Name"),
-		Time:     r.time("Time"),
-		Comment:  r.str("Comment"),
-	}
 }
 
 // backoff is a jittered, growing pause before retry attempt+1.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -21,12 +22,13 @@ import (
 
 // Row keys of the operations table.
 const (
-	opRow          = "op"
-	approvalPrefix = "op~approval~"
-	usePrefix      = "op~use~"
-	auditPrefix    = "x~audit~"
-	outboxPrefix   = "x~outbox~"
-	keysPartition  = "key"
+	opRow             = "op"
+	approvalPrefix    = "op~approval~"
+	usePrefix         = "op~use~" // uses of operations from before the op row counted them
+	reservationPrefix = "op~res~"
+	auditPrefix       = "x~audit~"
+	outboxPrefix      = "x~outbox~"
+	keysPartition     = "key"
 )
 
 // auditTimeLayout is RFC 3339 with a fixed-width fraction, so that row keys sort by time.
@@ -64,19 +66,11 @@ func (r *row) setPrincipal(prefix string, p keyserver.Principal) *row {
 }
 
 func (r *row) principal(prefix string) keyserver.Principal {
-	p := keyserver.Principal{Issuer: r.str(prefix + "Issuer"), Subject: r.str(prefix + "Subject")}
-	if r.str(prefix+"Kind") == keyserver.KindPerson.String() {
-		p.Kind = keyserver.KindPerson
-	}
-	return p
+	return entityPrincipal(r.str(prefix+"Issuer"), r.str(prefix+"Subject"), r.str(prefix+"Kind"))
 }
 
 func approvalRowKey(keyID string, p keyserver.Principal) string {
 	return approvalPrefix + keyID + "~" + principalHash(p)
-}
-
-func useRowKey(keyID string, slot int) string {
-	return fmt.Sprintf("%s%s~%06d", usePrefix, keyID, slot)
 }
 
 // auditRowKey orders audit rows by time; the random suffix keeps two events
@@ -123,13 +117,66 @@ func parseRow(b []byte) (*row, error) {
 	return r, nil
 }
 
+// marshal encodes the row as aztables.EDMEntity does, without its map
+// and reflection for the property types rows use.
 func (r *row) marshal() []byte {
-	b, err := json.Marshal(r.EDMEntity)
-	if err != nil {
-		panic("tablestore: encoding entity: " + err.Error()) // only strings, numbers, bools and times
+	b := make([]byte, 0, 128+64*len(r.Properties))
+	b = append(b, `{"PartitionKey":`...)
+	b = appendJSONString(b, strings.ReplaceAll(r.PartitionKey, "'", "''"))
+	b = append(b, `,"RowKey":`...)
+	b = appendJSONString(b, strings.ReplaceAll(r.RowKey, "'", "''"))
+	for name, v := range r.Properties {
+		b = append(b, ',')
+		b = appendJSONString(b, name)
+		b = append(b, ':')
+		switch v := v.(type) {
+		case string:
+			b = appendJSONString(b, v)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case int32:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case aztables.EDMDateTime:
+			b = append(b, '"')
+			b = time.Time(v).AppendFormat(b, edmTimeLayout)
+			b = append(b, `",`...)
+			b = appendJSONString(b, name+"@odata.type")
+			b = append(b, `:"Edm.DateTime"`...)
+		default:
+			enc, err := json.Marshal(r.EDMEntity)
+			if err != nil {
+				panic("tablestore: encoding entity: " + err.Error()) // only strings, numbers, bools and times
+			}
+			return enc
+		}
 	}
-	return b
+	return append(b, '}')
 }
+
+// edmTimeLayout is how aztables writes an Edm.DateTime.
+const edmTimeLayout = "2006-01-02T15:04:05.9999999Z"
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		enc, _ := json.Marshal(s) // replaces invalid bytes
+		return append(b, enc...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
 
 func (r *row) set(name string, v any) *row { r.Properties[name] = v; return r }
 

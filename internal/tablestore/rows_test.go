@@ -46,9 +46,9 @@ func TestTablestoreRowKeys(t *testing.T) {
 	tests := []struct {
 		name, got, want string
 	}{
-		{"use row", useRowKey("k1", 7), "op~use~k1~000007"},
+		{"reservation row", reservationRowKey("k1", 7), "op~res~k1~0000000007"},
 		{"key of approval row", keyIDOfRow(approval, approvalPrefix), "fw.key-1"},
-		{"key of use row", keyIDOfRow(useRowKey("a.b-c_d", 12), usePrefix), "a.b-c_d"},
+		{"key of reservation row", keyIDOfRow(reservationRowKey("a.b-c_d", 12), reservationPrefix), "a.b-c_d"},
 		{"outbox range", rangeFilter("abc", outboxPrefix), "PartitionKey eq 'abc' and RowKey ge 'x~outbox~' and RowKey lt 'x~outbox\x7f'"},
 		{"quote", quote("it's"), "'it''s'"},
 		{"filter time", filterTime(time.Date(2030, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))), "datetime'2030-01-02T02:04:05.0000006Z'"},
@@ -95,28 +95,34 @@ func TestTablestoreOperationRowRoundTrip(t *testing.T) {
 	if r.flag("Open") {
 		t.Fatal("a cancelled operation's row is marked open")
 	}
-	if strings.Contains(r.str("Keys"), `"approvals"`) || strings.Contains(r.str("Keys"), `"usagecount"`) {
+	if strings.Contains(r.str("Keys"), `"approver"`) || strings.Contains(r.str("Keys"), `"usagecount"`) {
 		t.Fatalf("op row keys %s hold approvals or usage", r.str("Keys"))
 	}
-	// Rows written before keep being read: the stored JSON is pinned.
+	// Rows written before keep being read: the stored JSON is pinned (the
+	// approval count is new, and optional when read).
 	for col, want := range map[string]string{
-		"Keys":      `[{"keyid":"k1","maxusagecount":5,"requiredapprovals":2,"hsmkey":"https://v.vault.azure.net/keys/k1"}]`,
+		"Keys":      `[{"keyid":"k1","maxusagecount":5,"requiredapprovals":2,"hsmkey":"https://v.vault.azure.net/keys/k1","approvalcount":1}]`,
 		"Cancelled": `{"by":{"issuer":"i","subject":"s","kind":"app"},"time":"2030-01-02T03:04:05.1234567Z","reason":"no longer needed"}`,
 	} {
 		if got := r.str(col); got != want {
 			t.Errorf("op row %s = %s, want %s", col, got, want)
 		}
 	}
-	back, err := parseRow(r.marshal())
+	r.setJSON(usesProperty, map[string]useCount{"k1": {N: 3, Seq: 4}})
+	back, err := parseOpEntity(r.marshal())
 	if err != nil {
-		t.Fatalf("parseRow: %v", err)
+		t.Fatalf("parseOpEntity: %v", err)
 	}
-	got, err := opFromRow(back)
-	if err != nil {
-		t.Fatalf("opFromRow: %v", err)
+	h, err := headOf(back)
+	if err != nil || h.legacy || h.open || h.max["k1"] != 5 || h.uses["k1"] != (useCount{N: 3, Seq: 4}) {
+		t.Fatalf("headOf = %+v, %v; want 3 of 5 uses, the last number 4, closed", h, err)
+	}
+	got, counted, err := opFromRow(back, h)
+	if err != nil || !counted {
+		t.Fatalf("opFromRow: counted %v, %v", counted, err)
 	}
 	want := *op
-	want.Keys = []*keyserver.KeyGrant{{KeyID: "k1", MaxUsageCount: 5, RequiredApprovals: 2, HSMKey: "https://v.vault.azure.net/keys/k1"}}
+	want.Keys = []*keyserver.KeyGrant{{KeyID: "k1", MaxUsageCount: 5, RequiredApprovals: 2, UsageCount: 3, Approvals: []keyserver.Approval{}, ApprovalCount: 1, HSMKey: "https://v.vault.azure.net/keys/k1"}}
 	if !reflect.DeepEqual(got, &want) {
 		t.Fatalf("round trip = %+v, want %+v", got, &want)
 	}

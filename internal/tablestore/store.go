@@ -37,7 +37,8 @@ type Store struct {
 	audit    *aztables.Client
 	policies *aztables.Client
 	names    []string
-	slots    slotBook
+	wire     *wire
+	ledger   ledger
 	heads    chainHeads
 }
 
@@ -60,7 +61,11 @@ func NewFromConnectionString(connStr, prefix string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client from connection string: %w", err)
 	}
-	return newStore(svc, prefix)
+	w, err := wireFromConnectionString(connStr)
+	if err != nil {
+		return nil, fmt.Errorf("creating Table Storage client from connection string: %w", err)
+	}
+	return newStore(svc, w, prefix)
 }
 
 // NewWithCredential builds a Store for endpoint
@@ -70,14 +75,14 @@ func NewWithCredential(endpoint string, cred azcore.TokenCredential, prefix stri
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client for %s: %w", endpoint, err)
 	}
-	return newStore(svc, prefix)
+	return newStore(svc, newWire(endpoint, "", &bearer{cred: cred}), prefix)
 }
 
-func newStore(svc *aztables.ServiceClient, prefix string) (*Store, error) {
+func newStore(svc *aztables.ServiceClient, w *wire, prefix string) (*Store, error) {
 	if !prefixPattern.MatchString(prefix) {
 		return nil, fmt.Errorf("table prefix %q must be 1 to 41 letters or digits, starting with a letter", prefix)
 	}
-	s := &Store{Now: time.Now, svc: svc}
+	s := &Store{Now: time.Now, svc: svc, wire: w}
 	s.names = []string{prefix + "Keys", prefix + "Subjects", prefix + "Operations", prefix + "Audit", prefix + "Policies"}
 	s.keys = svc.NewClient(s.names[0])
 	s.subjects = svc.NewClient(s.names[1])

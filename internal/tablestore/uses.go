@@ -2,159 +2,255 @@ package tablestore
 
 import (
 	"context"
+	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
+	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"keyserver/internal/keyserver"
 )
 
-// Use row states.
-const (
-	useReserved = "reserved"
-	useSpent    = "used"
-)
+// How uses are kept. The op row counts, per key, the uses reserved or spent
+// (N) and the reservations ever made (Seq). A reservation raises both under
+// the op row's ETag and inserts a reservation row, in one transaction, so
+// the count can never pass the maximum. Completing a use deletes its
+// reservation row with the audit event; releasing one also lowers N.
+// Closing the operation deletes every reservation row left (see close.go),
+// so that a use reserved before the closing can never be completed after.
+// Each step reads at most the op row, whatever the number of uses.
 
-// ReserveUse inserts a use row in a free slot. The slots this process knows
-// to be taken are skipped; a slot taken by someone else makes the insert
-// fail, so reservations never share a slot and never pass maxUses. The use
-// rows are read again when no slot looks free or other instances took
-// several; EEXHAUSTED comes only when none is free in rows read since the
-// call began. hint is not needed: the store remembers the slots.
-func (s *Store) ReserveUse(ctx context.Context, opID, keyID string, maxUses, hint int) (*keyserver.Reservation, error) {
+// maxUseAttempts bounds the transactions one batch of reservations (or one
+// release) tries when other processes keep changing the op row.
+const maxUseAttempts = 10
+
+// useTimeout bounds one batch; it runs apart from any one caller's context,
+// since it serves several.
+const useTimeout = 15 * time.Second
+
+func reservationRowKey(keyID string, seq int) string {
+	return reservationPrefix + keyID + "~" + fmt.Sprintf("%010d", seq)
+}
+
+// ReserveUse takes one use of keyID. Concurrent reservations of an operation
+// in this process share one transaction.
+func (s *Store) ReserveUse(ctx context.Context, opID, keyID string, maxUses int) (*keyserver.Reservation, error) {
 	if !keyserver.ValidID(opID) {
 		return nil, opNotFound(opID)
 	}
 	if err := keyserver.ValidateKeyID(keyID); err != nil {
 		return nil, err
 	}
-	if maxUses < 1 {
-		return nil, exhausted(opID, keyID, maxUses)
-	}
-	st := s.slots.state(opID, keyID, maxUses)
-	gen := s.slots.generation(st)
-	conflicts := 0
-	for attempt := 0; attempt <= 2*maxUses; attempt++ {
-		fresh := s.slots.generation(st) != gen
-		if !fresh && (gen == 0 || conflicts == conflictsBeforeReading) {
-			if err := s.loadSlots(ctx, opID, keyID, st, gen); err != nil {
-				return nil, err
-			}
-			fresh = true
-		}
-		slot := s.slots.claim(st)
-		if slot == 0 {
-			if fresh {
-				return nil, exhausted(opID, keyID, maxUses)
-			}
-			if err := s.loadSlots(ctx, opID, keyID, st, gen); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		r := s.useRow(opID, keyID, slot, useReserved)
-		resp, err := s.ops.AddEntity(ctx, r.marshal(), nil)
-		if err == nil {
-			s.slots.set(st, slot, slotTaken)
-			return &keyserver.Reservation{OperationID: opID, KeyID: keyID, Slot: slot, Token: string(resp.ETag)}, nil
-		}
-		if status, _ := statusOf(err); status != http.StatusConflict {
-			s.slots.set(st, slot, slotFree)
-			return nil, classify(err, "reserving a use of key "+keyID+" in operation "+opID)
-		}
-		s.slots.set(st, slot, slotTaken) // by another instance
-		conflicts++
-	}
-	return nil, keyserver.Errorf(keyserver.ECONFLICT, "Uses of key %q in operation %s are being reserved by many at once; try again.", keyID, opID)
+	return s.queueUse(ctx, opID, &useRequest{keyID: keyID})
 }
 
-// conflictsBeforeReading is how many slots found taken by other instances
-// make ReserveUse read the use rows again rather than try more.
-const conflictsBeforeReading = 4
+// ReleaseUse gives a reserved use back and writes ev, in one transaction.
+func (s *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+	if err := checkReservation(res); err != nil {
+		return err
+	}
+	_, err := s.queueUse(ctx, res.OperationID, &useRequest{keyID: res.KeyID, release: res, ev: ev})
+	return err
+}
+
+// queueUse hands r to the operation's leader and waits for the answer, or
+// leads: a caller that finds no leader writes its own batch (with whatever
+// was queued meanwhile, which is nothing) and hands the lead on to a
+// goroutine if others queued since. Batches run apart from any one caller's
+// context, within useTimeout: a caller that hangs up still gets its
+// reservation, which the domain then releases.
+func (s *Store) queueUse(_ context.Context, opID string, r *useRequest) (*keyserver.Reservation, error) {
+	r.done, r.since = make(chan struct{}), time.Now()
+	ol := s.ledger.of(opID)
+	if ol.enqueue(r) {
+		s.runBatch(opID, ol, ol.next())
+		if ol.handOn() {
+			go s.lead(opID, ol)
+		}
+	}
+	<-r.done
+	return r.res, r.err
+}
+
+// lead runs batches until nobody waits.
+func (s *Store) lead(opID string, ol *opLedger) {
+	for batch := ol.next(); batch != nil; batch = ol.next() {
+		s.runBatch(opID, ol, batch)
+	}
+}
+
+func (s *Store) runBatch(opID string, ol *opLedger, batch []*useRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), useTimeout)
+	defer cancel()
+	if batch[0].release != nil {
+		batch[0].err = s.release(ctx, opID, ol, batch[0])
+	} else {
+		s.commit(ctx, opID, ol, batch)
+	}
+	finish(batch)
+}
+
+// head returns the op row ol knows, reading it when unknown.
+func (s *Store) head(ctx context.Context, opID string, ol *opLedger) (*opHead, error) {
+	if h := ol.current(); h != nil {
+		return h, nil
+	}
+	_, h, err := s.readHead(ctx, opID)
+	return h, err
+}
+
+// readHead reads the op row and offers it to the ledger.
+func (s *Store) readHead(ctx context.Context, opID string) (*opEntity, *opHead, error) {
+	v := s.ledger.version(opID)
+	e, err := s.getOpRow(ctx, opID)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := s.headWithUses(ctx, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.ledger.offer(opID, h, v)
+	return e, h, nil
+}
+
+// retryUse reports whether a transaction that failed with err, because the
+// op row changed, is worth trying again, after a pause.
+func (s *Store) retryUse(ctx context.Context, err error, attempt int) bool {
+	status, _ := statusOf(err)
+	if (status != http.StatusPreconditionFailed && status != http.StatusConflict) || attempt >= maxUseAttempts {
+		return false
+	}
+	return sleep(ctx, backoff(attempt)) == nil
+}
+
+func useError(err error, opID string) error {
+	if status, _ := statusOf(err); status == http.StatusPreconditionFailed || status == http.StatusConflict {
+		return keyserver.Errorf(keyserver.ECONFLICT, "Uses of operation %s are being taken by many at once; try again.", opID)
+	}
+	return classify(err, "reserving a use in operation "+opID)
+}
+
+func fail(batch []*useRequest, err error) {
+	for _, r := range batch {
+		r.res, r.err = nil, err
+	}
+}
 
 func exhausted(opID, keyID string, maxUses int) error {
 	return keyserver.Errorf(keyserver.EEXHAUSTED, "All %d uses of key %q in operation %s are spent.", maxUses, keyID, opID)
 }
 
-// loadSlots reads the taken slots into st unless another caller did so
-// since st was at generation gen.
-func (s *Store) loadSlots(ctx context.Context, opID, keyID string, st *slotState, gen int) error {
-	st.loadMu.Lock()
-	defer st.loadMu.Unlock()
-	if s.slots.generation(st) != gen {
-		return nil
+// release deletes the reservation row, lowers N and writes the event.
+func (s *Store) release(ctx context.Context, opID string, ol *opLedger, r *useRequest) error {
+	for attempt := 1; ; attempt++ {
+		h, err := s.head(ctx, opID, ol)
+		if err != nil {
+			return err
+		}
+		if !h.open { // closing deleted every reservation row
+			return keyserver.Errorf(keyserver.ECLOSED, "Operation %s was closed while use %d of key %q was reserved; the use was revoked.", opID, r.release.Seq, r.keyID)
+		}
+		next := h.clone()
+		u := next.uses[r.keyID]
+		u.N = max(u.N-1, 0)
+		next.uses[r.keyID] = u
+		actions := []aztables.TransactionAction{
+			{ActionType: aztables.TransactionTypeDelete, Entity: newRow(opID, reservationRowKey(r.keyID, r.release.Seq)).marshal()},
+			{ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag},
+		}
+		etags, _, err := s.submitRecorded(ctx, opID, actions, r.ev)
+		if err == nil {
+			next.etag, next.at = etags[1], time.Now()
+			if next.etag == "" {
+				next = nil
+			}
+			ol.set(next)
+			return nil
+		}
+		ol.set(nil)
+		if i, status := failedAction(err); i == 0 && status == http.StatusNotFound {
+			return s.notHeld(ctx, r.release)
+		}
+		if !s.retryUse(ctx, err, attempt) {
+			return useError(err, opID)
+		}
 	}
-	taken, err := s.takenSlots(ctx, opID, keyID)
+}
+
+// CompleteUse deletes the reservation row and writes ev, in one
+// transaction. Concurrent completions and reservations of an operation in
+// this process share one transaction. A caller already gone completes
+// nothing: the domain then gives the use back.
+func (s *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+	if err := checkReservation(res); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("completing a use of key %s in operation %s: %w", res.KeyID, res.OperationID, err)
+	}
+	_, err := s.queueUse(ctx, res.OperationID, &useRequest{keyID: res.KeyID, complete: res, ev: ev})
+	return err
+}
+
+// notHeld explains a reservation whose row is gone: revoked by closing the
+// operation, or already completed or released.
+func (s *Store) notHeld(ctx context.Context, res *keyserver.Reservation) error {
+	e, err := s.getOpRow(ctx, res.OperationID)
 	if err != nil {
 		return err
 	}
-	s.slots.load(st, taken)
+	if !e.Open {
+		return keyserver.Errorf(keyserver.ECLOSED, "Operation %s was closed while use %d of key %q was reserved; the use was revoked.", res.OperationID, res.Seq, res.KeyID)
+	}
+	return keyserver.Errorf(keyserver.ECONFLICT, "Use %d of key %q in operation %s is no longer reserved.", res.Seq, res.KeyID, res.OperationID)
+}
+
+func checkReservation(res *keyserver.Reservation) error {
+	if !keyserver.ValidID(res.OperationID) || keyserver.ValidateKeyID(res.KeyID) != nil || res.Seq < 1 {
+		return keyserver.Errorf(keyserver.EINVALID, "The reservation is malformed.")
+	}
 	return nil
 }
 
-// takenSlots reads the slots of keyID's use rows in operation opID.
-func (s *Store) takenSlots(ctx context.Context, opID, keyID string) ([]int, error) {
-	prefix := usePrefix + keyID + "~"
-	rows, err := querySelect(ctx, s.ops, rangeFilter(opID, prefix), "RowKey", "reading the uses of key "+keyID+" in operation "+opID)
+func (s *Store) reservationRow(res *keyserver.Reservation) *row {
+	return newRow(res.OperationID, reservationRowKey(res.KeyID, res.Seq)).
+		set("KeyID", res.KeyID).
+		set("Seq", int32(res.Seq)).
+		setTime("Time", s.now())
+}
+
+// getOpRow reads the op row alone.
+func (s *Store) getOpRow(ctx context.Context, opID string) (*opEntity, error) {
+	b, err := s.wire.get(ctx, s.names[2], opID, opRow)
+	if isNotFound(err) {
+		return nil, opNotFound(opID)
+	}
+	if err != nil {
+		return nil, classify(err, "reading operation "+opID)
+	}
+	return parseOpEntity(b)
+}
+
+// headWithUses parses the head of an op row; for a row written before uses
+// were counted in it, the use rows of that time are counted once.
+func (s *Store) headWithUses(ctx context.Context, e *opEntity) (*opHead, error) {
+	h, err := headOf(e)
+	if err != nil || !h.legacy {
+		return h, err
+	}
+	rows, err := querySelect(ctx, s.ops, rangeFilter(e.PartitionKey, usePrefix), "RowKey", "counting the uses of operation "+e.PartitionKey)
 	if err != nil {
 		return nil, err
 	}
-	slots := make([]int, 0, len(rows))
-	for _, r := range rows {
-		if n, err := strconv.Atoi(strings.TrimPrefix(r.RowKey, prefix)); err == nil {
-			slots = append(slots, n)
-		}
+	for k := range h.max {
+		h.uses[k] = useCount{}
 	}
-	return slots, nil
-}
-
-// CompleteUse marks the reserved use spent and writes ev, in one transaction.
-func (s *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
-	etag := azcore.ETag(res.Token)
-	actions := []aztables.TransactionAction{{
-		ActionType: aztables.TransactionTypeUpdateReplace,
-		Entity:     s.useRow(res.OperationID, res.KeyID, res.Slot, useSpent).marshal(),
-		IfMatch:    &etag,
-	}}
-	return s.finishUse(ctx, res, actions, ev, "completing")
-}
-
-// ReleaseUse deletes the reserved use and writes ev, in one transaction.
-func (s *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
-	etag := azcore.ETag(res.Token)
-	actions := []aztables.TransactionAction{{
-		ActionType: aztables.TransactionTypeDelete,
-		Entity:     newRow(res.OperationID, useRowKey(res.KeyID, res.Slot)).marshal(),
-		IfMatch:    &etag,
-	}}
-	if err := s.finishUse(ctx, res, actions, ev, "releasing"); err != nil {
-		return err
+	for _, u := range rows {
+		k := keyIDOfRow(u.RowKey, usePrefix)
+		c := h.uses[k]
+		c.N++
+		h.uses[k] = c
 	}
-	s.slots.set(s.slots.lookup(res.OperationID, res.KeyID), res.Slot, slotFree)
-	return nil
-}
-
-func (s *Store) finishUse(ctx context.Context, res *keyserver.Reservation, actions []aztables.TransactionAction, ev keyserver.AuditEvent, doing string) error {
-	if !keyserver.ValidID(res.OperationID) || keyserver.ValidateKeyID(res.KeyID) != nil || res.Slot < 1 {
-		return keyserver.Errorf(keyserver.EINVALID, "The reservation is malformed.")
-	}
-	id, err := s.submitRecorded(ctx, res.OperationID, actions, ev)
-	if err == nil {
-		res.AuditRecord = id
-	}
-	if status, _ := statusOf(err); status == http.StatusPreconditionFailed || status == http.StatusNotFound {
-		return keyserver.Errorf(keyserver.ECONFLICT, "Use %d of key %q in operation %s is no longer reserved.", res.Slot, res.KeyID, res.OperationID)
-	}
-	return classify(err, doing+" a use of key "+res.KeyID+" in operation "+res.OperationID)
-}
-
-func (s *Store) useRow(opID, keyID string, slot int, state string) *row {
-	return newRow(opID, useRowKey(keyID, slot)).
-		set("KeyID", keyID).
-		set("Slot", int32(slot)).
-		set("State", state).
-		setTime("Time", s.now())
+	return h, nil
 }

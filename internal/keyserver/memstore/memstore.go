@@ -3,10 +3,8 @@ package memstore
 import (
 	"context"
 	"slices"
-	"strconv"
 	"sync"
 
-	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -33,14 +31,16 @@ type Store struct {
 
 type memOp struct {
 	op     *keyserver.Operation
-	uses   map[string]map[int]*memUse // key id -> slot -> use
+	uses   map[string]map[int]*memUse // key id -> seq -> use; released ones are deleted
+	seqs   map[string]int             // key id -> last seq given
 	events []keyserver.AuditEvent
 	outbox []*keyserver.Notification
 }
 
 type memUse struct {
-	token string
-	spent bool
+	token   string
+	spent   bool
+	revoked bool // by closing the operation; no longer counted
 }
 
 // New returns an empty Store.
@@ -98,7 +98,7 @@ func cloneOp(op *keyserver.Operation) *keyserver.Operation {
 func (r *memOp) view() *keyserver.Operation {
 	c := cloneOp(r.op)
 	for _, g := range c.Keys {
-		g.UsageCount = len(r.uses[g.KeyID])
+		g.UsageCount = r.held(g.KeyID)
 	}
 	return c
 }
@@ -112,7 +112,7 @@ func (m *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 	if _, ok := m.ops[op.ID]; ok {
 		return keyserver.Errorf(keyserver.ECONFLICT, "memstore: operation %s exists", op.ID)
 	}
-	r := &memOp{op: cloneOp(op), uses: map[string]map[int]*memUse{}, events: []keyserver.AuditEvent{ev}}
+	r := &memOp{op: cloneOp(op), uses: map[string]map[int]*memUse{}, seqs: map[string]int{}, events: []keyserver.AuditEvent{ev}}
 	for _, g := range r.op.Keys {
 		if g.UsageCount != 0 {
 			return loud("new operation with usage count %d", g.UsageCount)
@@ -142,14 +142,14 @@ func (m *Store) Operation(ctx context.Context, id string) (*keyserver.Operation,
 }
 
 // OperationForSigning makes the fake a SigningLoader like the table store:
-// usage counts are left at 0.
+// approvals are only counted.
 func (m *Store) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
 	op, err := m.Operation(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	for _, g := range op.Keys {
-		g.UsageCount = 0
+		g.ApprovalCount, g.Approvals = len(g.Approvals), []keyserver.Approval{}
 	}
 	return op, nil
 }
@@ -213,6 +213,9 @@ func (m *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 			return nil, loud("approvals of %s differ from Update.Approvals", g.KeyID)
 		}
 	}
+	if !before.Closed() && after.Closed() {
+		r.revokeReserved()
+	}
 	r.op = after
 	r.events = append(r.events, u.Audit)
 	if u.Notify != nil {
@@ -220,79 +223,6 @@ func (m *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		r.outbox = append(r.outbox, &nc)
 	}
 	return r.view(), nil
-}
-
-func (m *Store) ReserveUse(ctx context.Context, opID, keyID string, max, hint int) (*keyserver.Reservation, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.fault("ReserveUse"); err != nil {
-		return nil, err
-	}
-	r, ok := m.ops[opID]
-	if !ok {
-		return nil, loud("ReserveUse on unknown operation %s", opID)
-	}
-	g := r.op.Grant(keyID)
-	if g == nil || g.MaxUsageCount != max {
-		return nil, loud("ReserveUse of %s with max %d does not match the grant", keyID, max)
-	}
-	if r.uses[keyID] == nil {
-		r.uses[keyID] = map[int]*memUse{}
-	}
-	for slot := 1; slot <= max; slot++ {
-		if r.uses[keyID][slot] == nil {
-			m.tokens++
-			u := &memUse{token: strconv.Itoa(m.tokens)}
-			r.uses[keyID][slot] = u
-			return &keyserver.Reservation{OperationID: opID, KeyID: keyID, Slot: slot, Token: u.token}, nil
-		}
-	}
-	return nil, keyserver.Errorf(keyserver.EEXHAUSTED, "Key %q has no uses left in operation %s.", keyID, opID)
-}
-
-// reserved returns the operation of a held reservation; one already spent
-// or released is ECONFLICT, as in the table store.
-func (m *Store) reserved(res *keyserver.Reservation) (*memOp, error) {
-	r, ok := m.ops[res.OperationID]
-	if !ok {
-		return nil, loud("unknown operation %s", res.OperationID)
-	}
-	u := r.uses[res.KeyID][res.Slot]
-	if u == nil || u.token != res.Token || u.spent {
-		return nil, keyserver.Errorf(keyserver.ECONFLICT, "memstore: use %s/%d is no longer reserved", res.KeyID, res.Slot)
-	}
-	return r, nil
-}
-
-func (m *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.fault("CompleteUse"); err != nil {
-		return err
-	}
-	r, err := m.reserved(res)
-	if err != nil {
-		return err
-	}
-	r.uses[res.KeyID][res.Slot].spent = true
-	r.events = append(r.events, ev)
-	res.AuditRecord = auditlog.RecordID(auditlog.OperationChain(res.OperationID), uint64(len(r.events)))
-	return nil
-}
-
-func (m *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.fault("ReleaseUse"); err != nil {
-		return err
-	}
-	r, err := m.reserved(res)
-	if err != nil {
-		return err
-	}
-	delete(r.uses[res.KeyID], res.Slot)
-	r.events = append(r.events, ev)
-	return nil
 }
 
 func (m *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.AuditEvent) error {
@@ -377,16 +307,6 @@ func (m *Store) OpCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.ops)
-}
-
-// HeldUses returns how many uses of keyID are reserved or spent in opID.
-func (m *Store) HeldUses(opID, keyID string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r, ok := m.ops[opID]; ok {
-		return len(r.uses[keyID])
-	}
-	return 0
 }
 
 // GlobalAudit returns the audit events that belong to no operation.

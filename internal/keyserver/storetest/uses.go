@@ -9,14 +9,14 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-func mustReserve(tb testing.TB, s Stores, opID, keyID string, max, hint int) *keyserver.Reservation {
+func mustReserve(tb testing.TB, s Stores, opID, keyID string, max int) *keyserver.Reservation {
 	tb.Helper()
-	r, err := s.Ops.ReserveUse(context.Background(), opID, keyID, max, hint)
+	r, err := s.Ops.ReserveUse(context.Background(), opID, keyID, max)
 	if err != nil {
 		tb.Fatalf("ReserveUse(%s, max %d): %v", keyID, max, err)
 	}
-	if r.OperationID != opID || r.KeyID != keyID || r.Slot < 1 || r.Slot > max {
-		tb.Fatalf("ReserveUse = %+v, want operation %s, key %s, a slot in 1..%d", r, opID, keyID, max)
+	if r.OperationID != opID || r.KeyID != keyID || r.Seq < 1 {
+		tb.Fatalf("ReserveUse = %+v, want operation %s, key %s, a positive number", r, opID, keyID)
 	}
 	return r
 }
@@ -35,16 +35,14 @@ func useEvent(opID, result string, at time.Time) keyserver.AuditEvent {
 func testReserveUpToMax(t *testing.T, s Stores) {
 	ctx := context.Background()
 	op := mustCreate(t, s, map[string]int{"k1": 2, "k2": 1})
-	r1 := mustReserve(t, s, op.ID, "k1", 2, 0)
-	r2 := mustReserve(t, s, op.ID, "k1", 2, 1)
-	if r1.Slot == r2.Slot {
-		t.Fatalf("two reservations share slot %d", r1.Slot)
+	r1 := mustReserve(t, s, op.ID, "k1", 2)
+	r2 := mustReserve(t, s, op.ID, "k1", 2)
+	if r1.Seq == r2.Seq {
+		t.Fatalf("two reservations share number %d", r1.Seq)
 	}
-	_, err := s.Ops.ReserveUse(ctx, op.ID, "k1", 2, 2)
+	_, err := s.Ops.ReserveUse(ctx, op.ID, "k1", 2)
 	mustCode(t, err, keyserver.EEXHAUSTED)
-	_, err = s.Ops.ReserveUse(ctx, op.ID, "k1", 2, 0) // a stale hint changes nothing
-	mustCode(t, err, keyserver.EEXHAUSTED)
-	mustReserve(t, s, op.ID, "k2", 1, 0) // uses are counted per key
+	mustReserve(t, s, op.ID, "k2", 1) // uses are counted per key
 	mustUsage(t, s, op.ID, "k1", 2)
 	mustUsage(t, s, op.ID, "k2", 1)
 	if st := mustOperation(t, s, op.ID).Status(t0); st != keyserver.StatusExhausted {
@@ -55,16 +53,16 @@ func testReserveUpToMax(t *testing.T, s Stores) {
 func testReleaseGivesUseBack(t *testing.T, s Stores) {
 	ctx := context.Background()
 	op := mustCreate(t, s, map[string]int{"k1": 2})
-	r1 := mustReserve(t, s, op.ID, "k1", 2, 0)
-	mustReserve(t, s, op.ID, "k1", 2, 1)
+	r1 := mustReserve(t, s, op.ID, "k1", 2)
+	mustReserve(t, s, op.ID, "k1", 2)
 	ev := useEvent(op.ID, "failed: unavailable", t0.Add(time.Second))
 	if err := s.Ops.ReleaseUse(ctx, r1, ev); err != nil {
 		t.Fatalf("ReleaseUse: %v", err)
 	}
 	mustUsage(t, s, op.ID, "k1", 1)
 	mustSameEvents(t, s, op.ID, createEvent(op), ev)
-	r3 := mustReserve(t, s, op.ID, "k1", 2, 1)
-	_, err := s.Ops.ReserveUse(ctx, op.ID, "k1", 2, 2)
+	r3 := mustReserve(t, s, op.ID, "k1", 2)
+	_, err := s.Ops.ReserveUse(ctx, op.ID, "k1", 2)
 	mustCode(t, err, keyserver.EEXHAUSTED)
 	if err := s.Ops.CompleteUse(ctx, r3, useEvent(op.ID, "ok", t0.Add(2*time.Second))); err != nil {
 		t.Fatalf("CompleteUse of the use given back: %v", err)
@@ -91,7 +89,7 @@ func testFinishedReservationConflicts(t *testing.T, s Stores) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			op := mustCreate(t, s, map[string]int{"k1": 3})
-			r := mustReserve(t, s, op.ID, "k1", 3, 0)
+			r := mustReserve(t, s, op.ID, "k1", 3)
 			ev1 := useEvent(op.ID, "first", t0.Add(time.Second))
 			if err := tt.first(r, ev1); err != nil {
 				t.Fatalf("first finish: %v", err)
@@ -112,30 +110,30 @@ func testConcurrentReserve(t *testing.T, s Stores) {
 	errs := make([]error, callers)
 	var wg sync.WaitGroup
 	for i := range callers {
-		wg.Go(func() { res[i], errs[i] = s.Ops.ReserveUse(ctx, op.ID, "k1", max, 0) })
+		wg.Go(func() { res[i], errs[i] = s.Ops.ReserveUse(ctx, op.ID, "k1", max) })
 	}
 	wg.Wait()
-	slots := map[int]bool{}
+	taken := map[int]bool{}
 	for i, err := range errs {
 		switch keyserver.ErrorCode(err) {
 		case "":
-			if r := res[i]; slots[r.Slot] || r.Slot < 1 || r.Slot > max {
-				t.Fatalf("reservation in slot %d: taken twice or outside 1..%d", r.Slot, max)
+			if r := res[i]; taken[r.Seq] || r.Seq < 1 {
+				t.Fatalf("reservation number %d: given twice or not positive", r.Seq)
 			}
-			slots[res[i].Slot] = true
+			taken[res[i].Seq] = true
 		case keyserver.EEXHAUSTED, keyserver.ECONFLICT: // ECONFLICT: too many at once, try again
 		default:
 			t.Fatalf("concurrent ReserveUse: %v", err)
 		}
 	}
-	if len(slots) == 0 || len(slots) > max {
-		t.Fatalf("%d concurrent reservations succeeded, want 1..%d", len(slots), max)
+	if len(taken) == 0 || len(taken) > max {
+		t.Fatalf("%d concurrent reservations succeeded, want 1..%d", len(taken), max)
 	}
-	mustUsage(t, s, op.ID, "k1", len(slots))
-	for range max - len(slots) {
-		mustReserve(t, s, op.ID, "k1", max, 0)
+	mustUsage(t, s, op.ID, "k1", len(taken))
+	for range max - len(taken) {
+		mustReserve(t, s, op.ID, "k1", max)
 	}
-	_, err := s.Ops.ReserveUse(ctx, op.ID, "k1", max, max)
+	_, err := s.Ops.ReserveUse(ctx, op.ID, "k1", max)
 	mustCode(t, err, keyserver.EEXHAUSTED)
 	mustUsage(t, s, op.ID, "k1", max)
 }
@@ -151,18 +149,18 @@ func testRecordEvent(t *testing.T, s Stores) {
 	mustSameOp(t, "Operation after RecordEvent", mustOperation(t, s, op.ID), op)
 }
 
-// testReusedSlotConflicts gives a use back and reserves the slot again: the
-// old reservation must not finish the new one's use.
-func testReusedSlotConflicts(t *testing.T, s Stores) {
+// testStaleReservationConflicts gives a use back and reserves one again:
+// the old reservation must not finish the new one's use.
+func testStaleReservationConflicts(t *testing.T, s Stores) {
 	ctx := context.Background()
 	op := mustCreate(t, s, map[string]int{"k1": 1})
-	old := mustReserve(t, s, op.ID, "k1", 1, 0)
+	old := mustReserve(t, s, op.ID, "k1", 1)
 	if err := s.Ops.ReleaseUse(ctx, old, useEvent(op.ID, "released", t0.Add(time.Second))); err != nil {
 		t.Fatalf("ReleaseUse: %v", err)
 	}
-	cur := mustReserve(t, s, op.ID, "k1", 1, 0)
-	if cur.Slot != old.Slot {
-		t.Fatalf("the only slot is %d, then %d", old.Slot, cur.Slot)
+	cur := mustReserve(t, s, op.ID, "k1", 1)
+	if cur.Seq == old.Seq {
+		t.Fatalf("reservation number %d given twice", cur.Seq)
 	}
 	mustCode(t, s.Ops.CompleteUse(ctx, old, useEvent(op.ID, "stale", t0.Add(2*time.Second))), keyserver.ECONFLICT)
 	mustCode(t, s.Ops.ReleaseUse(ctx, old, useEvent(op.ID, "stale", t0.Add(2*time.Second))), keyserver.ECONFLICT)

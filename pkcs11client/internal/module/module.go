@@ -90,10 +90,12 @@ func (m *Module) doLoad() error {
 	m.client = NewClient(cfg, ksc.NewTokenSource(cfg.Token, cfg.TokenFile, m.opts.Now), m.opts.HTTPClient)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
+	start := m.opts.Now()
 	infos, err := m.client.Keys(ctx)
 	if err != nil {
 		return err
 	}
+	fetched := m.opts.Now()
 	for _, ki := range infos {
 		k, err := ParseKey(ki)
 		if err != nil {
@@ -103,9 +105,13 @@ func (m *Module) doLoad() error {
 		m.keys = append(m.keys, k)
 	}
 	m.objects = BuildObjects(m.keys)
-	m.Debugf("loaded %d keys from %s", len(m.keys), cfg.APIServer.Redacted())
+	m.Debugf("loaded %d keys from %s: GET /api/keys %s, parsing %s", len(m.keys), cfg.APIServer.Redacted(),
+		millis(fetched.Sub(start)), millis(m.opts.Now().Sub(fetched)))
 	return nil
 }
+
+// millis formats a duration for the KSC_DEBUG timing lines.
+func millis(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 // TokenPresent loads the keys if needed and reports whether that worked.
 func (m *Module) TokenPresent() bool { return m.load() == nil }

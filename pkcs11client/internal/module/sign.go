@@ -159,9 +159,13 @@ func (m *Module) signRemote(op *SignOp, input []byte) ([]byte, error) {
 	m.Debugf("sign order: key %s, mechanism 0x%x, padding %s, operation %s", req.KeyID, op.Mech, req.InputPadding, req.OperationID)
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.Timeout)
 	defer cancel()
+	start := m.opts.Now()
 	sig, err := m.client.Sign(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return op.Finish(input, sig)
+	answered := m.opts.Now()
+	sig, err = op.Finish(input, sig)
+	m.Debugf("POST /api/signorders %s, checking the signature %s", millis(answered.Sub(start)), millis(m.opts.Now().Sub(answered)))
+	return sig, err
 }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+)
+
+// serverLog receives the handler's log lines and keeps the duration of each
+// request it answered, so that the server's share of a client's time can be
+// told apart.
+type serverLog struct {
+	mu       sync.Mutex
+	partial  []byte
+	requests []served
+}
+
+type served struct {
+	method, path string
+	duration     time.Duration
+}
+
+func (l *serverLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		var line struct {
+			Msg, Method, Path string
+			DurationMS        float64 `json:"duration_ms"`
+		}
+		if json.Unmarshal(l.partial[:i], &line) == nil && line.Msg == "request" {
+			l.requests = append(l.requests, served{line.Method, line.Path, time.Duration(line.DurationMS * float64(time.Millisecond))})
+		}
+		l.partial = l.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+// mark returns how many requests were logged so far.
+func (l *serverLog) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.requests)
+}
+
+// through waits up to a second for a request to path to be logged after
+// mark and returns the requests logged after mark.
+func (l *serverLog) through(mark int, path string) []served {
+	deadline := time.Now().Add(time.Second)
+	for {
+		l.mu.Lock()
+		got := append([]served(nil), l.requests[mark:]...)
+		l.mu.Unlock()
+		if slices.ContainsFunc(got, func(s served) bool { return s.path == path }) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,220 @@
+package tablestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+)
+
+// wire makes the requests of the sign path itself, reading one entity and
+// entity-group transactions (wirebatch.go), over a plain HTTP client with
+// the retries, transport and authorisation of the aztables clients, which
+// the store uses for the rest. The aztables client makes them too, but for
+// each entity of a transaction it decodes the JSON again and copies it
+// through a 32 KiB buffer, it does not return the ETags the service
+// answers, and its pipeline costs each call more than the rest of the
+// call's work; on the sign path that is most of the handler's CPU.
+type wire struct {
+	client  *http.Client
+	retry   policy.RetryOptions
+	service string // the table service URL, without a trailing slash
+	sas     string // a shared access signature query, or ""
+	auth    authorizer
+}
+
+// authorizer signs a request: with the account key, a bearer token, or
+// nothing (a shared access signature in the URL).
+type authorizer interface {
+	authorize(ctx context.Context, req *http.Request) error
+}
+
+const (
+	tablesVersion = "2019-02-02" // as aztables sends
+	jsonMinimal   = "application/json;odata=minimalmetadata"
+)
+
+func newWire(service, sas string, auth authorizer) *wire {
+	opts := clientOptions()
+	return &wire{client: opts.Transport.(*http.Client), retry: opts.Retry, service: strings.TrimRight(service, "/"), sas: sas, auth: auth}
+}
+
+// wireFromConnectionString reads a connection string as aztables does.
+func wireFromConnectionString(connStr string) (*wire, error) {
+	kv := map[string]string{}
+	for _, part := range strings.Split(strings.TrimRight(connStr, ";"), ";") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("the connection string has a part without '='")
+		}
+		kv[k] = v
+	}
+	account := kv["AccountName"]
+	if account == "" {
+		return nil, fmt.Errorf("the connection string names no AccountName")
+	}
+	protocol, suffix := or(kv["DefaultEndpointsProtocol"], "https"), or(kv["EndpointSuffix"], "core.windows.net")
+	if kv["AccountKey"] == "" {
+		if kv["SharedAccessSignature"] == "" {
+			return nil, fmt.Errorf("the connection string has neither AccountKey nor SharedAccessSignature")
+		}
+		return newWire(fmt.Sprintf("https://%s.table.%s", account, suffix), kv["SharedAccessSignature"], noAuth{}), nil
+	}
+	key, err := base64.StdEncoding.DecodeString(kv["AccountKey"])
+	if err != nil {
+		return nil, fmt.Errorf("the connection string's AccountKey is not base64: %w", err)
+	}
+	service := or(kv["TableEndpoint"], fmt.Sprintf("%s://%s.table.%s", protocol, account, suffix))
+	return newWire(service, "", sharedKeyLite{account: account, key: key}), nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// sharedKeyLite signs with the account key, as aztables does.
+type sharedKeyLite struct {
+	account string
+	key     []byte
+}
+
+func (p sharedKeyLite) authorize(_ context.Context, req *http.Request) error {
+	date := time.Now().UTC().Format(http.TimeFormat)
+	mac := hmac.New(sha256.New, p.key)
+	mac.Write([]byte(date + "\n/" + p.account + req.URL.EscapedPath()))
+	req.Header.Set("x-ms-date", date)
+	req.Header.Set("Authorization", "SharedKeyLite "+p.account+":"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	return nil
+}
+
+type noAuth struct{}
+
+func (noAuth) authorize(context.Context, *http.Request) error { return nil }
+
+// bearer authorises with a token for Azure Storage, refreshed two minutes
+// before it expires.
+type bearer struct {
+	cred azcore.TokenCredential
+	mu   sync.Mutex
+	tok  azcore.AccessToken
+}
+
+func (b *bearer) authorize(ctx context.Context, req *http.Request) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Until(b.tok.ExpiresOn) < 2*time.Minute {
+		tok, err := b.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://storage.azure.com/.default"}})
+		if err != nil {
+			return fmt.Errorf("getting a token for Table Storage: %w", err)
+		}
+		b.tok = tok
+	}
+	req.Header.Set("Authorization", "Bearer "+b.tok.Token)
+	return nil
+}
+
+// do sends one request, trying again after a transport error, a timeout or a
+// 408, 429 or 5xx answer, as the aztables retry policy does. A failure is
+// an *azcore.ResponseError with the answer, as aztables returns.
+func (w *wire) do(ctx context.Context, method, u string, body []byte, contentType string, want int) (answer, error) {
+	for try := 0; ; try++ {
+		a, status, err := w.try(ctx, method, u, body, contentType)
+		if err == nil && status == want {
+			return a, nil
+		}
+		if try < int(w.retry.MaxRetries) && retriable(status, err) && ctx.Err() == nil {
+			if serr := sleep(ctx, min(w.retry.RetryDelay<<try, w.retry.MaxRetryDelay)); serr == nil {
+				continue
+			}
+		}
+		if err != nil {
+			return answer{}, err
+		}
+		return answer{}, runtime.NewResponseError(a.resp)
+	}
+}
+
+type answer struct {
+	resp    *http.Response
+	payload []byte
+}
+
+func (w *wire) try(ctx context.Context, method, u string, body []byte, contentType string) (answer, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.retry.TryTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, w.withSAS(u), rd)
+	if err != nil {
+		return answer{}, 0, err
+	}
+	h := req.Header
+	h["Accept"] = []string{jsonMinimal}
+	h["X-Ms-Version"] = []string{tablesVersion}
+	h["Dataserviceversion"] = []string{"3.0"}
+	if contentType != "" {
+		h["Content-Type"] = []string{contentType}
+	}
+	if err := w.auth.authorize(ctx, req); err != nil {
+		return answer{}, 0, err
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return answer{}, 0, err
+	}
+	defer resp.Body.Close()
+	payload, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, 0, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(payload)) // read again by ResponseError
+	return answer{resp, payload}, resp.StatusCode, nil
+}
+
+func retriable(status int, err error) bool {
+	if err != nil {
+		return true
+	}
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// entityURL is the URL of one entity of table.
+func (w *wire) entityURL(table, pk, rk string) string {
+	return w.service + "/" + table + "(PartitionKey='" + url.PathEscape(strings.ReplaceAll(pk, "'", "''")) +
+		"',RowKey='" + url.PathEscape(strings.ReplaceAll(rk, "'", "''")) + "')"
+}
+
+func (w *wire) withSAS(u string) string {
+	if w.sas == "" {
+		return u
+	}
+	return u + "?" + w.sas
+}
+
+// get reads one entity and returns its JSON (with its odata.etag).
+func (w *wire) get(ctx context.Context, table, pk, rk string) ([]byte, error) {
+	a, err := w.do(ctx, http.MethodGet, w.entityURL(table, pk, rk), nil, "", http.StatusOK)
+	return a.payload, err
+}

@@ -1,0 +1,121 @@
+package tablestore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// batch runs an entity-group transaction on table and returns the ETag each
+// action left (empty for a delete). A failed action fails it with the
+// service's answer, as aztables does.
+func (w *wire) batch(ctx context.Context, table string, actions []aztables.TransactionAction) ([]azcore.ETag, error) {
+	batchID, changeset := boundary("batch"), boundary("changeset")
+	size := 256
+	for _, a := range actions {
+		size += len(a.Entity) + 2*len(w.service) + 384
+	}
+	var body bytes.Buffer
+	body.Grow(size)
+	body.WriteString("--" + batchID + "\r\nContent-Type: multipart/mixed; boundary=" + changeset + "\r\n\r\n")
+	for _, a := range actions {
+		if err := w.writeAction(&body, changeset, table, a); err != nil {
+			return nil, err
+		}
+	}
+	body.WriteString("--" + changeset + "--\r\n\r\n--" + batchID + "--\r\n")
+	a, err := w.do(ctx, http.MethodPost, w.service+"/$batch", body.Bytes(), "multipart/mixed; boundary="+batchID, http.StatusAccepted)
+	if err != nil {
+		return nil, err
+	}
+	statuses, etags := answerParts(a.payload)
+	for _, st := range statuses {
+		if st >= 400 {
+			return nil, runtime.NewResponseError(a.resp)
+		}
+	}
+	if len(statuses) != len(actions) {
+		return nil, fmt.Errorf("the transaction's answer has %d parts for %d actions", len(statuses), len(actions))
+	}
+	return etags, nil
+}
+
+func (w *wire) writeAction(b *bytes.Buffer, changeset, table string, a aztables.TransactionAction) error {
+	keys, err := entityKeys(a.Entity)
+	if err != nil {
+		return err
+	}
+	ifMatch := "*"
+	if a.IfMatch != nil {
+		ifMatch = string(*a.IfMatch)
+	}
+	b.WriteString("--" + changeset + "\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n")
+	entity := w.entityURL(table, keys.PartitionKey, keys.RowKey)
+	switch a.ActionType {
+	case aztables.TransactionTypeAdd:
+		b.WriteString("POST " + w.service + "/" + table + " HTTP/1.1\r\nPrefer: return-no-content\r\n")
+	case aztables.TransactionTypeUpdateMerge:
+		b.WriteString("PATCH " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\n")
+	case aztables.TransactionTypeUpdateReplace:
+		b.WriteString("PUT " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\n")
+	case aztables.TransactionTypeDelete:
+		b.WriteString("DELETE " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\nAccept: " + jsonMinimal + "\r\n\r\n\r\n")
+		return nil
+	default:
+		return fmt.Errorf("transaction action %q is not used by the Keyserver", a.ActionType)
+	}
+	b.WriteString("Accept: " + jsonMinimal + "\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(a.Entity)) + "\r\n\r\n")
+	b.Write(a.Entity)
+	b.WriteString("\r\n")
+	return nil
+}
+
+// entityKeys reads the PartitionKey and RowKey of an entity: at once when
+// they come first and unescaped, as row.marshal writes them.
+func entityKeys(entity []byte) (keys struct{ PartitionKey, RowKey string }, err error) {
+	rest, ok := bytes.CutPrefix(entity, []byte(`{"PartitionKey":"`))
+	if ok {
+		pk, rest, ok1 := bytes.Cut(rest, []byte(`"`))
+		rest, ok2 := bytes.CutPrefix(rest, []byte(`,"RowKey":"`))
+		rk, _, ok3 := bytes.Cut(rest, []byte(`"`))
+		if ok1 && ok2 && ok3 && bytes.IndexByte(pk, '\\') < 0 && bytes.IndexByte(rk, '\\') < 0 {
+			keys.PartitionKey, keys.RowKey = string(pk), string(rk)
+			return keys, nil
+		}
+	}
+	if err := json.Unmarshal(entity, &keys); err != nil {
+		return keys, fmt.Errorf("a transaction entity is not JSON: %w", err)
+	}
+	return keys, nil
+}
+
+func boundary(kind string) string {
+	return kind + "_" + strconv.FormatUint(rand.Uint64(), 16) + strconv.FormatUint(rand.Uint64(), 16)
+}
+
+// answerParts reads the status and ETag header of each part of a
+// transaction's answer, in order.
+func answerParts(body []byte) (statuses []int, etags []azcore.ETag) {
+	for len(body) > 0 {
+		line, rest, _ := bytes.Cut(body, []byte("\n"))
+		body = rest
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		switch {
+		case bytes.HasPrefix(line, []byte("HTTP/1.1 ")) && len(line) >= 12:
+			st, _ := strconv.Atoi(string(line[9:12]))
+			statuses = append(statuses, st)
+			etags = append(etags, "")
+		case len(etags) > 0 && len(line) > 5 && bytes.EqualFold(line[:5], []byte("etag:")):
+			etags[len(etags)-1] = azcore.ETag(bytes.TrimSpace(line[5:]))
+		}
+	}
+	return statuses, etags
+}
