@@ -181,3 +181,42 @@ func TestRecordsRideInTransactionsOfTwoProcesses(t *testing.T) {
 		t.Fatalf("the chain does not verify: %v", rep.Problems)
 	}
 }
+
+// Refused reservations and refusal records of one operation, at once: a
+// batch may then hold records and no granted reservation.
+func TestRecordsBesideRefusedReservations(t *testing.T) {
+	s := mustStores(t, 1)[0]
+	ctx := context.Background()
+	op := mustOperation(t, s, 1)
+	if _, err := s.ReserveUse(ctx, op.ID, "k1", 1); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := 0; i < 20; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := s.ReserveUse(ctx, op.ID, "k1", 1)
+			if keyserver.ErrorCode(err) == keyserver.EEXHAUSTED {
+				err = nil
+			}
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			errs <- s.RecordEvent(ctx, op.ID, keyserver.AuditEvent{Actor: requester, Action: keyserver.ActionSign, OperationID: op.ID, KeyID: "k1", Result: "refused: usage_exhausted"})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := s.ChainRecords(ctx, auditlog.OperationChain(op.ID), 1)
+	if err != nil || len(recs) != 21 {
+		t.Fatalf("ChainRecords = %d, %v; want the create record and 20 refusals", len(recs), err)
+	}
+}

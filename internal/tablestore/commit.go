@@ -57,7 +57,7 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 					c.complete.AuditRecord = ids[i]
 				}
 			}
-			if next != nil && owners[0] == nil { // the op row was written
+			if next != nil && len(owners) > 0 && owners[0] == nil { // the op row was written
 				if next.etag, next.at = etags[0], time.Now(); next.etag == "" {
 					next = nil // not known: read before the next write
 				}
