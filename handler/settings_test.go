@@ -26,7 +26,7 @@ func TestLocalSettingsExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	documented := regexp.MustCompile("(?m)^\\| `([A-Z_]+)`").FindAllStringSubmatch(string(doc), -1)
+	documented := regexp.MustCompile("(?m)^\\| `([A-Za-z_]+)`").FindAllStringSubmatch(string(doc), -1)
 	if len(documented) < 10 {
 		t.Fatalf("found %d settings in docs/ARCHITECTURE.md; the table moved?", len(documented))
 	}

@@ -136,7 +136,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 	}
 	var notifier keyserver.Notifier = logNotifier{m.Log}
 	if c.ServiceBusNamespace != "" {
-		sb, err := servicebus.Dial(c.ServiceBusNamespace, c.ServiceBusQueue, cred)
+		sb, err := servicebus.Dial(c.ServiceBusNamespace, c.ServiceBusTopic, cred)
 		if err != nil {
 			return nil, fmt.Errorf("connecting to Service Bus: %w", err)
 		}

@@ -6,6 +6,7 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -27,9 +28,18 @@ type Config struct {
 	KeyVaultCAFile         string
 	SignTimeout            time.Duration
 	ServiceBusNamespace    string
-	ServiceBusQueue        string
+	ServiceBusTopic        string
+	PublicURL              string
+	Retention              time.Duration
+	LocalWebhookURL        string
+	LocalWebhookSecret     string
 	CacheTTL               time.Duration
 }
+
+// ServiceBusConnection is the name of the notify function's identity
+// connection: its namespace is the app setting
+// KEYSERVER_SERVICEBUS__fullyQualifiedNamespace, which the publisher reads too.
+const ServiceBusConnection = "KEYSERVER_SERVICEBUS"
 
 // ConfigFromEnv reads the settings listed in docs/ARCHITECTURE.md through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -47,8 +57,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Limits:                 keyserver.DefaultLimits,
 		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL", "managedidentity"),
 		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE", ""),
-		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE", ""),
-		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE", "approvals"),
+		ServiceBusNamespace:    env(ServiceBusConnection+"__fullyQualifiedNamespace", ""),
+		ServiceBusTopic:        env("KEYSERVER_SERVICEBUS_TOPIC", "keyserver-events"),
+		PublicURL:              strings.TrimSuffix(env("KEYSERVER_PUBLIC_URL", ""), "/"),
+		LocalWebhookURL:        env("KEYSERVER_LOCAL_WEBHOOK_URL", ""),
+		LocalWebhookSecret:     env("KEYSERVER_LOCAL_WEBHOOK_SECRET", ""),
 		CacheTTL:               10 * time.Second,
 	}
 	var err error
@@ -60,6 +73,21 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT", "1000")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
 		return c, fmt.Errorf("KEYSERVER_MAX_USAGE_COUNT must be a whole number from 1 to 999999")
+	}
+	days, err := strconv.Atoi(env("KEYSERVER_RETENTION_DAYS", "90"))
+	if err != nil || days < 1 || days > 36500 {
+		return c, fmt.Errorf("KEYSERVER_RETENTION_DAYS must be a whole number of days from 1 to 36500")
+	}
+	c.Retention = time.Duration(days) * 24 * time.Hour
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+			return c, fmt.Errorf("KEYSERVER_PUBLIC_URL must be a URL such as https://keyserver.example.com, without a path")
+		}
+	}
+	if c.LocalWebhookURL != "" {
+		if u, err := url.Parse(c.LocalWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return c, fmt.Errorf("KEYSERVER_LOCAL_WEBHOOK_URL must be an http or https URL")
+		}
 	}
 	if _, err := strconv.ParseUint(c.Port, 10, 16); err != nil {
 		return c, fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT must be a port number, not %q", c.Port)

@@ -20,7 +20,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != "7071" || c.TablePrefix != "ks" || c.Credential != "managedidentity" || c.ServiceBusQueue != "approvals" {
+	if c.Port != "7071" || c.TablePrefix != "ks" || c.Credential != "managedidentity" || c.ServiceBusTopic != "keyserver-events" || c.Retention != 90*24*time.Hour {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.Limits.MaxValidity != 24*time.Hour || c.Limits.MaxUsageCount != 1000 || c.SignTimeout != 10*time.Second {
@@ -46,6 +46,11 @@ func TestConfigRefusals(t *testing.T) {
 		{"bad admins", "KEYSERVER_BOOTSTRAP_ADMINS", `{"issuer":"x"}`, "KEYSERVER_BOOTSTRAP_ADMINS"},
 		{"admin without subject", "KEYSERVER_BOOTSTRAP_ADMINS", `[{"issuer":"x"}]`, "issuer and subject"},
 		{"bad credential", "KEYSERVER_KEYVAULT_CREDENTIAL", "password", "KEYSERVER_KEYVAULT_CREDENTIAL"},
+		{"bad retention", "KEYSERVER_RETENTION_DAYS", "90d", "KEYSERVER_RETENTION_DAYS"},
+		{"zero retention", "KEYSERVER_RETENTION_DAYS", "0", "KEYSERVER_RETENTION_DAYS"},
+		{"public url with path", "KEYSERVER_PUBLIC_URL", "https://ks.example/ui", "KEYSERVER_PUBLIC_URL"},
+		{"public url without scheme", "KEYSERVER_PUBLIC_URL", "ks.example", "KEYSERVER_PUBLIC_URL"},
+		{"webhook not a url", "KEYSERVER_LOCAL_WEBHOOK_URL", "localhost:9000", "KEYSERVER_LOCAL_WEBHOOK_URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
