@@ -141,7 +141,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 			return nil, fmt.Errorf("connecting to Service Bus: %w", err)
 		}
 		m.closers = append(m.closers, sb.Close)
-		notifier = sb
+		notifier = bridge{sb}
 	}
 	verifier := oidc.NewVerifier(c.Issuers, &http.Client{Timeout: 10 * time.Second})
 	svc := &keyserver.Service{
@@ -161,4 +161,16 @@ type logNotifier struct{ log *slog.Logger }
 func (l logNotifier) Notify(ctx context.Context, n *keyserver.Notification) error {
 	l.log.InfoContext(ctx, "notification", "event", n.Event, "operation", n.OperationID, "keys", n.KeyIDs, "status", n.Status)
 	return nil
+}
+
+// bridge publishes the domain's notifications as events.
+type bridge struct{ p keyserver.Publisher }
+
+func (b bridge) Notify(ctx context.Context, n *keyserver.Notification) error {
+	ev := &keyserver.Event{ID: n.ID, Type: n.Event, Time: n.Time,
+		Operation: keyserver.OperationSummary{ID: n.OperationID, Description: n.Description, Requester: n.Requester, Status: n.Status}}
+	for _, k := range n.KeyIDs {
+		ev.Operation.Keys = append(ev.Operation.Keys, keyserver.KeySummary{KeyID: k})
+	}
+	return b.p.Publish(ctx, ev)
 }

@@ -6,14 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-// Notification events.
-const (
-	EventCreated   = "operation.created"
-	EventApproved  = "operation.approved"
-	EventRejected  = "operation.rejected"
-	EventCancelled = "operation.cancelled"
-)
-
 // maxCommentLength bounds approval comments and rejection reasons.
 const maxCommentLength = 1024
 

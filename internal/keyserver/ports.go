@@ -140,6 +140,12 @@ type Notifier interface {
 	Notify(ctx context.Context, n *Notification) error
 }
 
+// Publisher publishes an event to those who should hear of it (Service Bus).
+// Publishing an event twice is harmless: receivers drop a duplicate id.
+type Publisher interface {
+	Publish(ctx context.Context, ev *Event) error
+}
+
 // TokenVerifier turns a bearer token into a principal, or fails with EUNAUTHENTICATED.
 type TokenVerifier interface {
 	Verify(ctx context.Context, token string) (Principal, error)
