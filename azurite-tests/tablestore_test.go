@@ -83,7 +83,7 @@ func TestTablestoreKeysRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Key: %v", err)
 	}
-	if *got != *k {
+	if !reflect.DeepEqual(got, k) {
 		t.Fatalf("Key = %+v, want %+v", got, k)
 	}
 	k2 := &keyserver.Key{KeyID: "a-first", HSMKey: "h2", Enabled: false}
@@ -94,7 +94,7 @@ func TestTablestoreKeysRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Keys: %v", err)
 	}
-	if len(keys) != 2 || *keys[0] != *k2 || *keys[1] != *k {
+	if len(keys) != 2 || !reflect.DeepEqual(keys[0], k2) || !reflect.DeepEqual(keys[1], k) {
 		t.Fatalf("Keys = %+v, want [%+v %+v]", keys, k2, k)
 	}
 	if err := s.DeleteKey(ctx, k.KeyID); err != nil {

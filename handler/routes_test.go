@@ -10,6 +10,7 @@ import (
 
 	"keyserver/functions"
 	"keyserver/internal/api"
+	"keyserver/internal/triggers"
 )
 
 type function struct {
@@ -130,5 +131,31 @@ func TestHostJSON(t *testing.T) {
 	}
 	if host.CustomHandler.EnableForwardingHTTPRequest != nil {
 		t.Error("enableForwardingHttpRequest is the legacy option; use enableProxyingHttpRequest alone")
+	}
+}
+
+// TestTriggersMatchFunctions: every function without an HTTP trigger is served
+// at POST /<name> over the invocation protocol, and every such route has its
+// function folder.
+func TestTriggersMatchFunctions(t *testing.T) {
+	all, err := functions.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var folders []string
+	for _, f := range all {
+		if f.Trigger() == nil {
+			t.Errorf("function %s has no trigger", f.Name)
+			continue
+		}
+		if f.Trigger().Str("type") != "httpTrigger" {
+			folders = append(folders, "/"+f.Name)
+		}
+	}
+	routes := triggers.Routes()
+	slices.Sort(folders)
+	slices.Sort(routes)
+	if !slices.Equal(folders, routes) {
+		t.Fatalf("non-HTTP function folders %v, trigger routes %v", folders, routes)
 	}
 }

@@ -15,11 +15,12 @@ type subjectBody struct {
 
 // keyBody is the body of PUT /api/admin/keys/{keyid}; the key id is in the path.
 type keyBody struct {
-	HSMKey            string `json:"hsmkey"`
-	RequiredApprovals *int   `json:"requiredapprovals"`
-	KeyInfo           string `json:"keyinfo"`
-	Certificate       string `json:"certificate"`
-	Enabled           *bool  `json:"enabled"`
+	HSMKey            string         `json:"hsmkey"`
+	RequiredApprovals *int           `json:"requiredapprovals"`
+	KeyInfo           string         `json:"keyinfo"`
+	Certificate       string         `json:"certificate"`
+	Enabled           *bool          `json:"enabled"`
+	Channels          *[]channelBody `json:"channels"`
 }
 
 // subjectPrincipal reads the subject id from the path and the issuer from the
@@ -85,7 +86,7 @@ func (s *Server) getAdminKey(w http.ResponseWriter, r *http.Request, c keyserver
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, viewAdminKey(k))
 	return nil
 }
 
@@ -101,11 +102,12 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	k := &keyserver.Key{
 		KeyID: r.PathValue("keyid"), HSMKey: body.HSMKey, RequiredApprovals: *body.RequiredApprovals,
 		KeyInfo: body.KeyInfo, Certificate: body.Certificate, Enabled: body.Enabled == nil || *body.Enabled,
+		Channels: channelsOf(body.Channels),
 	}
 	if err := s.Service.PutKey(r.Context(), c, k); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, viewAdminKey(k))
 	return nil
 }
 

@@ -88,6 +88,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(c.LocalWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return c, fmt.Errorf("KEYSERVER_LOCAL_WEBHOOK_URL must be an http or https URL")
 		}
+		if len(c.LocalWebhookSecret) < keyserver.MinWebhookSecret {
+			return c, fmt.Errorf("KEYSERVER_LOCAL_WEBHOOK_SECRET must be at least %d characters: the webhook's deliveries are signed with it", keyserver.MinWebhookSecret)
+		}
 	}
 	if _, err := strconv.ParseUint(c.Port, 10, 16); err != nil {
 		return c, fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT must be a port number, not %q", c.Port)

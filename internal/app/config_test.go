@@ -51,6 +51,7 @@ func TestConfigRefusals(t *testing.T) {
 		{"public url with path", "KEYSERVER_PUBLIC_URL", "https://ks.example/ui", "KEYSERVER_PUBLIC_URL"},
 		{"public url without scheme", "KEYSERVER_PUBLIC_URL", "ks.example", "KEYSERVER_PUBLIC_URL"},
 		{"webhook not a url", "KEYSERVER_LOCAL_WEBHOOK_URL", "localhost:9000", "KEYSERVER_LOCAL_WEBHOOK_URL"},
+		{"webhook without secret", "KEYSERVER_LOCAL_WEBHOOK_URL", "http://localhost:9000/hook", "KEYSERVER_LOCAL_WEBHOOK_SECRET"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,9 @@ type Key struct {
 	Certificate       string `json:"certificate"`
 	Algorithm         string `json:"algorithm"`
 	Enabled           bool   `json:"enabled"`
+	// Channels receive the events of operations on the key. Never part of
+	// a JSON body as they are: they hold secrets.
+	Channels []Channel `json:"-"`
 }
 
 var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

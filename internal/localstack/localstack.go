@@ -41,6 +41,9 @@ type Options struct {
 	HandlerOutput io.Writer
 	// Now replaces the in-process handler's clock, for expiry tests.
 	Now func() time.Time
+	// UpkeepInterval is how often the stand-in for the timer invokes the
+	// upkeep function; default 5s, negative never.
+	UpkeepInterval time.Duration
 }
 
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
@@ -65,6 +68,7 @@ type Stack struct {
 	handler *app.Main
 	proc    *exec.Cmd
 	procErr chan error
+	timer   *timer
 }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
@@ -146,6 +150,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := st.seed(ctx); err != nil {
 		return nil, fmt.Errorf("registering the demo subjects and keys: %w", err)
 	}
+	st.timer = startTimer(st.HandlerURL, o.UpkeepInterval, o.Log)
 	return st, nil
 }
 
@@ -160,6 +165,11 @@ func (st *Stack) handlerEnv(port int, identityHeader string, signTimeout time.Du
 		"KEYSERVER_SIGN_TIMEOUT":             signTimeout.String(),
 		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
 		"IDENTITY_HEADER":                    identityHeader,
+		"KEYSERVER_PUBLIC_URL":               st.HandlerURL,
+		// Events are delivered in the handler's process (no namespace); a
+		// webhook from the local stack's own environment gets them too.
+		"KEYSERVER_LOCAL_WEBHOOK_URL":    os.Getenv("KEYSERVER_LOCAL_WEBHOOK_URL"),
+		"KEYSERVER_LOCAL_WEBHOOK_SECRET": os.Getenv("KEYSERVER_LOCAL_WEBHOOK_SECRET"),
 	}
 }
 
@@ -176,7 +186,7 @@ func (st *Stack) startHandler(ctx context.Context, o Options, env map[string]str
 		if err != nil {
 			return err
 		}
-		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now}
+		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now, Console: o.HandlerOutput}
 		return st.handler.Open(ctx)
 	}
 	cmd := exec.Command(o.HandlerBinary)
@@ -233,6 +243,7 @@ func (st *Stack) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
+	st.timer.stop()
 	if st.proc != nil && st.proc.Process != nil {
 		_ = syscall.Kill(-st.proc.Process.Pid, syscall.SIGTERM)
 		select {
