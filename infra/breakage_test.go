@@ -4,12 +4,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"keyserver/internal/app"
 )
 
 // TestChecksCatchBreakage breaks main.bicep in one way per case and expects
 // the checks to say so, so that TestMainBicep can fail.
 func TestChecksCatchBreakage(t *testing.T) {
-	handler := mustHandlerSettings(t)
+	handler := app.Settings
 	fns := mustFunctionFolders(t)
 	bicep := mustRead(t, "main.bicep")
 	tests := []struct {
@@ -17,7 +19,11 @@ func TestChecksCatchBreakage(t *testing.T) {
 	}{
 		{"unknown setting", "'KEYSERVER_SIGN_TIMEOUT'", "'KEYSERVER_SIGNING_TIMEOUT'", "not a setting the handler reads"},
 		{"missing setting", "name: 'KEYSERVER_TABLE_PREFIX'", "name: 'X_TABLE_PREFIX'", "KEYSERVER_TABLE_PREFIX is missing"},
-		{"ca file", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_KEYVAULT_CA_FILE'", "must not be set"},
+		{"ca file", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_KEYVAULT_CA_FILE'", "local only"},
+		{"connection string", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_TABLES_CONNECTION_STRING'", "KEYSERVER_TABLES_CONNECTION_STRING must not be set"},
+		{"local webhook secret", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_LOCAL_WEBHOOK_SECRET'", "KEYSERVER_LOCAL_WEBHOOK_SECRET must not be set"},
+		{"optional setting", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_MAX_VALIDITY'", "not one infra sets"},
+		{"host storage", "name: 'AzureWebJobsStorage__accountName'", "name: 'AzureWebJobsStorage'", "AzureWebJobsStorage must not be set"},
 		{"worker runtime", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'FUNCTIONS_WORKER_RUNTIME'", "must not be set"},
 		{"account key", "value: storage.name", "value: 'AccountKey=${storage.name}'", "AccountKey="},
 		{"list keys", "value: storage.name", "value: storage.listKeys().keys[0].value", "listKeys("},
@@ -63,7 +69,7 @@ func TestChecksCatchBreakage(t *testing.T) {
 // TestFunctionChecksCatchBreakage breaks the function folders one way per
 // case and expects the checks to say so.
 func TestFunctionChecksCatchBreakage(t *testing.T) {
-	handler := mustHandlerSettings(t)
+	handler := app.Settings
 	bicep := mustRead(t, "main.bicep")
 	tests := []struct {
 		name, function, key string

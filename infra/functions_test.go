@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"keyserver/functions"
+	"keyserver/internal/app"
 )
 
 // functionFolder is one functions/<name>/function.json.
@@ -42,7 +43,7 @@ var (
 
 // functionProblems checks every function folder against the template: each
 // trigger has what it needs to run in Azure (settings, connection, role).
-func functionProblems(p *problems, t *template, settings, handler map[string]string, fns []functionFolder) {
+func functionProblems(p *problems, t *template, settings map[string]string, handler map[string]app.Setting, fns []functionFolder) {
 	if len(fns) == 0 {
 		p.add("no function folders")
 	}
@@ -101,7 +102,7 @@ func timerProblems(p *problems, t *template, fn functionFolder, b map[string]any
 
 // serviceBusTriggerProblems: the trigger connects by identity to the topic's
 // subscription that the template creates, with the receiver role on it.
-func serviceBusTriggerProblems(p *problems, t *template, settings, handler map[string]string, fn functionFolder, b map[string]any) {
+func serviceBusTriggerProblems(p *problems, t *template, settings map[string]string, handler map[string]app.Setting, fn functionFolder, b map[string]any) {
 	conn, _ := b["connection"].(string)
 	ns, ok := settings[conn+"__fullyQualifiedNamespace"]
 	if conn == "" || !ok {
@@ -121,7 +122,7 @@ func serviceBusTriggerProblems(p *problems, t *template, settings, handler map[s
 			p.add("function %s: subscription %s belongs to %s, not topic %s", fn.name, sub.name, parent, topic.name)
 		}
 		name, _ := t.resolve(topic.object().str("name"))
-		if def := handler["KEYSERVER_SERVICEBUS_TOPIC"]; name != def {
+		if def := handler["KEYSERVER_SERVICEBUS_TOPIC"].Default; name != def {
 			p.add("function %s: topic %q differs from the handler's default %q", fn.name, name, def)
 		}
 	}
@@ -258,12 +259,11 @@ func dump(v value) string {
 }
 
 func TestFunctionFoldersUseKnownSettings(t *testing.T) {
-	handler := mustHandlerSettings(t)
 	for _, fn := range mustFunctionFolders(t) {
 		b, _ := os.ReadFile(filepath.Join("..", "functions", fn.name, "function.json"))
 		for _, m := range regexp.MustCompile(`%([A-Za-z0-9_]+)%`).FindAllStringSubmatch(string(b), -1) {
-			if _, ok := handler[m[1]]; !ok {
-				t.Errorf("function %s refers to %s, which docs/ARCHITECTURE.md does not declare", fn.name, m[1])
+			if s, ok := app.LookupSetting(m[1]); !ok || s.Azure != app.Infra {
+				t.Errorf("function %s refers to %s, which app.Settings does not declare as set by infra", fn.name, m[1])
 			}
 		}
 	}

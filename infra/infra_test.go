@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"keyserver/internal/app"
 	"keyserver/internal/servicebus"
 )
 
@@ -24,21 +25,9 @@ var platformSettings = []string{
 	"APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
 
-// notInAzure are settings the handler reads that a deployment must not set,
-// each with the reason.
-var notInAzure = map[string]string{
-	"FUNCTIONS_CUSTOMHANDLER_PORT":       "the Functions host sets it",
-	"KEYSERVER_TABLES_CONNECTION_STRING": "it would carry an account key; Azure uses KEYSERVER_TABLES_ENDPOINT and the identity",
-	"KEYSERVER_KEYVAULT_CA_FILE":         "it trusts the local HSM fake's CA",
-	"AZURE_CLIENT_ID":                    "the app uses its system-assigned identity",
-	"IDENTITY_ENDPOINT":                  "App Service sets it",
-	"IDENTITY_HEADER":                    "App Service sets it",
-	"KEYSERVER_LOCAL_WEBHOOK_URL":        "the local stand-in for the topic reads it",
-	"KEYSERVER_LOCAL_WEBHOOK_SECRET":     "the local stand-in for the topic reads it",
-}
-
-// flexRejectedSettings are app settings Flex Consumption rejects, or that
-// carry secrets.
+// flexRejectedSettings are Functions host settings never set in Azure:
+// rejected by the Flex Consumption plan, or replaced by identity-based ones.
+// The handler's own settings are checked against app.Settings.
 var flexRejectedSettings = []string{
 	"AzureWebJobsStorage",
 	"FUNCTIONS_WORKER_RUNTIME",
@@ -92,39 +81,6 @@ func mustRead(tb testing.TB, path string) string {
 	return string(b)
 }
 
-// mustHandlerSettings reads the setting names from the table "App settings"
-// in docs/ARCHITECTURE.md, with their defaults.
-func mustHandlerSettings(tb testing.TB) map[string]string {
-	tb.Helper()
-	doc := mustRead(tb, "../docs/ARCHITECTURE.md")
-	_, section, ok := strings.Cut(doc, "## App settings")
-	if !ok {
-		tb.Fatalf("docs/ARCHITECTURE.md has no section \"App settings\"")
-	}
-	if next := strings.Index(section, "\n## "); next >= 0 {
-		section = section[:next]
-	}
-	backticked := regexp.MustCompile("`([^`]+)`")
-	settings := map[string]string{}
-	for _, line := range strings.Split(section, "\n") {
-		cells := strings.Split(strings.TrimSpace(line), "|")
-		if len(cells) < 5 || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") {
-			continue
-		}
-		def := ""
-		if m := backticked.FindStringSubmatch(cells[3]); m != nil {
-			def = m[1]
-		}
-		for _, m := range backticked.FindAllStringSubmatch(cells[1], -1) {
-			settings[m[1]] = def
-		}
-	}
-	if len(settings) < 10 {
-		tb.Fatalf("read only %d settings from docs/ARCHITECTURE.md: %v", len(settings), settings)
-	}
-	return settings
-}
-
 // code returns the Bicep with comments and decorator lines removed, keeping
 // string literals (which hold interpolations).
 func code(bicep string) string {
@@ -170,8 +126,13 @@ type problems []string
 func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
 
 // bicepProblems returns every inconsistency between bicep, the handler's
-// settings and the function folders; an empty result means the template passes.
-func bicepProblems(bicep string, handler map[string]string, fns []functionFolder) []string {
+// settings (app.Settings) and the function folders; an empty result means
+// the template passes.
+func bicepProblems(bicep string, declared []app.Setting, fns []functionFolder) []string {
+	handler := map[string]app.Setting{}
+	for _, s := range declared {
+		handler[s.Name] = s
+	}
 	var p problems
 	src := code(bicep)
 	problemsOf := balanceProblems(src)
@@ -186,7 +147,7 @@ func bicepProblems(bicep string, handler map[string]string, fns []functionFolder
 	if err != nil {
 		return []string{err.Error()}
 	}
-	settingProblems(&p, t, settings, handler)
+	settingProblems(&p, settings, handler)
 	textProblems(&p, bicep, src)
 	siteConfigProblems(&p, t)
 	declarationProblems(&p, t, src)
@@ -198,28 +159,28 @@ func bicepProblems(bicep string, handler map[string]string, fns []functionFolder
 }
 
 // settingProblems checks every app setting in both directions: what the
-// template sets is read by the handler (or the host), and what the handler
-// reads is set, unless it must not be.
-func settingProblems(p *problems, t *template, settings, handler map[string]string) {
+// template sets is a setting app.Settings says infra sets (or one the host
+// reads), and every setting infra sets is set.
+func settingProblems(p *problems, settings map[string]string, handler map[string]app.Setting) {
 	for name := range settings {
-		_, read := handler[name]
+		s, read := handler[name]
 		switch {
 		case slices.Contains(flexRejectedSettings, name):
 			p.add("app setting %s must not be set in Azure", name)
-		case notInAzure[name] != "":
-			p.add("app setting %s must not be set in Azure: %s", name, notInAzure[name])
 		case !read && !slices.Contains(platformSettings, name):
-			p.add("app setting %s is not a setting the handler reads (docs/ARCHITECTURE.md)", name)
+			p.add("app setting %s is not a setting the handler reads (app.Settings)", name)
+		case !read:
+		case s.Azure == app.LocalOnly:
+			p.add("app setting %s must not be set in Azure: it is local only", name)
+		case s.Secret:
+			p.add("app setting %s must not be set in Azure: it holds a secret", name)
+		case s.Azure != app.Infra:
+			p.add("app setting %s is not one infra sets (app.Settings says %v); declare it so or drop it", name, s.Azure)
 		}
 	}
-	for name := range handler {
-		if _, set := settings[name]; !set && notInAzure[name] == "" {
+	for name, s := range handler {
+		if _, set := settings[name]; !set && s.Azure == app.Infra {
 			p.add("app setting %s is missing", name)
-		}
-	}
-	for name := range notInAzure {
-		if _, ok := handler[name]; !ok {
-			p.add("%s is listed as not set in Azure but the handler does not read it", name)
 		}
 	}
 	for _, name := range platformSettings {
@@ -335,8 +296,7 @@ func balanceProblems(src string) []string {
 }
 
 func TestMainBicep(t *testing.T) {
-	handler := mustHandlerSettings(t)
-	for _, p := range bicepProblems(mustRead(t, "main.bicep"), handler, mustFunctionFolders(t)) {
+	for _, p := range bicepProblems(mustRead(t, "main.bicep"), app.Settings, mustFunctionFolders(t)) {
 		t.Errorf("main.bicep: %s", p)
 	}
 }

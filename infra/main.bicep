@@ -487,14 +487,6 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: bootstrapAdmins
         }
         {
-          name: 'KEYSERVER_MAX_VALIDITY'
-          value: '24h'
-        }
-        {
-          name: 'KEYSERVER_MAX_USAGE_COUNT'
-          value: '1000'
-        }
-        {
           name: 'KEYSERVER_KEYVAULT_CREDENTIAL'
           value: 'managedidentity'
         }

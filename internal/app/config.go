@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type Config struct {
 	SignTimeout            time.Duration
 	ServiceBusNamespace    string
 	ServiceBusTopic        string
+	ServiceBusSubscription string
 	PublicURL              string
 	Retention              time.Duration
 	LocalWebhookURL        string
@@ -41,40 +43,36 @@ type Config struct {
 // KEYSERVER_SERVICEBUS__fullyQualifiedNamespace, which the publisher reads too.
 const ServiceBusConnection = "KEYSERVER_SERVICEBUS"
 
-// ConfigFromEnv reads the settings listed in docs/ARCHITECTURE.md through getenv.
+// ConfigFromEnv reads the settings declared in Settings through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	env := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
+	env := settingsReader(getenv).get
 	c := Config{
-		Port:                   env("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
-		TablesConnectionString: env("KEYSERVER_TABLES_CONNECTION_STRING", ""),
-		TablesEndpoint:         env("KEYSERVER_TABLES_ENDPOINT", ""),
-		TablePrefix:            env("KEYSERVER_TABLE_PREFIX", "ks"),
+		Port:                   env("FUNCTIONS_CUSTOMHANDLER_PORT"),
+		TablesConnectionString: env("KEYSERVER_TABLES_CONNECTION_STRING"),
+		TablesEndpoint:         env("KEYSERVER_TABLES_ENDPOINT"),
+		TablePrefix:            env("KEYSERVER_TABLE_PREFIX"),
 		Limits:                 keyserver.DefaultLimits,
-		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL", "managedidentity"),
-		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE", ""),
-		ServiceBusNamespace:    env(ServiceBusConnection+"__fullyQualifiedNamespace", ""),
-		ServiceBusTopic:        env("KEYSERVER_SERVICEBUS_TOPIC", "keyserver-events"),
-		PublicURL:              strings.TrimSuffix(env("KEYSERVER_PUBLIC_URL", ""), "/"),
-		LocalWebhookURL:        env("KEYSERVER_LOCAL_WEBHOOK_URL", ""),
-		LocalWebhookSecret:     env("KEYSERVER_LOCAL_WEBHOOK_SECRET", ""),
+		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL"),
+		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE"),
+		ServiceBusNamespace:    env(ServiceBusConnection + "__fullyQualifiedNamespace"),
+		ServiceBusTopic:        env("KEYSERVER_SERVICEBUS_TOPIC"),
+		ServiceBusSubscription: env("KEYSERVER_SERVICEBUS_SUBSCRIPTION"),
+		PublicURL:              strings.TrimSuffix(env("KEYSERVER_PUBLIC_URL"), "/"),
+		LocalWebhookURL:        env("KEYSERVER_LOCAL_WEBHOOK_URL"),
+		LocalWebhookSecret:     env("KEYSERVER_LOCAL_WEBHOOK_SECRET"),
 		CacheTTL:               10 * time.Second,
 	}
 	var err error
-	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY", "24h"), "KEYSERVER_MAX_VALIDITY"); err != nil {
+	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY"), "KEYSERVER_MAX_VALIDITY"); err != nil {
 		return c, err
 	}
-	if c.SignTimeout, err = duration(env("KEYSERVER_SIGN_TIMEOUT", "10s"), "KEYSERVER_SIGN_TIMEOUT"); err != nil {
+	if c.SignTimeout, err = duration(env("KEYSERVER_SIGN_TIMEOUT"), "KEYSERVER_SIGN_TIMEOUT"); err != nil {
 		return c, err
 	}
-	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT", "1000")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
+	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
 		return c, fmt.Errorf("KEYSERVER_MAX_USAGE_COUNT must be a whole number from 1 to 999999")
 	}
-	days, err := strconv.Atoi(env("KEYSERVER_RETENTION_DAYS", "90"))
+	days, err := strconv.Atoi(env("KEYSERVER_RETENTION_DAYS"))
 	if err != nil || days < 1 || days > 36500 {
 		return c, fmt.Errorf("KEYSERVER_RETENTION_DAYS must be a whole number of days from 1 to 36500")
 	}
@@ -92,6 +90,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("KEYSERVER_LOCAL_WEBHOOK_SECRET must be at least %d characters: the webhook's deliveries are signed with it", keyserver.MinWebhookSecret)
 		}
 	}
+	for name, v := range map[string]string{"KEYSERVER_SERVICEBUS_TOPIC": c.ServiceBusTopic, "KEYSERVER_SERVICEBUS_SUBSCRIPTION": c.ServiceBusSubscription} {
+		if !entityName.MatchString(v) {
+			return c, fmt.Errorf("%s must be a Service Bus entity name: 1 to 50 letters, digits, '.', '-' or '_', not %q", name, v)
+		}
+	}
 	if _, err := strconv.ParseUint(c.Port, 10, 16); err != nil {
 		return c, fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT must be a port number, not %q", c.Port)
 	}
@@ -101,10 +104,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if strings.EqualFold(c.TablesConnectionString, "UseDevelopmentStorage=true") {
 		return c, fmt.Errorf("KEYSERVER_TABLES_CONNECTION_STRING must be Azurite's explicit connection string; aztables rejects UseDevelopmentStorage=true")
 	}
-	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS", "")); err != nil {
+	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS")); err != nil {
 		return c, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
-	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS", "[]")), &c.BootstrapAdmins); err != nil {
+	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &c.BootstrapAdmins); err != nil {
 		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\"}: %w", err)
 	}
 	for _, a := range c.BootstrapAdmins {
@@ -119,6 +122,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	return c, nil
 }
+
+// entityName matches Service Bus topic and subscription names.
+var entityName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$`)
 
 func duration(s, name string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)

@@ -64,3 +64,12 @@ func TestConfigRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestReadingAnUndeclaredSettingPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("reading an undeclared setting did not panic")
+		}
+	}()
+	settingsReader(env(baseEnv())).get("KEYSERVER_NOT_DECLARED")
+}

@@ -137,7 +137,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
-	env := st.handlerEnv(handlerPort, identityHeader, o.SignTimeout)
+	env := st.handlerEnv(handlerPort, st.Azurite.ConnectionString(), identityHeader, o.SignTimeout)
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout
 	}
@@ -154,10 +154,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	return st, nil
 }
 
-func (st *Stack) handlerEnv(port int, identityHeader string, signTimeout time.Duration) map[string]string {
+// handlerEnv is the handler's app settings: those app.Settings marks Local.
+func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout time.Duration) map[string]string {
 	return map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT":       strconv.Itoa(port),
-		"KEYSERVER_TABLES_CONNECTION_STRING": st.Azurite.ConnectionString(),
+		"KEYSERVER_TABLES_CONNECTION_STRING": tables,
 		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
 		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
 		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
