@@ -115,9 +115,9 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 	}
 	verifier := oidc.NewVerifier(c.Issuers, &http.Client{Timeout: 10 * time.Second})
 	svc := &keyserver.Service{
-		Ops: store, Keys: store, Subjects: store, Audit: store, Notifier: bridge{publisher},
+		Ops: store, Keys: store, Subjects: store, Audit: store, Publisher: publisher,
 		HSM: keyserver.Verified(hsm), Limits: c.Limits, BootstrapAdmins: c.BootstrapAdmins,
-		CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
+		CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log, PublicURL: c.PublicURL, Retention: c.Retention,
 	}
 	m.triggers.Upkeep = func(ctx context.Context) (string, error) {
 		r, err := svc.Upkeep(ctx)
@@ -127,16 +127,4 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		Service: svc, Verifier: verifier, Log: m.Log,
 		Health: map[string]keyserver.HealthChecker{"tables": store, "oidc": verifier, "hsm": hsm},
 	}, nil
-}
-
-// bridge publishes the domain's notifications as events.
-type bridge struct{ p keyserver.Publisher }
-
-func (b bridge) Notify(ctx context.Context, n *keyserver.Notification) error {
-	ev := &keyserver.Event{ID: n.ID, Type: n.Event, Time: n.Time,
-		Operation: keyserver.OperationSummary{ID: n.OperationID, Description: n.Description, Requester: n.Requester, Status: n.Status}}
-	for _, k := range n.KeyIDs {
-		ev.Operation.Keys = append(ev.Operation.Keys, keyserver.KeySummary{KeyID: k})
-	}
-	return b.p.Publish(ctx, ev)
 }

@@ -93,8 +93,8 @@ func Summarize(op *Operation, now time.Time) OperationSummary {
 func OperationPath(id string) string { return "/operations/" + id }
 
 // approversOf returns the subjects who should hear of an event of op: while
-// it is pending, those who may still approve one of its keys; once it ended,
-// every approver of its keys. The requester is never one.
+// it is pending, those who may still approve one of its keys; otherwise
+// every approver of its keys that need approval. The requester is never one.
 func approversOf(op *Operation, subjects []*Subject, pending bool) []Approver {
 	var out []Approver
 	for _, sub := range subjects {
@@ -104,7 +104,7 @@ func approversOf(op *Operation, subjects []*Subject, pending bool) []Approver {
 		c := Caller{Principal: sub.Principal, Name: sub.Name, Roles: sub.Roles}
 		var keys []string
 		for _, g := range op.Keys {
-			if !c.hasKeyRole(RoleApprover, g.KeyID) {
+			if g.RequiredApprovals == 0 || !c.hasKeyRole(RoleApprover, g.KeyID) {
 				continue
 			}
 			if pending && (g.Approved() || g.ApprovedBy(c.Principal)) {

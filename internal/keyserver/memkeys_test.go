@@ -11,7 +11,7 @@ import (
 )
 
 // This file holds memStore's KeyStore, SubjectStore and AuditLog, and the
-// recording Notifier.
+// recording Publisher.
 
 func (m *memStore) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
 	m.mu.Lock()
@@ -140,29 +140,44 @@ func (m *memStore) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.
 	return out, nil
 }
 
-// recordingNotifier keeps every notification it delivers.
-type recordingNotifier struct {
+// recordingPublisher keeps every event it publishes; while err is set it
+// fails instead.
+type recordingPublisher struct {
 	mu   sync.Mutex
-	sent []keyserver.Notification
+	sent []keyserver.Event
 	err  error
 }
 
-func (n *recordingNotifier) Notify(ctx context.Context, x *keyserver.Notification) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.err != nil {
-		return n.err
+func (p *recordingPublisher) Publish(ctx context.Context, ev *keyserver.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
 	}
-	n.sent = append(n.sent, *x)
+	p.sent = append(p.sent, *ev)
 	return nil
 }
 
-func (n *recordingNotifier) events() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+func (p *recordingPublisher) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err = err
+}
+
+// events returns "<type> <operation id>" of every event published.
+func (p *recordingPublisher) events() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var out []string
-	for _, x := range n.sent {
-		out = append(out, x.Event+" "+x.OperationID)
+	for _, x := range p.sent {
+		out = append(out, x.Type+" "+x.Operation.ID)
 	}
 	return out
+}
+
+// published returns the events published, in order.
+func (p *recordingPublisher) published() []keyserver.Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.sent)
 }

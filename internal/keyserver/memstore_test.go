@@ -21,6 +21,8 @@ type memStore struct {
 	subjects map[keyserver.Principal]*keyserver.Subject
 	audit    []keyserver.AuditEvent
 	faults   map[string]error // method name -> error it returns
+	deleted  map[string][]keyserver.AuditEvent
+	losses   int // UpdateOperation attempts still to lose to another writer
 	tokens   int
 }
 
@@ -28,7 +30,7 @@ type memOp struct {
 	op     *keyserver.Operation
 	uses   map[string]map[int]*memUse // key id -> slot -> use
 	events []keyserver.AuditEvent
-	outbox []*keyserver.Notification
+	outbox []*memEvent
 }
 
 type memUse struct {
@@ -91,7 +93,7 @@ func (r *memOp) view() *keyserver.Operation {
 	return c
 }
 
-func (m *memStore) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
+func (m *memStore) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, evs []*keyserver.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("CreateOperation"); err != nil {
@@ -106,10 +108,7 @@ func (m *memStore) CreateOperation(ctx context.Context, op *keyserver.Operation,
 			return loud("new operation with usage count %d", g.UsageCount)
 		}
 	}
-	if n != nil {
-		nc := *n
-		r.outbox = append(r.outbox, &nc)
-	}
+	r.emit(evs)
 	m.ops[op.ID] = r
 	return nil
 }
@@ -172,6 +171,12 @@ func (m *memStore) UpdateOperation(ctx context.Context, id string, fn func(*keys
 		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no row for %s", id)
 	}
 	before := r.view()
+	for ; m.losses > 0; m.losses-- {
+		// This attempt lost to another writer: what fn returned is dropped.
+		if _, err := fn(cloneOp(before)); err != nil {
+			return nil, err
+		}
+	}
 	after := cloneOp(before)
 	u, err := fn(after)
 	if err != nil {
@@ -200,10 +205,7 @@ func (m *memStore) UpdateOperation(ctx context.Context, id string, fn func(*keys
 	}
 	r.op = after
 	r.events = append(r.events, u.Audit)
-	if u.Notify != nil {
-		nc := *u.Notify
-		r.outbox = append(r.outbox, &nc)
-	}
+	r.emit(u.Events)
 	return r.view(), nil
 }
 
@@ -293,67 +295,19 @@ func (m *memStore) RecordEvent(ctx context.Context, opID string, ev keyserver.Au
 	return nil
 }
 
-func (m *memStore) PendingNotifications(ctx context.Context, opID string) ([]*keyserver.Notification, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.fault("PendingNotifications"); err != nil {
-		return nil, err
-	}
-	r, ok := m.ops[opID]
-	if !ok {
-		return nil, loud("PendingNotifications of unknown operation %s", opID)
-	}
-	return slices.Clone(r.outbox), nil
-}
-
-func (m *memStore) AllPendingNotifications(ctx context.Context) ([]*keyserver.Notification, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.fault("AllPendingNotifications"); err != nil {
-		return nil, err
-	}
-	var all []*keyserver.Notification
-	for _, r := range m.ops {
-		all = append(all, r.outbox...)
-	}
-	slices.SortFunc(all, func(a, b *keyserver.Notification) int { return a.Time.Compare(b.Time) })
-	return all, nil
-}
-
-func (m *memStore) AckNotification(ctx context.Context, opID, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.ops[opID]
-	if !ok {
-		return loud("AckNotification of unknown operation %s", opID)
-	}
-	// Acknowledging one already gone is fine: two deliveries may both ack.
-	r.outbox = slices.DeleteFunc(r.outbox, func(n *keyserver.Notification) bool { return n.ID == id })
-	return nil
-}
-
 // OperationEvents lets storetest read the audit events of an operation.
 func (m *memStore) OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error) {
 	return m.events(opID), nil
 }
 
-// events returns the audit events of an operation; outbox its undelivered notifications.
+// events returns the audit events of an operation, deleted or not.
 func (m *memStore) events(opID string) []keyserver.AuditEvent {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.ops[opID]; ok {
 		return slices.Clone(r.events)
 	}
-	return nil
-}
-
-func (m *memStore) outbox(opID string) []*keyserver.Notification {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r, ok := m.ops[opID]; ok {
-		return slices.Clone(r.outbox)
-	}
-	return nil
+	return slices.Clone(m.deleted[opID])
 }
 
 func (m *memStore) opCount() int {

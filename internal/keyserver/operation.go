@@ -69,6 +69,41 @@ type Operation struct {
 	Keys        []*KeyGrant `json:"keys"`
 	Rejected    *Closure    `json:"rejected,omitempty"`
 	Cancelled   *Closure    `json:"cancelled,omitempty"`
+	// Reminded is set once the reminder was sent; ExpiryNoted once upkeep
+	// wrote the operation.expired event. Each makes its event happen once.
+	Reminded    bool `json:"-"`
+	ExpiryNoted bool `json:"-"`
+}
+
+// ReminderAt is when a still pending operation gets its reminder: half way
+// through its validity.
+func (o *Operation) ReminderAt() time.Time { return o.Created.Add(o.Expires.Sub(o.Created) / 2) }
+
+// NextUpkeep returns when upkeep must next look at the operation, as seen at
+// now; false once it has nothing left to do there (closed, or its expiry
+// noted).
+func (o *Operation) NextUpkeep(now time.Time) (time.Time, bool) {
+	switch {
+	case o.Closed() || o.ExpiryNoted:
+		return time.Time{}, false
+	case !o.Reminded && o.Status(now) == StatusPending:
+		return o.ReminderAt(), true
+	}
+	return o.Expires, true
+}
+
+// Finished returns when the operation ended for good (closed, or expired
+// and noted), from which its retention runs.
+func (o *Operation) Finished() (time.Time, bool) {
+	switch {
+	case o.Rejected != nil:
+		return o.Rejected.Time, true
+	case o.Cancelled != nil:
+		return o.Cancelled.Time, true
+	case o.ExpiryNoted:
+		return o.Expires, true
+	}
+	return time.Time{}, false
 }
 
 // Grant returns the operation's grant for keyID, or nil.

@@ -24,29 +24,19 @@ const (
 	ActionApprove = "operation.approve"
 	ActionReject  = "operation.reject"
 	ActionCancel  = "operation.cancel"
+	ActionExpire  = "operation.expire"
+	ActionRemind  = "operation.remind"
 	ActionSign    = "sign"
 	ActionAdmin   = "admin"
 )
 
-// Notification tells approvers and requesters that an operation changed.
-type Notification struct {
-	ID          string    `json:"id"`
-	Event       string    `json:"event"`
-	OperationID string    `json:"operationid"`
-	Requester   Principal `json:"requester"`
-	Description string    `json:"description"`
-	KeyIDs      []string  `json:"keyids"`
-	Status      Status    `json:"status"`
-	Time        time.Time `json:"time"`
-}
-
 // Update is what a change to an operation writes besides the operation row:
-// new approvals, one audit event and an optional notification, all in one
+// new approvals, one audit event and the events it emits, all in one
 // transaction.
 type Update struct {
 	Approvals []NewApproval
 	Audit     AuditEvent
-	Notify    *Notification
+	Events    []*Event
 }
 
 // NewApproval is an approval recorded for one key.
@@ -68,12 +58,15 @@ type Reservation struct {
 // asked; the service filters again.
 type OperationFilter struct {
 	OpenAt time.Time // only operations not closed and not expired at this time
+	// KeyIDs, when not nil, keeps operations naming one of these keys ("*": any).
+	KeyIDs []string
 }
 
 // OperationStore keeps operations, their approvals, uses, audit events and
 // outbox, one consistency unit per operation.
 type OperationStore interface {
-	CreateOperation(ctx context.Context, op *Operation, ev AuditEvent, n *Notification) error
+	// CreateOperation writes op with its audit event and events.
+	CreateOperation(ctx context.Context, op *Operation, ev AuditEvent, events []*Event) error
 	// Operation returns ENOTFOUND when id does not exist.
 	Operation(ctx context.Context, id string) (*Operation, error)
 	ListOperations(ctx context.Context, f OperationFilter) ([]*Operation, error)
@@ -90,9 +83,9 @@ type OperationStore interface {
 	ReleaseUse(ctx context.Context, r *Reservation, ev AuditEvent) error
 	// RecordEvent writes an audit event into the operation's partition.
 	RecordEvent(ctx context.Context, opID string, ev AuditEvent) error
-	// PendingNotifications returns the outbox of an operation; AckNotification removes one entry.
-	PendingNotifications(ctx context.Context, opID string) ([]*Notification, error)
-	AckNotification(ctx context.Context, opID, notificationID string) error
+	// MarkPublished records that events of operation opID reached the
+	// topic; marking one twice, or one already gone, is not an error.
+	MarkPublished(ctx context.Context, opID string, eventIDs []string) error
 }
 
 // SigningLoader is an optional ability of an OperationStore: loading an
@@ -103,10 +96,39 @@ type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }
 
-// OutboxScanner is an optional ability of an OperationStore: listing the
-// undelivered notifications of every operation, oldest first.
-type OutboxScanner interface {
-	AllPendingNotifications(ctx context.Context) ([]*Notification, error)
+// UpkeepStore is an optional ability of an OperationStore: the indexes the
+// upkeep function works from, so that its cost grows with the work pending
+// (open operations, unsent events, operations due for deletion), never with
+// the history the store keeps.
+type UpkeepStore interface {
+	// UnsentEvents returns up to limit events committed but not marked
+	// published, written before before, oldest first.
+	UnsentEvents(ctx context.Context, before time.Time, limit int) ([]*Event, error)
+	// DueOperations returns up to limit ids of operations whose upkeep
+	// (Operation.NextUpkeep) is due at now.
+	DueOperations(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Settle brings what the store keeps for upkeep of operation id in line
+	// with the operation as it is now, including one that does not exist.
+	Settle(ctx context.Context, id string, now time.Time) error
+	// FinishedBefore returns up to limit operations that finished
+	// (Operation.Finished) before cutoff, oldest first.
+	FinishedBefore(ctx context.Context, cutoff time.Time, limit int) ([]Finished, error)
+	// DeleteOperation deletes an operation that finished at finished,
+	// keeping its audit events and events. Deleting one already gone is not
+	// an error.
+	DeleteOperation(ctx context.Context, f Finished) error
+}
+
+// Finished names an operation that ended, and when.
+type Finished struct {
+	ID string
+	At time.Time
+}
+
+// SubjectLister is an optional ability of a SubjectStore: every registered
+// subject, to find the approvers who should hear of an event.
+type SubjectLister interface {
+	AllSubjects(ctx context.Context) ([]*Subject, error)
 }
 
 // KeyStore keeps registered keys.
@@ -133,11 +155,6 @@ type SubjectStore interface {
 // AuditLog keeps audit events that belong to no operation.
 type AuditLog interface {
 	RecordAudit(ctx context.Context, ev AuditEvent) error
-}
-
-// Notifier delivers a notification to approvers.
-type Notifier interface {
-	Notify(ctx context.Context, n *Notification) error
 }
 
 // Publisher publishes an event to those who should hear of it (Service Bus).

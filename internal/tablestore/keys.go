@@ -136,7 +136,18 @@ func (s *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.
 // SubjectsByID returns the registrations of subject under every issuer,
 // ordered by issuer.
 func (s *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
-	rows, err := queryAll(ctx, s.subjects, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
+	return s.subjectsWhere(ctx, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
+}
+
+// AllSubjects returns every registered subject, to find the approvers an
+// event should reach. It reads the subjects table, which grows with the
+// people and pipelines registered, not with history.
+func (s *Store) AllSubjects(ctx context.Context) ([]*keyserver.Subject, error) {
+	return s.subjectsWhere(ctx, "", "listing the subjects")
+}
+
+func (s *Store) subjectsWhere(ctx context.Context, filter, doing string) ([]*keyserver.Subject, error) {
+	rows, err := queryAll(ctx, s.subjects, filter, doing)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +211,10 @@ func queryAll(ctx context.Context, c *aztables.Client, filter, doing string) ([]
 // querySelect reads the properties named in selection (all when empty) of
 // every entity matching filter.
 func querySelect(ctx context.Context, c *aztables.Client, filter, selection, doing string) ([]*row, error) {
-	opts := &aztables.ListEntitiesOptions{Filter: &filter}
+	opts := &aztables.ListEntitiesOptions{}
+	if filter != "" {
+		opts.Filter = &filter
+	}
 	if selection != "" {
 		opts.Select = &selection
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,8 +28,9 @@ type grantRow struct {
 	HSMKey            string `json:"hsmkey,omitempty"`
 }
 
-// CreateOperation writes op, its audit event and its notification in one transaction.
-func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
+// CreateOperation writes op, its audit event and its events in one
+// transaction, after their index rows (index.go).
+func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, evs []*keyserver.Event) error {
 	if !keyserver.ValidID(op.ID) {
 		return keyserver.Errorf(keyserver.EINVALID, "Operation id %q is malformed.", op.ID)
 	}
@@ -37,13 +39,21 @@ func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 		return err
 	}
 	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()}}
-	actions, err = s.appendEvents(actions, op.ID, ev, n)
+	actions, err = s.appendEvents(actions, op.ID, ev, evs)
 	if err != nil {
+		return err
+	}
+	due, _ := op.NextUpkeep(op.Created)
+	if err := s.intend(ctx, op.ID, openRow(op, due), evs); err != nil {
 		return err
 	}
 	_, err = s.ops.SubmitTransaction(ctx, actions, nil)
 	if status, _ := statusOf(err); status == http.StatusConflict {
+		s.retract(ctx, false, op.ID, evs) // the open row is the existing operation's
 		return keyserver.Errorf(keyserver.ECONFLICT, "Operation %s already exists.", op.ID)
+	}
+	if err != nil {
+		s.retract(ctx, true, op.ID, evs)
 	}
 	return classify(err, "creating operation "+op.ID)
 }
@@ -54,42 +64,56 @@ func (s *Store) Operation(ctx context.Context, id string) (*keyserver.Operation,
 	return op, err
 }
 
-// ListOperations returns operations ordered by creation time. With f.OpenAt
-// set, only those neither closed nor expired then.
+// ListOperations returns operations ordered by creation time. It reads the
+// open operations' index rows and loads those that pass f: with f.OpenAt
+// set, only those unexpired then; with f.KeyIDs, only those naming one of
+// them. Closed operations whose index row is not settled yet are returned
+// too; the service filters them.
 func (s *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
-	filter := "RowKey eq " + quote(opRow)
+	filter := rangeFilter(indexPartition, openPrefix)
 	if !f.OpenAt.IsZero() {
-		filter += " and Open eq true and Expires gt " + filterTime(f.OpenAt)
+		filter += " and Expires gt " + filterTime(f.OpenAt)
 	}
-	heads, err := queryAll(ctx, s.ops, filter, "listing operations")
+	heads, err := querySelect(ctx, s.ops, filter, "RowKey,KeyIDs", "listing open operations")
 	if err != nil {
 		return nil, err
 	}
-	ops := make([]*keyserver.Operation, len(heads))
-	errs := make([]error, len(heads))
+	var ids []string
+	for _, h := range heads {
+		if f.KeyIDs == nil || slices.ContainsFunc(strings.Split(h.str("KeyIDs"), ","), func(k string) bool { return slices.Contains(f.KeyIDs, k) }) {
+			ids = append(ids, strings.TrimPrefix(h.RowKey, openPrefix))
+		}
+	}
+	ops := make([]*keyserver.Operation, len(ids))
+	errs := make([]error, len(ids))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for i, h := range heads {
+	for i, id := range ids {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ops[i], _, errs[i] = s.load(ctx, h.PartitionKey)
+			ops[i], _, errs[i] = s.load(ctx, id)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	var out []*keyserver.Operation
+	for i, err := range errs {
+		switch {
+		case keyserver.ErrorCode(err) == keyserver.ENOTFOUND: // an intent whose operation never committed
+		case err != nil:
 			return nil, err
+		default:
+			out = append(out, ops[i])
 		}
 	}
-	sort.Slice(ops, func(i, j int) bool {
-		if !ops[i].Created.Equal(ops[j].Created) {
-			return ops[i].Created.Before(ops[j].Created)
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
 		}
-		return ops[i].ID < ops[j].ID
+		return out[i].ID < out[j].ID
 	})
-	return ops, nil
+	return out, nil
 }
 
 // UpdateOperation loads the operation, lets fn change it, and writes the op
@@ -101,6 +125,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		if err != nil {
 			return nil, err
 		}
+		dueBefore, _ := op.NextUpkeep(s.now())
 		u, err := fn(op)
 		if err != nil {
 			return nil, err
@@ -112,11 +137,19 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		if err != nil {
 			return nil, err
 		}
+		if err := s.intend(ctx, id, nil, u.Events); err != nil {
+			return nil, err
+		}
 		_, err = s.ops.SubmitTransaction(ctx, actions, nil)
 		if err == nil {
 			addApprovals(op, u.Approvals)
+			if due, open := op.NextUpkeep(s.now()); !open || !due.Equal(dueBefore) {
+				// When this fails, upkeep settles it once it comes due.
+				_ = s.settled(ctx, op, s.now())
+			}
 			return op, nil
 		}
+		s.retract(ctx, false, id, u.Events) // nothing of this attempt committed
 		if status, _ := statusOf(err); status != http.StatusPreconditionFailed && status != http.StatusConflict {
 			return nil, classify(err, "updating operation "+id)
 		}
@@ -141,7 +174,7 @@ func (s *Store) updateActions(op *keyserver.Operation, etag azcore.ETag, u *keys
 		}
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: approvalRow(op.ID, a).marshal()})
 	}
-	return s.appendEvents(actions, op.ID, u.Audit, u.Notify)
+	return s.appendEvents(actions, op.ID, u.Audit, u.Events)
 }
 
 // addApprovals puts approvals written by an update into op, when fn did not.
@@ -231,7 +264,9 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		setTime("Created", op.Created).
 		setTime("Expires", op.Expires).
 		setJSON("Keys", grants).
-		set("Open", !op.Closed())
+		set("Open", !op.Closed()).
+		set("Reminded", op.Reminded).
+		set("ExpiryNoted", op.ExpiryNoted)
 	if op.Rejected != nil {
 		r.setJSON("Rejected", op.Rejected)
 	}
@@ -248,6 +283,8 @@ func opFromRow(r *row) (*keyserver.Operation, error) {
 		Description: r.str("Description"),
 		Created:     r.time("Created"),
 		Expires:     r.time("Expires"),
+		Reminded:    r.flag("Reminded"),
+		ExpiryNoted: r.flag("ExpiryNoted"),
 	}
 	var grants []grantRow
 	if err := r.json("Keys", &grants); err != nil {

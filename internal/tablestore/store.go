@@ -42,6 +42,7 @@ var (
 	_ keyserver.AuditLog       = (*Store)(nil)
 	_ keyserver.HealthChecker  = (*Store)(nil)
 	_ keyserver.SigningLoader  = (*Store)(nil)
+	_ keyserver.SubjectLister  = (*Store)(nil)
 )
 
 var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,40}$`)
