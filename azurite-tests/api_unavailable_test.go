@@ -38,13 +38,14 @@ func TestAPITablesUnreachableIs503(t *testing.T) {
 	t.Parallel()
 	st := mustStack(t)
 	env := map[string]string{
-		"FUNCTIONS_CUSTOMHANDLER_PORT":       "0", // any free port; m.Addr() says which
-		"KEYSERVER_TABLES_CONNECTION_STRING": mustUnreachableTables(t),
-		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, localstack.Audience),
-		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
-		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
-		"KEYSERVER_KEYVAULT_CA_FILE":         st.CAFile,
-		"KEYSERVER_SIGN_TIMEOUT":             "3s",
+		"FUNCTIONS_CUSTOMHANDLER_PORT":          "0", // any free port; m.Addr() says which
+		"KEYSERVER_TABLES_CONNECTION_STRING":    mustUnreachableTables(t),
+		"KEYSERVER_TRUSTED_ISSUERS":             fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, localstack.Audience),
+		"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS": "true",
+		"KEYSERVER_BOOTSTRAP_ADMINS":            fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
+		"KEYSERVER_KEYVAULT_CREDENTIAL":         "managedidentity",
+		"KEYSERVER_KEYVAULT_CA_FILE":            st.CAFile,
+		"KEYSERVER_SIGN_TIMEOUT":                "3s",
 	}
 	cfg, err := app.ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {

@@ -146,7 +146,7 @@ func newEventWorld(t *testing.T) *eventWorld {
 
 func (w *eventWorld) caller(t *testing.T, p keyserver.Principal) keyserver.Caller {
 	t.Helper()
-	c, err := w.svc.Caller(context.Background(), p)
+	c, err := w.svc.Caller(context.Background(), keyserver.Identity{Principal: p})
 	if err != nil {
 		t.Fatal(err)
 	}

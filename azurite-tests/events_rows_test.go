@@ -22,8 +22,8 @@ const historySize = 5000
 // https://issuer.test: this test is about rows, not tokens.
 type tokenIsSubject struct{}
 
-func (tokenIsSubject) Verify(ctx context.Context, token string) (keyserver.Principal, error) {
-	return keyserver.Principal{Issuer: "https://issuer.test", Subject: token}, nil
+func (tokenIsSubject) Verify(ctx context.Context, token string) (keyserver.Identity, error) {
+	return keyserver.Identity{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: token}}, nil
 }
 
 // readCost is what one upkeep run and one pending list read from Table Storage.

@@ -18,10 +18,10 @@ param namePrefix string
 @maxLength(8)
 param vaultNameSalt string
 
-@description('JSON array of {"issuer","audience","subjectclaim","discoveryurl"}: the OIDC issuers whose tokens the Keyserver accepts (KEYSERVER_TRUSTED_ISSUERS).')
+@description('JSON array of {"issuer","audience","subjectclaim","personclaim","discoveryurl","sameas"}: the OIDC issuers whose tokens the Keyserver accepts (KEYSERVER_TRUSTED_ISSUERS; see docs/ARCHITECTURE.md, People and apps).')
 param trustedIssuers string
 
-@description('JSON array of {"issuer","subject"} that hold admin without being registered (KEYSERVER_BOOTSTRAP_ADMINS).')
+@description('JSON array of {"issuer","subject","kind"} that hold admin without being registered (KEYSERVER_BOOTSTRAP_ADMINS).')
 param bootstrapAdmins string = '[]'
 
 @description('true: sign with an existing Managed HSM (managedHsmName); false: create a Key Vault Premium (HSM-backed keys).')

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
 )
 
@@ -41,6 +42,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(dir, "key.pem")
+	headerFile := filepath.Join(dir, "identity-header")
 	const issuer = "http://localhost:8300" // a port run does not listen on: the client below dials run
 	stderr := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -48,7 +50,7 @@ func TestRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-issuer", issuer, "-audience", "api://ks-test",
-			"-identity-header", "h", "-key-file", keyFile, "-clients-file", clientsFile}, stderr, func(a string) { addrc <- a })
+			"-identity-header-file", headerFile, "-redirect-uris", "http://localhost:7071/, http://127.0.0.1:7071/", "-key-file", keyFile, "-clients-file", clientsFile}, stderr, func(a string) { addrc <- a })
 	}()
 	var base string
 	select {
@@ -64,13 +66,16 @@ func TestRun(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return dialer.DialContext(ctx, network, strings.TrimPrefix(base, "http://"))
 	}}}
-	v := oidc.NewVerifier(issuers, client)
+	v, err := oidc.NewVerifier(issuers, oidc.Options{AllowLoopbackHTTP: true, Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
 	status, token := mustToken(t, base, "adminclient:changed")
 	if status != http.StatusOK {
 		t.Fatalf("token with the clients file's secret: status %d", status)
 	}
 	p, err := v.Verify(context.Background(), token)
-	if err != nil || p.Subject != "adminclient" || p.Issuer != issuer {
+	if err != nil || p.Subject != "adminclient" || p.Issuer != issuer || p.Kind != keyserver.KindApp {
 		t.Fatalf("Verify = %v, %v; want adminclient@%s", p, err, issuer)
 	}
 	if status, _ := mustToken(t, base, "adminclient:adminclient"); status != http.StatusUnauthorized {
@@ -78,6 +83,13 @@ func TestRun(t *testing.T) {
 	}
 	if _, err := os.Stat(keyFile); err != nil {
 		t.Fatalf("key file: %v", err)
+	}
+	header := mustIdentityHeader(t, headerFile)
+	if status := get(t, base+"/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net", header); status != http.StatusOK {
+		t.Fatalf("managed identity with the header file's value: status %d", status)
+	}
+	if status := get(t, base+"/authorize?response_type=code&client_id=keyserver-ui&redirect_uri=http%3A%2F%2F127.0.0.1%3A7071%2F&scope=openid&code_challenge_method=S256&code_challenge="+strings.Repeat("a", 43), ""); status != http.StatusOK {
+		t.Fatalf("sign-in page for a -redirect-uris entry: status %d", status)
 	}
 
 	cancel()
@@ -88,7 +100,7 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(out, "WARNING") || !strings.Contains(out, "NEVER run it in production") {
 		t.Fatalf("stderr lacks the local-use warning:\n%s", out)
 	}
-	if strings.Contains(out, token) || strings.Contains(out, "changed") {
+	if strings.Contains(out, token) || strings.Contains(out, "changed") || strings.Contains(out, header) {
 		t.Fatalf("stderr reveals a token or secret:\n%s", out)
 	}
 	jsonLines := 0
@@ -111,6 +123,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"-no-such-flag"},
 		{"-issuer", "not a url", "-addr", "127.0.0.1:0"},
 		{"-clients-file", filepath.Join(t.TempDir(), "missing.json"), "-addr", "127.0.0.1:0"},
+		{"-person-token-lifetime", "0s", "-addr", "127.0.0.1:0"},
+		{"-redirect-uris", "localhost:7071", "-addr", "127.0.0.1:0"},
 	}
 	for _, args := range cases {
 		if err := run(context.Background(), args, &syncBuffer{}, nil); err == nil {
@@ -139,4 +153,41 @@ func mustToken(tb testing.TB, base, credentials string) (int, string) {
 		tb.Fatal(err)
 	}
 	return resp.StatusCode, body.AccessToken
+}
+
+func mustIdentityHeader(tb testing.TB, path string) string {
+	tb.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		tb.Fatalf("identity header file: %v", err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		tb.Fatalf("identity header file mode %v, want 0600", perm)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	header := strings.TrimSpace(string(b))
+	if len(header) < 32 {
+		tb.Fatalf("identity header %q is too short to be a secret", header)
+	}
+	return header
+}
+
+func get(tb testing.TB, url, identityHeader string) int {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if identityHeader != "" {
+		req.Header.Set("X-IDENTITY-HEADER", identityHeader)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

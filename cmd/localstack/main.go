@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"keyserver/internal/localstack"
 )
@@ -24,6 +25,7 @@ func main() {
 	flag.IntVar(&o.HSMPort, "hsm-port", 8443, "HSM fake port (HTTPS)")
 	flag.IntVar(&o.AzuritePort, "azurite-port", 10002, "Azurite table service port")
 	flag.StringVar(&o.Flavour, "flavour", "vault", "HSM fake flavour: vault or managedhsm")
+	flag.DurationVar(&o.PersonTokenLifetime, "person-token-lifetime", time.Hour, "lifetime of the tokens people get by signing in")
 	flag.Parse()
 	o.Log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
@@ -37,11 +39,13 @@ func main() {
 	fmt.Fprintf(os.Stderr, `
 Keyserver local stack is up (Ctrl-C stops it).
   Keyserver API   %s/api   (export KSC_API_SERVER=%s)
-  Dev auth server %s/oauth2/token   (local use only)
+  Dev auth server %s/oauth2/token   (local use only; people sign in at %s/authorize
+                  through the client keyserver-ui, with their name as password)
+  IDENTITY_HEADER for func start, new at each start: %s
   HSM fake        %s   (CA: %s)
   Azurite tables  %s
 Get a token:  export KSC_ID_TOKEN=$(curl -sS -X POST -u orderer-client:orderer-client -d grant_type=client_credentials %s/oauth2/token | jq -r .access_token)
-`, st.HandlerURL, st.HandlerURL, st.AuthURL, st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), st.AuthURL)
+`, st.HandlerURL, st.HandlerURL, st.AuthURL, st.AuthURL, st.IdentityHeaderFile, st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), st.AuthURL)
 	select {
 	case <-ctx.Done():
 	case err := <-st.Done():

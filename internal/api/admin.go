@@ -6,9 +6,11 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// subjectBody is the body of PUT /api/admin/subjects/{id}; the subject id is in the path.
+// subjectBody is the body of PUT /api/admin/subjects/{id}; the subject id is
+// in the path. Kind is "person" or "app"; empty means app.
 type subjectBody struct {
 	Issuer string   `json:"issuer"`
+	Kind   string   `json:"kind"`
 	Name   string   `json:"name"`
 	Roles  []string `json:"roles"`
 }
@@ -23,24 +25,37 @@ type keyBody struct {
 	Channels          *[]channelBody `json:"channels"`
 }
 
-// subjectPrincipal reads the subject id from the path and the issuer from the
-// query; the issuer may be left out when the id is registered under one issuer only.
+// subjectPrincipal reads the subject id from the path and the issuer and
+// kind from the query; either may be left out when the registrations of the
+// id leave no doubt.
 func (s *Server) subjectPrincipal(r *http.Request, c keyserver.Caller) (keyserver.Principal, error) {
-	p := keyserver.Principal{Subject: r.PathValue("id"), Issuer: r.URL.Query().Get("issuer")}
-	if p.Issuer != "" {
+	q := r.URL.Query()
+	p := keyserver.Principal{Subject: r.PathValue("id"), Issuer: q.Get("issuer")}
+	kind, err := keyserver.ParseKind(q.Get("kind"))
+	if err != nil {
+		return p, err
+	}
+	p.Kind = kind
+	if p.Issuer != "" && q.Get("kind") != "" {
 		return p, nil
 	}
 	subs, err := s.Service.SubjectsByID(r.Context(), c, p.Subject)
 	if err != nil {
 		return p, err
 	}
-	switch len(subs) {
+	var found []keyserver.Principal
+	for _, sub := range subs {
+		if (p.Issuer == "" || sub.Issuer == p.Issuer) && (q.Get("kind") == "" || sub.Kind == p.Kind) {
+			found = append(found, sub.Principal)
+		}
+	}
+	switch len(found) {
 	case 0:
 		return p, keyserver.Errorf(keyserver.ENOTFOUND, "Subject %q is not registered.", p.Subject)
 	case 1:
-		return subs[0].Principal, nil
+		return found[0], nil
 	}
-	return p, keyserver.Errorf(keyserver.EINVALID, "Subject %q is registered under several issuers; add ?issuer=<issuer>.", p.Subject)
+	return p, keyserver.Errorf(keyserver.EINVALID, "Subject %q is registered more than once (under several issuers, or as a person and an app); add ?issuer=<issuer>&kind=person|app.", p.Subject)
 }
 
 func (s *Server) getSubject(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
@@ -61,7 +76,11 @@ func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
-	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: body.Issuer, Subject: r.PathValue("id")}, Name: body.Name, Roles: body.Roles}
+	kind, err := keyserver.ParseKind(body.Kind)
+	if err != nil {
+		return err
+	}
+	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: body.Issuer, Subject: r.PathValue("id"), Kind: kind}, Name: body.Name, Roles: body.Roles}
 	if err := s.Service.PutSubject(r.Context(), c, sub); err != nil {
 		return err
 	}

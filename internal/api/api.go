@@ -46,6 +46,7 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{Route: Route{"GET", "/api/health", true}, h: s.health},
+		{Route: Route{"GET", "/api/me", false}, auth: s.me},
 		{Route: Route{"POST", "/api/operations", false}, auth: s.createOperation},
 		{Route: Route{"GET", "/api/operations", false}, auth: s.listOperations},
 		{Route: Route{"GET", "/api/operations/{id}", false}, auth: s.getOperation},
@@ -146,14 +147,14 @@ func (s *Server) authenticated(h authedFunc) func(w http.ResponseWriter, r *http
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			return keyserver.Errorf(keyserver.EUNAUTHENTICATED, "This route needs an Authorization: Bearer <token> header.")
 		}
-		p, err := s.Verifier.Verify(r.Context(), strings.TrimSpace(token))
+		id, err := s.Verifier.Verify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			if keyserver.ErrorCode(err) == keyserver.EINTERNAL {
 				return keyserver.Wrap(keyserver.EUNAUTHENTICATED, err, "The bearer token is not valid.")
 			}
 			return err
 		}
-		c, err := s.Service.Caller(r.Context(), p)
+		c, err := s.Service.Caller(r.Context(), id)
 		if err != nil {
 			return err
 		}

@@ -76,11 +76,11 @@ func TestDecode(t *testing.T) {
 // stubVerifier accepts one token.
 type stubVerifier struct{}
 
-func (stubVerifier) Verify(_ context.Context, token string) (keyserver.Principal, error) {
+func (stubVerifier) Verify(_ context.Context, token string) (keyserver.Identity, error) {
 	if token != "good" {
-		return keyserver.Principal{}, keyserver.Errorf(keyserver.EUNAUTHENTICATED, "The bearer token is not valid.")
+		return keyserver.Identity{}, keyserver.Errorf(keyserver.EUNAUTHENTICATED, "The bearer token is not valid.")
 	}
-	return keyserver.Principal{Issuer: "iss", Subject: "someone"}, nil
+	return keyserver.Identity{Principal: keyserver.Principal{Issuer: "iss", Subject: "someone"}}, nil
 }
 
 func TestAuthentication(t *testing.T) {

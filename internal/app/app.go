@@ -113,11 +113,17 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	verifier := oidc.NewVerifier(c.Issuers, &http.Client{Timeout: 10 * time.Second})
+	oidcOpts := c.OIDC
+	oidcOpts.Client = &http.Client{Timeout: 10 * time.Second}
+	verifier, err := oidc.NewVerifier(c.Issuers, oidcOpts)
+	if err != nil {
+		return nil, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
+	}
 	svc := &keyserver.Service{
 		Ops: store, Keys: store, Subjects: store, Audit: store, Publisher: publisher,
 		HSM: keyserver.Verified(hsm), Limits: c.Limits, BootstrapAdmins: c.BootstrapAdmins,
-		CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log, PublicURL: c.PublicURL, Retention: c.Retention,
+		IssuerAliases: oidc.Aliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
+		PublicURL: c.PublicURL, Retention: c.Retention,
 	}
 	m.triggers.Upkeep = func(ctx context.Context) (string, error) {
 		r, err := svc.Upkeep(ctx)

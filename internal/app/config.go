@@ -23,6 +23,7 @@ type Config struct {
 	TablesEndpoint         string
 	TablePrefix            string
 	Issuers                []oidc.Issuer
+	OIDC                   oidc.Options
 	BootstrapAdmins        []keyserver.Principal
 	Limits                 keyserver.Limits
 	Credential             string
@@ -104,15 +105,22 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if strings.EqualFold(c.TablesConnectionString, "UseDevelopmentStorage=true") {
 		return c, fmt.Errorf("KEYSERVER_TABLES_CONNECTION_STRING must be Azurite's explicit connection string; aztables rejects UseDevelopmentStorage=true")
 	}
-	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS")); err != nil {
+	if c.OIDC, err = oidcOptions(env); err != nil {
+		return c, err
+	}
+	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS"), c.OIDC); err != nil {
 		return c, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
 	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &c.BootstrapAdmins); err != nil {
-		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\"}: %w", err)
+		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\",\"kind\"}: %w", err)
 	}
+	aliases := oidc.Aliases(c.Issuers)
 	for _, a := range c.BootstrapAdmins {
 		if a.Issuer == "" || a.Subject == "" {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: every entry needs issuer and subject")
+		}
+		if to, ok := aliases[a.Issuer]; ok {
+			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: issuer %q is the same as %q (sameas); name %q", a.Issuer, to, to)
 		}
 	}
 	switch c.Credential {
@@ -132,4 +140,21 @@ func duration(s, name string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s must be a positive Go duration such as 10s, not %q", name, s)
 	}
 	return d, nil
+}
+
+// oidcOptions reads the token verifier's settings.
+func oidcOptions(env func(name string) string) (oidc.Options, error) {
+	var o oidc.Options
+	switch v := env("KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS"); strings.ToLower(v) {
+	case "true":
+		o.AllowLoopbackHTTP = true
+	case "false":
+	default:
+		return o, fmt.Errorf("KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS must be true or false, not %q", v)
+	}
+	var err error
+	if o.MaxKeyAge, err = duration(env("KEYSERVER_ISSUER_KEYS_MAX_AGE"), "KEYSERVER_ISSUER_KEYS_MAX_AGE"); err != nil {
+		return o, err
+	}
+	return o, nil
 }

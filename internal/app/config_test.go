@@ -4,14 +4,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"keyserver/internal/keyserver"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func baseEnv() map[string]string {
 	return map[string]string{
-		"KEYSERVER_TABLES_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
-		"KEYSERVER_TRUSTED_ISSUERS":          `[{"issuer":"http://localhost:8300","audience":"api://keyserver-local","subjectclaim":"sub"}]`,
+		"KEYSERVER_TABLES_CONNECTION_STRING":    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
+		"KEYSERVER_TRUSTED_ISSUERS":             `[{"issuer":"http://localhost:8300","audience":"api://keyserver-local","subjectclaim":"sub","personclaim":"oid"}]`,
+		"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS": "true",
 	}
 }
 
@@ -52,6 +55,10 @@ func TestConfigRefusals(t *testing.T) {
 		{"public url without scheme", "KEYSERVER_PUBLIC_URL", "ks.example", "KEYSERVER_PUBLIC_URL"},
 		{"webhook not a url", "KEYSERVER_LOCAL_WEBHOOK_URL", "localhost:9000", "KEYSERVER_LOCAL_WEBHOOK_URL"},
 		{"webhook without secret", "KEYSERVER_LOCAL_WEBHOOK_URL", "http://localhost:9000/hook", "KEYSERVER_LOCAL_WEBHOOK_SECRET"},
+		{"http issuer without the local setting", "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS", "", "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS"},
+		{"bad local setting", "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS", "yes", "true or false"},
+		{"bad key age", "KEYSERVER_ISSUER_KEYS_MAX_AGE", "1d", "KEYSERVER_ISSUER_KEYS_MAX_AGE"},
+		{"bad admin kind", "KEYSERVER_BOOTSTRAP_ADMINS", `[{"issuer":"x","subject":"y","kind":"robot"}]`, "kind must be person or app"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +69,34 @@ func TestConfigRefusals(t *testing.T) {
 				t.Fatalf("ConfigFromEnv with %s=%q: error %v, want one mentioning %q", tc.key, tc.value, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestConfigIssuerSettings(t *testing.T) {
+	e := baseEnv()
+	e["KEYSERVER_ISSUER_KEYS_MAX_AGE"] = "6h"
+	e["KEYSERVER_BOOTSTRAP_ADMINS"] = `[{"issuer":"http://localhost:8300","subject":"p1","kind":"person"},{"issuer":"http://localhost:8300","subject":"a1"}]`
+	c, err := ConfigFromEnv(env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.OIDC.AllowLoopbackHTTP || c.OIDC.MaxKeyAge != 6*time.Hour || c.Issuers[0].PersonClaim != "oid" {
+		t.Fatalf("oidc options %+v, issuers %+v", c.OIDC, c.Issuers)
+	}
+	if c.BootstrapAdmins[0].Kind != keyserver.KindPerson || c.BootstrapAdmins[1].Kind != keyserver.KindApp {
+		t.Fatalf("bootstrap admins %+v: kind person, then app by default", c.BootstrapAdmins)
+	}
+	delete(e, "KEYSERVER_ISSUER_KEYS_MAX_AGE")
+	delete(e, "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS")
+	e["KEYSERVER_TRUSTED_ISSUERS"] = `[{"issuer":"https://sts.windows.net/t/","audience":"a","subjectclaim":"appid","personclaim":"oid","sameas":"https://login.microsoftonline.com/t/v2.0"},` +
+		`{"issuer":"https://login.microsoftonline.com/t/v2.0","audience":"a","subjectclaim":"azp","personclaim":"oid"}]`
+	e["KEYSERVER_BOOTSTRAP_ADMINS"] = `[]`
+	if c, err = ConfigFromEnv(env(e)); err != nil || c.OIDC.AllowLoopbackHTTP || c.OIDC.MaxKeyAge != 24*time.Hour {
+		t.Fatalf("defaults: %+v, %v", c.OIDC, err)
+	}
+	e["KEYSERVER_BOOTSTRAP_ADMINS"] = `[{"issuer":"https://sts.windows.net/t/","subject":"p1","kind":"person"}]`
+	if _, err := ConfigFromEnv(env(e)); err == nil || !strings.Contains(err.Error(), "sameas") {
+		t.Fatalf("a bootstrap admin under a sameas issuer: %v", err)
 	}
 }
 

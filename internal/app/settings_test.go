@@ -41,7 +41,7 @@ func mustReadFile(tb testing.TB, path string) string {
 func validEnv() map[string]string {
 	return map[string]string{
 		"KEYSERVER_TABLES_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
-		"KEYSERVER_TRUSTED_ISSUERS":          `[{"issuer":"http://localhost:8300","audience":"api://keyserver-local","subjectclaim":"sub"}]`,
+		"KEYSERVER_TRUSTED_ISSUERS":          `[{"issuer":"https://issuer.example","audience":"api://keyserver","subjectclaim":"sub"}]`,
 	}
 }
 
@@ -116,8 +116,13 @@ func TestLocalSettingsExample(t *testing.T) {
 	if len(cfg.Issuers) != 1 || cfg.Issuers[0].Audience != localstack.Audience {
 		t.Errorf("trusted issuers %+v, want the dev auth server with audience %s", cfg.Issuers, localstack.Audience)
 	}
-	if got := settings.Values["IDENTITY_HEADER"]; got != localstack.IdentityHeader {
-		t.Errorf("IDENTITY_HEADER = %q, want the local stack's %q", got, localstack.IdentityHeader)
+	// The local stack makes IDENTITY_HEADER afresh at each start and writes
+	// it to .local/devauth/identity-header; the example holds no fixed value.
+	if got := settings.Values["IDENTITY_HEADER"]; got != "" {
+		t.Errorf("IDENTITY_HEADER = %q, want it empty: the value comes from .local/%s at each start", got, localstack.IdentityHeaderFile)
+	}
+	if got := settings.Values["IDENTITY_ENDPOINT"]; got != "http://localhost:8300/msi/token" {
+		t.Errorf("IDENTITY_ENDPOINT = %q, want the local stack's dev auth server on port 8300", got)
 	}
 }
 

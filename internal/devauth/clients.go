@@ -28,15 +28,26 @@ func DemoClients() []Client {
 		key := "key" + strconv.Itoa(i)
 		clients = append(clients, Client{Name: "orderer-client" + key, Roles: []string{"orderer:" + key}})
 	}
-	for i := 1; i <= 4; i++ {
-		key := "key" + strconv.Itoa(i)
-		clients = append(clients, Client{Name: "approver-" + key, Roles: []string{"approver:" + key}})
+	for _, a := range demoApprovers() {
+		clients = append(clients, Client{Name: a.name, Roles: []string{a.role}})
 	}
-	clients = append(clients, Client{Name: "approver2-key3", Roles: []string{"approver:key3"}})
 	for i := range clients {
 		clients[i].Secret = clients[i].Name
 	}
 	return clients
+}
+
+type demoApprover struct{ name, role string }
+
+// demoApprovers are the tutorial's approvers: approver-key1 to approver-key4
+// and approver2-key3, each of their key. They are clients and people alike.
+func demoApprovers() []demoApprover {
+	var out []demoApprover
+	for i := 1; i <= 4; i++ {
+		key := "key" + strconv.Itoa(i)
+		out = append(out, demoApprover{"approver-" + key, "approver:" + key})
+	}
+	return append(out, demoApprover{"approver2-key3", "approver:key3"})
 }
 
 // LoadClients returns the demo clients changed by the JSON array of clients
@@ -74,29 +85,40 @@ func LoadClients(path string) ([]Client, error) {
 	return clients, nil
 }
 
-// clientSet checks client credentials in constant time.
-type clientSet struct {
+// secretSet checks names and secrets (of clients or people) in constant time.
+type secretSet struct {
 	byName map[string]*[sha256.Size]byte
 	dummy  [sha256.Size]byte
 }
 
-func newClientSet(clients []Client) (*clientSet, error) {
-	cs := &clientSet{byName: make(map[string]*[sha256.Size]byte, len(clients))}
+func newClientSet(clients []Client) (*secretSet, error) {
+	set := newSecretSet(len(clients))
 	for _, c := range clients {
-		if c.Name == "" || c.Secret == "" {
-			return nil, fmt.Errorf("client %q needs a name and a secret", c.Name)
+		if err := set.add("client", c.Name, c.Secret); err != nil {
+			return nil, err
 		}
-		if cs.byName[c.Name] != nil {
-			return nil, fmt.Errorf("client %q is listed twice", c.Name)
-		}
-		h := sha256.Sum256([]byte(c.Secret))
-		cs.byName[c.Name] = &h
 	}
-	return cs, nil
+	return set, nil
 }
 
-// authenticate reports whether secret is the secret of client name.
-func (cs *clientSet) authenticate(name, secret string) bool {
+func newSecretSet(n int) *secretSet {
+	return &secretSet{byName: make(map[string]*[sha256.Size]byte, n)}
+}
+
+func (cs *secretSet) add(what, name, secret string) error {
+	if name == "" || secret == "" {
+		return fmt.Errorf("%s %q needs a name and a secret", what, name)
+	}
+	if cs.byName[name] != nil {
+		return fmt.Errorf("%s %q is listed twice", what, name)
+	}
+	h := sha256.Sum256([]byte(secret))
+	cs.byName[name] = &h
+	return nil
+}
+
+// authenticate reports whether secret is the secret of name.
+func (cs *secretSet) authenticate(name, secret string) bool {
 	want, known := cs.byName[name]
 	if !known {
 		want = &cs.dummy

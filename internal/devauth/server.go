@@ -1,7 +1,8 @@
-// Package devauth is the dev auth server: an OAuth 2.0 client-credentials
-// token endpoint with OIDC discovery and JWKS, and an emulation of the App
-// Service managed identity endpoint. It is for local and demo use only and
-// is never deployed.
+// Package devauth is the dev auth server: OAuth 2.0 client-credentials tokens
+// for the demo clients, OIDC sign-in (authorization code with PKCE) for the
+// demo people through one public client, discovery and JWKS, and an emulation
+// of the App Service managed identity endpoint. It is for local and demo use
+// only and is never deployed.
 package devauth
 
 import (
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,11 +26,11 @@ import (
 type Config struct {
 	// Issuer is the URL the server is reached at and the "iss" of its tokens.
 	Issuer string
-	// Audience is the "aud" of client-credentials tokens.
+	// Audience is the "aud" of access tokens: the Keyserver's.
 	Audience string
-	// IdentityHeader is the secret of the managed identity endpoint
-	// (IDENTITY_HEADER); empty disables the endpoint.
-	IdentityHeader string
+	// ManagedIdentity turns on the managed identity endpoint, with a secret
+	// header value made afresh at each start (see Server.IdentityHeader).
+	ManagedIdentity bool
 	// IdentityName is the subject of managed identity tokens; default
 	// "keyserver-local-identity".
 	IdentityName string
@@ -37,8 +39,19 @@ type Config struct {
 	KeyFile string
 	// Clients are the OAuth clients; nil means DemoClients().
 	Clients []Client
-	// TokenLifetime defaults to one hour.
+	// People sign in through the UI client; nil means DemoPeople().
+	People []Person
+	// UIClientID is the public client people sign in through; default
+	// "keyserver-ui".
+	UIClientID string
+	// RedirectURIs are the UI client's redirect URIs, matched exactly; none
+	// turns sign-in off. Their origins may call the token, discovery and JWKS
+	// endpoints from a browser (CORS).
+	RedirectURIs []string
+	// TokenLifetime is the lifetime of client tokens; default one hour.
 	TokenLifetime time.Duration
+	// PersonTokenLifetime is the lifetime of people's tokens; default one hour.
+	PersonTokenLifetime time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -48,6 +61,9 @@ type Config struct {
 // DefaultIdentityName is the subject of managed identity tokens unless configured.
 const DefaultIdentityName = "keyserver-local-identity"
 
+// DefaultUIClientID is the client id of the web UI.
+const DefaultUIClientID = "keyserver-ui"
+
 // Server issues tokens. It is safe for concurrent use.
 type Server struct {
 	cfg     Config
@@ -55,8 +71,17 @@ type Server struct {
 	prefix  string // path of the issuer URL, routes live below it
 	key     *rsa.PrivateKey
 	jwk     publicJWK
-	clients *clientSet
+	clients *secretSet
+	people  *personSet
+	codes   codeStore
+	origins map[string]bool // allowed CORS origins
 	log     *slog.Logger
+
+	// The managed identity endpoint signs with a key of its own, so that its
+	// tokens never pass as the tokens the Keyserver trusts.
+	identityHeader string
+	msiKey         *rsa.PrivateKey
+	msiJWK         publicJWK
 }
 
 // New builds a Server, loading or creating its signing key.
@@ -68,14 +93,47 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Audience == "" {
 		return nil, fmt.Errorf("audience is empty")
 	}
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, base: strings.TrimSuffix(cfg.Issuer, "/"), prefix: strings.TrimSuffix(u.Path, "/"), log: cfg.Logger}
+	if s.clients, err = newClientSet(cfg.Clients); err != nil {
+		return nil, err
+	}
+	if s.people, err = newPersonSet(cfg.People); err != nil {
+		return nil, err
+	}
+	if s.origins, err = redirectOrigins(cfg.RedirectURIs); err != nil {
+		return nil, err
+	}
+	if s.key, err = loadOrCreateKey(cfg.KeyFile); err != nil {
+		return nil, err
+	}
+	s.jwk = newPublicJWK(&s.key.PublicKey)
+	if cfg.ManagedIdentity {
+		if err := s.startManagedIdentity(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (cfg *Config) setDefaults() {
 	if cfg.IdentityName == "" {
 		cfg.IdentityName = DefaultIdentityName
 	}
 	if cfg.Clients == nil {
 		cfg.Clients = DemoClients()
 	}
+	if cfg.People == nil {
+		cfg.People = DemoPeople()
+	}
+	if cfg.UIClientID == "" {
+		cfg.UIClientID = DefaultUIClientID
+	}
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = time.Hour
+	}
+	if cfg.PersonTokenLifetime <= 0 {
+		cfg.PersonTokenLifetime = time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -83,51 +141,59 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	clients, err := newClientSet(cfg.Clients)
-	if err != nil {
-		return nil, err
-	}
-	key, err := loadOrCreateKey(cfg.KeyFile)
-	if err != nil {
-		return nil, err
-	}
-	return &Server{
-		cfg:     cfg,
-		base:    strings.TrimSuffix(cfg.Issuer, "/"),
-		prefix:  strings.TrimSuffix(u.Path, "/"),
-		key:     key,
-		jwk:     newPublicJWK(&key.PublicKey),
-		clients: clients,
-		log:     cfg.Logger,
-	}, nil
 }
 
-// Handler serves the token, discovery, JWKS and managed identity endpoints.
+// Handler serves the token, sign-in, discovery, JWKS and managed identity endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+s.prefix+"/oauth2/token", s.handleToken)
-	mux.HandleFunc("GET "+s.prefix+"/.well-known/openid-configuration", s.handleDiscovery)
-	mux.HandleFunc("GET "+s.prefix+"/jwks", s.handleJWKS)
-	mux.HandleFunc("GET "+s.prefix+"/.well-known/jwks.json", s.handleJWKS)
-	mux.HandleFunc("GET "+s.prefix+"/msi/token", s.handleManagedIdentity)
+	p := s.prefix
+	mux.HandleFunc("POST "+p+"/oauth2/token", s.cors(s.handleToken))
+	mux.HandleFunc("GET "+p+"/.well-known/openid-configuration", s.cors(s.handleDiscovery))
+	mux.HandleFunc("GET "+p+"/jwks", s.cors(s.handleJWKS))
+	mux.HandleFunc("GET "+p+"/.well-known/jwks.json", s.cors(s.handleJWKS))
+	for _, path := range []string{"/oauth2/token", "/.well-known/openid-configuration", "/jwks", "/.well-known/jwks.json"} {
+		mux.HandleFunc("OPTIONS "+p+path, s.preflight)
+	}
+	mux.HandleFunc("GET "+p+"/authorize", s.handleAuthorize)
+	mux.HandleFunc("POST "+p+"/authorize", s.handleSignIn)
+	mux.HandleFunc("GET "+p+"/logout", s.handleLogout)
+	mux.HandleFunc("GET "+p+"/msi/token", s.handleManagedIdentity)
+	mux.HandleFunc("GET "+p+"/msi/jwks", s.handleManagedIdentityJWKS)
 	return s.logRequests(mux)
 }
 
 // IdentityEndpoint is the URL to set as IDENTITY_ENDPOINT.
 func (s *Server) IdentityEndpoint() string { return s.base + "/msi/token" }
 
-// TokenEndpoint is the client-credentials token URL.
+// IdentityHeader is the value to set as IDENTITY_HEADER: made at random when
+// the server starts; empty when the managed identity endpoint is off.
+func (s *Server) IdentityHeader() string { return s.identityHeader }
+
+// TokenEndpoint is the token URL.
 func (s *Server) TokenEndpoint() string { return s.base + "/oauth2/token" }
 
-// Token issues a token for subject and audience directly, as the token
-// endpoint would; tests use it to act as any subject.
+// AuthorizationEndpoint is the URL of the sign-in page.
+func (s *Server) AuthorizationEndpoint() string { return s.base + "/authorize" }
+
+// Token issues a client's token for subject and audience directly, as the
+// token endpoint would; tests use it to act as any client. It is shaped like
+// an Entra app-only token: no scp, idtyp app, azp and appid the client id.
 func (s *Server) Token(subject, audience string) (string, time.Time, error) {
-	return s.sign(jwt.MapClaims{"sub": subject, "azp": subject}, audience)
+	claims := jwt.MapClaims{"sub": subject, "azp": subject, "appid": subject, "idtyp": "app"}
+	return s.signWith(s.key, s.jwk.Kid, claims, audience, s.cfg.TokenLifetime)
 }
 
-func (s *Server) sign(claims jwt.MapClaims, audience string) (string, time.Time, error) {
+// SignClaims issues a token with any claims for audience, signed as the
+// issuer's own tokens are; iss, aud, iat, nbf, exp and jti are set. Tests use
+// it to shape tokens as Entra ID does for people and apps.
+func (s *Server) SignClaims(claims map[string]any, audience string) (string, error) {
+	token, _, err := s.signWith(s.key, s.jwk.Kid, jwt.MapClaims(maps.Clone(claims)), audience, s.cfg.TokenLifetime)
+	return token, err
+}
+
+func (s *Server) signWith(key *rsa.PrivateKey, kid string, claims jwt.MapClaims, audience string, lifetime time.Duration) (string, time.Time, error) {
 	now := s.cfg.Now()
-	exp := now.Add(s.cfg.TokenLifetime)
+	exp := now.Add(lifetime)
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("making token id: %w", err)
@@ -139,64 +205,30 @@ func (s *Server) sign(claims jwt.MapClaims, audience string) (string, time.Time,
 	claims["exp"] = exp.Unix()
 	claims["jti"] = hex.EncodeToString(jti[:])
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
-	tok.Header["kid"] = s.jwk.Kid
-	signed, err := tok.SignedString(s.key)
+	tok.Header["kid"] = kid
+	signed, err := tok.SignedString(key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("signing token: %w", err)
 	}
 	return signed, exp, nil
 }
 
-const maxFormBytes = 64 << 10
-
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	name, secret, ok := r.BasicAuth()
-	if !ok || !s.clients.authenticate(name, secret) {
-		s.log.Warn("client authentication failed", "client", clip(name), "basic", ok)
-		w.Header().Set("WWW-Authenticate", `Basic realm="devauth"`)
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "The request body is not a valid form.")
-		return
-	}
-	switch gt := r.PostForm.Get("grant_type"); gt {
-	case "client_credentials":
-	case "":
-		oauthError(w, http.StatusBadRequest, "invalid_request", "grant_type is missing.")
-		return
-	default:
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "Only client_credentials is supported.")
-		return
-	}
-	token, exp, err := s.Token(name, s.cfg.Audience)
-	if err != nil {
-		s.log.Error("issuing token", "client", name, "err", err)
-		oauthError(w, http.StatusInternalServerError, "server_error", "The token could not be issued.")
-		return
-	}
-	s.log.Info("token issued", "client", name, "audience", s.cfg.Audience, "expires", exp)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token": token,
-		"token_type":   "Bearer",
-		"expires_in":   int64(s.cfg.TokenLifetime / time.Second),
-	})
-}
-
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                s.cfg.Issuer,
 		"jwks_uri":                              s.base + "/jwks",
+		"authorization_endpoint":                s.AuthorizationEndpoint(),
 		"token_endpoint":                        s.TokenEndpoint(),
+		"end_session_endpoint":                  s.base + "/logout",
 		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		"grant_types_supported":                 []string{"client_credentials"},
-		"response_types_supported":              []string{"token"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "none"},
+		"grant_types_supported":                 []string{"client_credentials", "authorization_code"},
+		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"scopes_supported":                      []string{"openid", "profile"},
 		"subject_types_supported":               []string{"public"},
+		"claims_supported":                      []string{"sub", "oid", "tid", "name", "preferred_username", "nonce"},
 	})
 }
 

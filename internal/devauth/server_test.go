@@ -73,13 +73,16 @@ func mustDo(tb testing.TB, req *http.Request) (int, map[string]any) {
 	return resp.StatusCode, body
 }
 
+// mustVerifier trusts the dev auth server as the local stack does: apps by
+// sub, people by oid.
 func mustVerifier(tb testing.TB, issuer, audience, subjectClaim string) *oidc.Verifier {
 	tb.Helper()
-	issuers, err := oidc.ParseIssuers(`[{"issuer":"` + issuer + `","audience":"` + audience + `","subjectclaim":"` + subjectClaim + `"}]`)
+	issuers := []oidc.Issuer{{Issuer: issuer, Audience: audience, SubjectClaim: subjectClaim, PersonClaim: "oid"}}
+	v, err := oidc.NewVerifier(issuers, oidc.Options{AllowLoopbackHTTP: true})
 	if err != nil {
-		tb.Fatalf("ParseIssuers: %v", err)
+		tb.Fatalf("NewVerifier: %v", err)
 	}
-	return oidc.NewVerifier(issuers, nil)
+	return v
 }
 
 func TestSeedCurlTokenVerifies(t *testing.T) {
@@ -99,7 +102,7 @@ func TestSeedCurlTokenVerifies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if want := (keyserver.Principal{Issuer: hs.URL, Subject: c.Name}); p != want {
+			if want := (keyserver.Principal{Issuer: hs.URL, Subject: c.Name, Kind: keyserver.KindApp}); p.Principal != want {
 				t.Fatalf("principal = %v, want %v", p, want)
 			}
 		})
@@ -118,10 +121,16 @@ func TestTokenClaims(t *testing.T) {
 	if parsed.Header["alg"] != "RS256" || parsed.Header["kid"] != s.jwk.Kid {
 		t.Fatalf("header = %v, want alg RS256 and kid %s", parsed.Header, s.jwk.Kid)
 	}
-	want := map[string]any{"iss": hs.URL, "aud": testAudience, "sub": "approver-key2", "azp": "approver-key2"}
+	want := map[string]any{"iss": hs.URL, "aud": testAudience, "sub": "approver-key2", "azp": "approver-key2", "appid": "approver-key2", "idtyp": "app"}
 	for k, v := range want {
 		if claims[k] != v {
 			t.Fatalf("claim %s = %v, want %v", k, claims[k], v)
+		}
+	}
+	// An app-only token, as Entra shapes it: no scp, no person.
+	for _, k := range []string{"scp", "oid", "name", "preferred_username"} {
+		if _, ok := claims[k]; ok {
+			t.Fatalf("a client's token carries %s", k)
 		}
 	}
 	iat, _ := claims["iat"].(float64)
@@ -147,7 +156,8 @@ func TestTokenRejections(t *testing.T) {
 		{"unknown client", "adminuser:adminuser", "grant_type=client_credentials", 401, "invalid_client"},
 		{"another client's secret", "adminclient:approver-key1", "grant_type=client_credentials", 401, "invalid_client"},
 		{"password grant", "adminclient:adminclient", "grant_type=password&username=a&password=b", 400, "unsupported_grant_type"},
-		{"authorization code grant", "adminclient:adminclient", "grant_type=authorization_code&code=x", 400, "unsupported_grant_type"},
+		{"refresh token grant", "adminclient:adminclient", "grant_type=refresh_token&refresh_token=x", 400, "unsupported_grant_type"},
+		{"authorization code grant with client credentials", "adminclient:adminclient", "grant_type=authorization_code&code=x", 401, "invalid_client"},
 		{"no grant type", "adminclient:adminclient", "", 400, "invalid_request"},
 	}
 	for _, tc := range cases {
@@ -193,11 +203,15 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("discovery status = %d", status)
 	}
-	want := map[string]string{"issuer": hs.URL, "jwks_uri": hs.URL + "/jwks", "token_endpoint": hs.URL + "/oauth2/token"}
+	want := map[string]string{"issuer": hs.URL, "jwks_uri": hs.URL + "/jwks", "token_endpoint": hs.URL + "/oauth2/token",
+		"authorization_endpoint": hs.URL + "/authorize", "end_session_endpoint": hs.URL + "/logout"}
 	for k, v := range want {
 		if doc[k] != v {
 			t.Fatalf("discovery %s = %v, want %v", k, doc[k], v)
 		}
+	}
+	if methods, _ := doc["code_challenge_methods_supported"].([]any); len(methods) != 1 || methods[0] != "S256" {
+		t.Fatalf("code_challenge_methods_supported = %v, want [S256]", doc["code_challenge_methods_supported"])
 	}
 	for _, path := range []string{"/jwks", "/.well-known/jwks.json"} {
 		req, err := http.NewRequest(http.MethodGet, hs.URL+path, nil)
@@ -242,7 +256,11 @@ func TestKeyFileKeepsKey(t *testing.T) {
 	issuers := []oidc.Issuer{{Issuer: first.cfg.Issuer, Audience: testAudience, SubjectClaim: "sub",
 		DiscoveryURL: hs.URL + "/.well-known/openid-configuration"}}
 	// The discovery document names the first server's URL; close enough, both serve the same key.
-	if _, err := oidc.NewVerifier(issuers, nil).Verify(context.Background(), token); err != nil {
+	v, err := oidc.NewVerifier(issuers, oidc.Options{AllowLoopbackHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), token); err != nil {
 		t.Fatalf("Verify after restart: %v", err)
 	}
 }

@@ -28,11 +28,21 @@ type Body struct {
 	Approvers []Approver `json:"approvers"`
 }
 
-// Principal names a subject of a token issuer.
+// Principal names a subject of a token issuer: a person or an app.
 type Principal struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
+	Kind    string `json:"kind"`
 	Name    string `json:"name,omitempty"`
+}
+
+func principal(p keyserver.Principal, name string) Principal {
+	return Principal{Issuer: p.Issuer, Subject: p.Subject, Kind: p.Kind.String(), Name: name}
+}
+
+func (p Principal) domain() keyserver.Principal {
+	k, _ := keyserver.ParseKind(p.Kind)
+	return keyserver.Principal{Issuer: p.Issuer, Subject: p.Subject, Kind: k}
 }
 
 // Operation summarises the operation the event is about.
@@ -57,10 +67,8 @@ type Key struct {
 // Approver is a subject who should hear of the event, with the keys of the
 // operation it may approve.
 type Approver struct {
-	Issuer  string   `json:"issuer"`
-	Subject string   `json:"subject"`
-	Name    string   `json:"name,omitempty"`
-	KeyIDs  []string `json:"keyids"`
+	Principal
+	KeyIDs []string `json:"keyids"`
 }
 
 // FromDomain returns the wire body of ev.
@@ -69,22 +77,22 @@ func FromDomain(ev *keyserver.Event) Body {
 		Version: Version, ID: ev.ID, Type: ev.Type, Time: ev.Time.UTC(), Comment: ev.Comment, Link: ev.Link,
 		Operation: Operation{
 			ID: ev.Operation.ID, Description: ev.Operation.Description,
-			Requester: Principal{Issuer: ev.Operation.Requester.Issuer, Subject: ev.Operation.Requester.Subject},
+			Requester: principal(ev.Operation.Requester, ""),
 			Status:    string(ev.Operation.Status), Created: ev.Operation.Created.UTC(), Expires: ev.Operation.Expires.UTC(),
 			Keys: []Key{},
 		},
 		Approvers: []Approver{},
 	}
 	if ev.Actor != (keyserver.Principal{}) {
-		b.Actor = &Principal{Issuer: ev.Actor.Issuer, Subject: ev.Actor.Subject, Name: ev.ActorName}
+		a := principal(ev.Actor, ev.ActorName)
+		b.Actor = &a
 	}
 	for _, k := range ev.Operation.Keys {
 		b.Operation.Keys = append(b.Operation.Keys, Key{KeyID: k.KeyID, ApprovalsGiven: k.Approvals,
 			ApprovalsNeeded: k.RequiredApprovals, MaxUsageCount: k.MaxUsageCount})
 	}
 	for _, a := range ev.Approvers {
-		b.Approvers = append(b.Approvers, Approver{Issuer: a.Issuer, Subject: a.Subject, Name: a.Name,
-			KeyIDs: append([]string{}, a.KeyIDs...)})
+		b.Approvers = append(b.Approvers, Approver{Principal: principal(a.Principal, a.Name), KeyIDs: append([]string{}, a.KeyIDs...)})
 	}
 	return b
 }
@@ -95,21 +103,19 @@ func (b Body) Domain() *keyserver.Event {
 		ID: b.ID, Type: b.Type, Time: b.Time, Comment: b.Comment, Link: b.Link,
 		Operation: keyserver.OperationSummary{
 			ID: b.Operation.ID, Description: b.Operation.Description,
-			Requester: keyserver.Principal{Issuer: b.Operation.Requester.Issuer, Subject: b.Operation.Requester.Subject},
+			Requester: b.Operation.Requester.domain(),
 			Status:    keyserver.Status(b.Operation.Status), Created: b.Operation.Created, Expires: b.Operation.Expires,
 		},
 	}
 	if b.Actor != nil {
-		ev.Actor = keyserver.Principal{Issuer: b.Actor.Issuer, Subject: b.Actor.Subject}
-		ev.ActorName = b.Actor.Name
+		ev.Actor, ev.ActorName = b.Actor.domain(), b.Actor.Name
 	}
 	for _, k := range b.Operation.Keys {
 		ev.Operation.Keys = append(ev.Operation.Keys, keyserver.KeySummary{KeyID: k.KeyID,
 			MaxUsageCount: k.MaxUsageCount, RequiredApprovals: k.ApprovalsNeeded, Approvals: k.ApprovalsGiven})
 	}
 	for _, a := range b.Approvers {
-		ev.Approvers = append(ev.Approvers, keyserver.Approver{Principal: keyserver.Principal{Issuer: a.Issuer, Subject: a.Subject},
-			Name: a.Name, KeyIDs: a.KeyIDs})
+		ev.Approvers = append(ev.Approvers, keyserver.Approver{Principal: a.domain(), Name: a.Name, KeyIDs: a.KeyIDs})
 	}
 	return ev
 }

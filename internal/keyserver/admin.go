@@ -77,6 +77,9 @@ func (s *Service) PutSubject(ctx context.Context, c Caller, sub *Subject) error 
 	if sub.Issuer == "" || sub.Subject == "" || len(sub.Subject) > 256 || len(sub.Issuer) > 512 {
 		return Errorf(EINVALID, "A subject needs an issuer (at most 512 characters) and a subject id (at most 256).")
 	}
+	if to, ok := s.IssuerAliases[sub.Issuer]; ok {
+		return Errorf(EINVALID, "Issuer %q names the same people and apps as %q, and its tokens act as that issuer's; register the subject under %q.", sub.Issuer, to, to)
+	}
 	if utf8.RuneCountInString(sub.Name) > 256 {
 		return Errorf(EINVALID, "name must be at most 256 characters long.")
 	}

@@ -32,12 +32,12 @@ func TestPutKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			audits := len(f.store.globalAudit())
+			audits := len(f.store.GlobalAudit())
 			k := tt.key
 			err := f.svc.PutKey(ctx, f.mustCaller(t, tt.who), &k)
 			if tt.want != "" {
 				wantCode(t, err, tt.want)
-				if _, ok := f.store.keys[k.KeyID]; ok || len(f.store.globalAudit()) != audits {
+				if _, ok := f.store.StoredKey(k.KeyID); ok || len(f.store.GlobalAudit()) != audits {
 					t.Fatalf("a refused PutKey wrote the key or an audit event")
 				}
 				return
@@ -45,7 +45,7 @@ func TestPutKey(t *testing.T) {
 			if err != nil {
 				t.Fatalf("PutKey: %v", err)
 			}
-			stored, ok := f.store.keys[k.KeyID]
+			stored, ok := f.store.StoredKey(k.KeyID)
 			if !ok || stored.Algorithm != tt.alg {
 				t.Fatalf("stored key = %+v, want algorithm %s", stored, tt.alg)
 			}
@@ -56,7 +56,7 @@ func TestPutKey(t *testing.T) {
 			if err := keyserver.CheckCertificate(stored.Certificate, signer.Public()); err != nil {
 				t.Fatalf("stored certificate: %v", err)
 			}
-			evs := f.store.globalAudit()
+			evs := f.store.GlobalAudit()
 			if len(evs) != audits+1 || evs[len(evs)-1].Action != keyserver.ActionAdmin || !strings.Contains(evs[len(evs)-1].Detail, k.KeyID) {
 				t.Fatalf("audit events = %+v", evs[audits:])
 			}
@@ -82,7 +82,7 @@ func TestPutSubjectClearsTheCache(t *testing.T) {
 	if err := f.svc.DeleteSubject(ctx, admin, principal("orderer1")); err != nil {
 		t.Fatalf("DeleteSubject: %v", err)
 	}
-	_, err := f.svc.Caller(ctx, principal("orderer1"))
+	_, err := f.svc.Caller(ctx, keyserver.Identity{Principal: principal("orderer1")})
 	wantCode(t, err, keyserver.EFORBIDDEN)
 
 	for _, bad := range []*keyserver.Subject{

@@ -18,7 +18,8 @@ func putChannels(t *testing.T, f *fixture, keyID string, chs []keyserver.Channel
 	if err != nil {
 		return nil, err
 	}
-	return f.store.keys[keyID].Channels, nil
+	stored, _ := f.store.StoredKey(keyID)
+	return stored.Channels, nil
 }
 
 func TestKeyChannels(t *testing.T) {
@@ -51,7 +52,7 @@ func TestKeyChannels(t *testing.T) {
 	if none, err := putChannels(t, f, "key2", []keyserver.Channel{}); err != nil || len(none) != 0 {
 		t.Fatalf("PutKey with [] kept %+v, %v", none, err)
 	}
-	audit := f.store.globalAudit()
+	audit := f.store.GlobalAudit()
 	for _, ev := range audit {
 		if strings.Contains(ev.Detail, hookSecret) || strings.Contains(ev.Detail, "sig=abc") {
 			t.Fatalf("an audit event shows a channel secret: %+v", ev)
@@ -80,7 +81,7 @@ func TestKeyChannelRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			before := *f.store.keys["key2"]
+			before, _ := f.store.StoredKey("key2")
 			_, err := putChannels(t, f, "key2", tt.chs)
 			wantCode(t, err, keyserver.EINVALID)
 			if !strings.Contains(keyserver.ErrorMessage(err), tt.want) {
@@ -91,7 +92,7 @@ func TestKeyChannelRefusals(t *testing.T) {
 					t.Fatalf("the message repeats the URL: %q", keyserver.ErrorMessage(err))
 				}
 			}
-			if after := f.store.keys["key2"]; after.HSMKey != before.HSMKey || len(after.Channels) != 0 {
+			if after, _ := f.store.StoredKey("key2"); after.HSMKey != before.HSMKey || len(after.Channels) != 0 {
 				t.Fatalf("a refused PutKey changed the key: %+v", after)
 			}
 		})

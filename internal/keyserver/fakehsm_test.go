@@ -82,18 +82,18 @@ func (s fakeSigner) SignContext(ctx context.Context, digest []byte, opts crypto.
 	case crypto.Hash:
 	case *rsa.PSSOptions:
 		if _, ok := s.k.(*rsa.PrivateKey); !ok || o.SaltLength != rsa.PSSSaltLengthEqualsHash {
-			return nil, loud("fake HSM: PSS needs an RSA key and a salt as long as the hash")
+			return nil, keyserver.Errorf(keyserver.EINTERNAL, "fake HSM: PSS needs an RSA key and a salt as long as the hash")
 		}
 	default:
-		return nil, loud("fake HSM: options %T not supported", opts)
+		return nil, keyserver.Errorf(keyserver.EINTERNAL, "fake HSM: options %T not supported", opts)
 	}
 	h := opts.HashFunc()
 	if h != crypto.SHA256 && h != crypto.SHA384 && h != crypto.SHA512 || len(digest) != h.Size() {
-		return nil, loud("fake HSM: a %d-byte digest under %v", len(digest), h)
+		return nil, keyserver.Errorf(keyserver.EINTERNAL, "fake HSM: a %d-byte digest under %v", len(digest), h)
 	}
 	sig, err := s.k.Sign(rand.Reader, digest, opts)
 	if err != nil {
-		return nil, loud("fake HSM: %v", err)
+		return nil, keyserver.Errorf(keyserver.EINTERNAL, "fake HSM: %v", err)
 	}
 	if corrupt {
 		sig = slices.Clone(sig)

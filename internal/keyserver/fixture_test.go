@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/keyserver/memstore"
 )
 
 // fakeClock is the injectable clock: tests move it, nothing sleeps.
@@ -29,6 +30,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 const testIssuer = "https://issuer.test"
+
+func mustDo(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
 
 func principal(name string) keyserver.Principal {
 	return keyserver.Principal{Issuer: testIssuer, Subject: name}
@@ -68,7 +76,7 @@ var testSubjects = map[string][]string{
 
 type fixture struct {
 	svc   *keyserver.Service
-	store *memStore
+	store *memstore.Store
 	hsm   *fakeHSM
 	notes *recordingPublisher
 	clock *fakeClock
@@ -77,7 +85,7 @@ type fixture struct {
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	f := &fixture{
-		store: newMemStore(),
+		store: memstore.New(),
 		hsm:   &fakeHSM{},
 		notes: &recordingPublisher{},
 		clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
@@ -86,11 +94,11 @@ func newFixture(tb testing.TB) *fixture {
 		f.hsm.add(name, k)
 	}
 	for _, k := range testKeyring {
-		f.store.keys[k.id] = &keyserver.Key{KeyID: k.id, HSMKey: k.hsm, RequiredApprovals: k.approvals, Enabled: k.enabled}
+		mustDo(tb, f.store.PutKey(context.Background(), &keyserver.Key{KeyID: k.id, HSMKey: k.hsm, RequiredApprovals: k.approvals, Enabled: k.enabled}))
 	}
 	for name, roles := range testSubjects {
 		p := principal(name)
-		f.store.subjects[p] = &keyserver.Subject{Principal: p, Name: "Name of " + name, Roles: roles}
+		mustDo(tb, f.store.PutSubject(context.Background(), &keyserver.Subject{Principal: p, Name: "Name of " + name, Roles: roles}))
 	}
 	f.svc = &keyserver.Service{
 		Ops: f.store, Keys: f.store, Subjects: f.store, Audit: f.store, Publisher: f.notes,
@@ -107,7 +115,7 @@ func newFixture(tb testing.TB) *fixture {
 
 func (f *fixture) mustCaller(tb testing.TB, name string) keyserver.Caller {
 	tb.Helper()
-	c, err := f.svc.Caller(context.Background(), principal(name))
+	c, err := f.svc.Caller(context.Background(), keyserver.Identity{Principal: principal(name)})
 	if err != nil {
 		tb.Fatalf("Caller(%s): %v", name, err)
 	}
@@ -160,7 +168,7 @@ func wantCode(tb testing.TB, err error, code string) {
 // lastEvent returns the last audit event of an operation.
 func (f *fixture) lastEvent(tb testing.TB, opID string) keyserver.AuditEvent {
 	tb.Helper()
-	evs := f.store.events(opID)
+	evs := f.store.Events(opID)
 	if len(evs) == 0 {
 		tb.Fatalf("operation %s has no audit events", opID)
 	}

@@ -54,7 +54,7 @@ func TestRejectAndCancel(t *testing.T) {
 				tt.setup(t, f, op.ID)
 			}
 			before := f.mustOperation(t, op.ID)
-			events, notes := len(f.store.events(op.ID)), len(f.notes.events())
+			events, notes := len(f.store.Events(op.ID)), len(f.notes.events())
 			c := f.mustCaller(t, tt.who)
 			var err error
 			if tt.action == "reject" {
@@ -65,7 +65,7 @@ func TestRejectAndCancel(t *testing.T) {
 			after := f.mustOperation(t, op.ID)
 			if tt.want != "" {
 				wantCode(t, err, tt.want)
-				if after.Status(f.clock.Now()) != before.Status(f.clock.Now()) || len(f.store.events(op.ID)) != events || len(f.notes.events()) != notes {
+				if after.Status(f.clock.Now()) != before.Status(f.clock.Now()) || len(f.store.Events(op.ID)) != events || len(f.notes.events()) != notes {
 					t.Fatalf("a refused %s changed the operation, its audit trail or sent a notification", tt.action)
 				}
 				return

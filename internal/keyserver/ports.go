@@ -145,7 +145,7 @@ type KeyStore interface {
 type SubjectStore interface {
 	// Subject returns ENOTFOUND when p is not registered.
 	Subject(ctx context.Context, p Principal) (*Subject, error)
-	// SubjectsByID returns every registration of a subject id, across issuers.
+	// SubjectsByID returns every registration of a subject id, across issuers and kinds.
 	SubjectsByID(ctx context.Context, subject string) ([]*Subject, error)
 	PutSubject(ctx context.Context, s *Subject) error
 	// DeleteSubject returns ENOTFOUND when p is not registered.
@@ -163,9 +163,10 @@ type Publisher interface {
 	Publish(ctx context.Context, ev *Event) error
 }
 
-// TokenVerifier turns a bearer token into a principal, or fails with EUNAUTHENTICATED.
+// TokenVerifier turns a bearer token into the identity of its bearer, or
+// fails with EUNAUTHENTICATED.
 type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (Principal, error)
+	Verify(ctx context.Context, token string) (Identity, error)
 }
 
 // ContextSigner is a crypto.Signer whose I/O takes a context. ECDSA

@@ -12,14 +12,21 @@ const (
 	RoleApprover = "approver"
 )
 
-// Principal is an authenticated identity: the token issuer and the subject
-// named by the issuer's configured claim.
+// Principal is an authenticated identity: the token issuer, the subject
+// named by the issuer's claim for its kind, and whether it is a person or an
+// app. A person and an app are never the same principal, whatever their ids.
 type Principal struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
+	Kind    Kind   `json:"kind"`
 }
 
-func (p Principal) String() string { return p.Subject + "@" + p.Issuer }
+func (p Principal) String() string {
+	if p.Kind == KindPerson {
+		return "person " + p.Subject + "@" + p.Issuer
+	}
+	return p.Subject + "@" + p.Issuer
+}
 
 // Subject is a registered principal with a display name and roles.
 type Subject struct {
@@ -49,8 +56,12 @@ func ValidateRole(r string) error {
 // Caller is the principal of a request together with its resolved roles.
 type Caller struct {
 	Principal
+	// Name is the registered display name, else the one the token gives.
 	Name  string
 	Roles []string
+	// Claims are the verified token's claims, for role sources that match
+	// them (trust policies).
+	Claims map[string]any
 }
 
 func (c Caller) has(role string) bool {

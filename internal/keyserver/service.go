@@ -23,6 +23,9 @@ type Service struct {
 	Retention time.Duration
 	// BootstrapAdmins hold the admin role without being registered.
 	BootstrapAdmins []Principal
+	// IssuerAliases maps each token issuer whose principals are registered
+	// under another issuer (the same people and apps) to that issuer.
+	IssuerAliases map[string]string
 	// CacheTTL bounds how long subject roles and keys are cached.
 	CacheTTL time.Duration
 	Now      func() time.Time
@@ -47,10 +50,13 @@ func (s *Service) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Caller resolves p's roles. A principal that is neither registered nor a
-// bootstrap admin is refused.
-func (s *Service) Caller(ctx context.Context, p Principal) (Caller, error) {
-	c := Caller{Principal: p}
+// Caller resolves the roles of a verified identity: bootstrap admin, then its
+// registration as a subject of its kind. A principal that holds no role is
+// refused. Another source of roles (trust policies matching Claims) adds to
+// Roles here.
+func (s *Service) Caller(ctx context.Context, id Identity) (Caller, error) {
+	p := id.Principal
+	c := Caller{Principal: p, Name: id.Name, Claims: id.Claims}
 	for _, a := range s.BootstrapAdmins {
 		if a == p {
 			c.Roles = append(c.Roles, RoleAdmin)
@@ -61,14 +67,23 @@ func (s *Service) Caller(ctx context.Context, p Principal) (Caller, error) {
 	})
 	switch {
 	case err == nil:
-		c.Name = sub.Name
+		if sub.Name != "" {
+			c.Name = sub.Name
+		}
 		c.Roles = append(c.Roles, sub.Roles...)
 	case ErrorCode(err) != ENOTFOUND:
 		return Caller{}, err
 	case len(c.Roles) == 0:
-		return Caller{}, Errorf(EFORBIDDEN, "Subject %q of issuer %q is not registered with the Keyserver.", p.Subject, p.Issuer)
+		return Caller{}, Errorf(EFORBIDDEN, "%s %q of issuer %q is not registered with the Keyserver.", kindTitle(p.Kind), p.Subject, p.Issuer)
 	}
 	return c, nil
+}
+
+func kindTitle(k Kind) string {
+	if k == KindPerson {
+		return "Person"
+	}
+	return "Subject"
 }
 
 // key returns a registered key, cached for CacheTTL.

@@ -29,8 +29,8 @@ func TestServiceCaller(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.store.fail("Subject", tt.fault)
-			c, err := f.svc.Caller(context.Background(), principal(tt.who))
+			f.store.Fail("Subject", tt.fault)
+			c, err := f.svc.Caller(context.Background(), keyserver.Identity{Principal: principal(tt.who)})
 			if tt.wantCode != "" {
 				wantCode(t, err, tt.wantCode)
 				return
@@ -50,7 +50,7 @@ func TestCallerCacheExpiresWithTheClock(t *testing.T) {
 	f.svc.CacheTTL = time.Minute
 	ctx := context.Background()
 	f.mustCaller(t, "orderer1")
-	f.store.subjects[principal("orderer1")].Roles = []string{"orderer:key2"}
+	f.store.ChangeSubject(principal("orderer1"), func(s *keyserver.Subject) { s.Roles = []string{"orderer:key2"} })
 	f.clock.Advance(59 * time.Second)
 	if c := f.mustCaller(t, "orderer1"); !c.CanOrder("key1") {
 		t.Fatalf("roles were reloaded before the TTL passed: %v", c.Roles)
@@ -61,11 +61,11 @@ func TestCallerCacheExpiresWithTheClock(t *testing.T) {
 	}
 
 	// Errors are not cached.
-	f.store.fail("Subject", keyserver.Errorf(keyserver.EUNAVAILABLE, "down"))
-	if _, err := f.svc.Caller(ctx, principal("orderer2")); keyserver.ErrorCode(err) != keyserver.EUNAVAILABLE {
+	f.store.Fail("Subject", keyserver.Errorf(keyserver.EUNAVAILABLE, "down"))
+	if _, err := f.svc.Caller(ctx, keyserver.Identity{Principal: principal("orderer2")}); keyserver.ErrorCode(err) != keyserver.EUNAVAILABLE {
 		t.Fatalf("Caller with the store down: %v", err)
 	}
-	f.store.fail("Subject", nil)
+	f.store.Fail("Subject", nil)
 	f.mustCaller(t, "orderer2")
 
 	// Keys are cached the same way: a key that appears is unknown until the TTL passes.
@@ -73,7 +73,7 @@ func TestCallerCacheExpiresWithTheClock(t *testing.T) {
 	if _, err := f.svc.CreateOperation(ctx, c, request(kr("late", 1))); keyserver.ErrorCode(err) != keyserver.EINVALID {
 		t.Fatalf("CreateOperation with an unknown key: %v", err)
 	}
-	f.store.keys["late"] = &keyserver.Key{KeyID: "late", HSMKey: "p256", Enabled: true}
+	mustDo(t, f.store.PutKey(ctx, &keyserver.Key{KeyID: "late", HSMKey: "p256", Enabled: true}))
 	if _, err := f.svc.CreateOperation(ctx, c, request(kr("key1", 1))); err != nil {
 		t.Fatalf("CreateOperation: %v", err)
 	}
@@ -106,7 +106,7 @@ func TestCreateOperationRefusals(t *testing.T) {
 			if msg := keyserver.ErrorMessage(err); !strings.Contains(msg, tt.wantMsg) {
 				t.Fatalf("message %q does not name %s", msg, tt.wantMsg)
 			}
-			if n := f.store.opCount(); n != 0 {
+			if n := f.store.OpCount(); n != 0 {
 				t.Fatalf("a refused request wrote %d operations", n)
 			}
 			if n := len(f.notes.events()); n != 0 {
@@ -131,7 +131,7 @@ func TestCreateOperation(t *testing.T) {
 		t.Fatalf("grant of key3 = %+v", g)
 	}
 	// The operation keeps the approvals its keys required when it was created.
-	f.store.keys["key3"].RequiredApprovals = 0
+	f.store.ChangeKey("key3", func(k *keyserver.Key) { k.RequiredApprovals = 0 })
 	if got := f.mustOperation(t, op.ID); got.Grant("key3").RequiredApprovals != 2 || got.Status(f.clock.Now()) != keyserver.StatusPending {
 		t.Fatalf("stored operation = %+v", got)
 	}
@@ -142,7 +142,7 @@ func TestCreateOperation(t *testing.T) {
 	if got, want := f.notes.events(), []string{keyserver.EventCreated + " " + op.ID}; !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
-	if n := f.store.unsent(op.ID); len(n) != 0 {
+	if n := f.store.Unsent(op.ID); len(n) != 0 {
 		t.Fatalf("%d published events are not marked so", len(n))
 	}
 
@@ -167,7 +167,7 @@ func TestCreateOperationKeepsUnpublishedEvents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateOperation: %v", err)
 	}
-	if n := f.store.unsent(op.ID); len(n) != 1 {
+	if n := f.store.Unsent(op.ID); len(n) != 1 {
 		t.Fatalf("%d unsent events, want 1", len(n))
 	}
 	f.clock.Advance(keyserver.UnsentGrace + time.Second)
@@ -181,8 +181,8 @@ func TestCreateOperationKeepsUnpublishedEvents(t *testing.T) {
 	if got, want := f.notes.events(), []string{keyserver.EventCreated + " " + op.ID}; !slices.Equal(got, want) {
 		t.Fatalf("published %v, want %v", got, want)
 	}
-	if r, err := f.svc.Upkeep(ctx); r.Republished != 0 || err != nil || len(f.store.unsent(op.ID)) != 0 {
-		t.Fatalf("a second Upkeep = %v, %v, unsent %v; want nothing left", r, err, f.store.unsent(op.ID))
+	if r, err := f.svc.Upkeep(ctx); r.Republished != 0 || err != nil || len(f.store.Unsent(op.ID)) != 0 {
+		t.Fatalf("a second Upkeep = %v, %v, unsent %v; want nothing left", r, err, f.store.Unsent(op.ID))
 	}
 }
 
@@ -272,13 +272,13 @@ func TestApproveRefusals(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, f, op.ID)
 			}
-			before := f.store.events(op.ID)
+			before := f.store.Events(op.ID)
 			_, err := f.svc.Approve(context.Background(), f.mustCaller(t, tt.who), op.ID, tt.comment)
 			wantCode(t, err, tt.want)
 			if got := f.mustOperation(t, op.ID); len(got.Grant("key2").Approvals) != 0 {
 				t.Fatalf("a refused approval was written: %+v", got.Grant("key2"))
 			}
-			if n := len(f.store.events(op.ID)); n != len(before) {
+			if n := len(f.store.Events(op.ID)); n != len(before) {
 				t.Fatalf("a refused approval wrote %d audit events", n-len(before))
 			}
 		})

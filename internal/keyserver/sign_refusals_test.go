@@ -118,11 +118,11 @@ func TestSignRefusals(t *testing.T) {
 			events := map[string]int{}
 			for name, id := range ids {
 				for _, k := range []string{"key1", "key2", "ec256"} {
-					uses[name+"/"+k] = f.store.heldUses(id, k)
+					uses[name+"/"+k] = f.store.HeldUses(id, k)
 				}
-				events[name] = len(f.store.events(id))
+				events[name] = len(f.store.Events(id))
 			}
-			global := len(f.store.globalAudit())
+			global := len(f.store.GlobalAudit())
 			o := tt.order(ids)
 
 			res, err := f.svc.Sign(ctx, f.mustCaller(t, tt.who), o)
@@ -135,7 +135,7 @@ func TestSignRefusals(t *testing.T) {
 			}
 			for name, id := range ids {
 				for _, k := range []string{"key1", "key2", "ec256"} {
-					if n := f.store.heldUses(id, k); n != uses[name+"/"+k] {
+					if n := f.store.HeldUses(id, k); n != uses[name+"/"+k] {
 						t.Fatalf("a refused order changed the uses of %s in %s from %d to %d", k, name, uses[name+"/"+k], n)
 					}
 				}
@@ -144,7 +144,7 @@ func TestSignRefusals(t *testing.T) {
 			// the caller may read it, else in the global log.
 			var added []keyserver.AuditEvent
 			for name, id := range ids {
-				evs := f.store.events(id)
+				evs := f.store.Events(id)
 				if len(evs) > events[name] {
 					if !mustRead(t, f, tt.who, id) {
 						t.Fatalf("the refusal was written into operation %s, which %s may not read", name, tt.who)
@@ -152,7 +152,7 @@ func TestSignRefusals(t *testing.T) {
 					added = append(added, evs[events[name]:]...)
 				}
 			}
-			added = append(added, f.store.globalAudit()[global:]...)
+			added = append(added, f.store.GlobalAudit()[global:]...)
 			if len(added) != 1 {
 				t.Fatalf("the refusal wrote %d audit events, want 1: %+v", len(added), added)
 			}

@@ -125,7 +125,7 @@ func TestSignSucceeds(t *testing.T) {
 				t.Fatalf("signature is %d bytes, want %d", len(sig), tt.size)
 			}
 			mustVerify(t, mustTestKey(t, keyHSM(o.KeyID)).Public(), tt.hash, digest, sig, o.InputPadding, tt.format)
-			if n := f.store.heldUses(op.ID, o.KeyID); n != 1 {
+			if n := f.store.HeldUses(op.ID, o.KeyID); n != 1 {
 				t.Fatalf("%d uses spent, want 1", n)
 			}
 			ev := f.lastEvent(t, op.ID)
@@ -203,7 +203,7 @@ func TestSignHSMFailureReleasesTheUse(t *testing.T) {
 			if res != nil {
 				t.Fatalf("a failed signature returned %+v", res)
 			}
-			if n := f.store.heldUses(op.ID, tt.key); n != 0 {
+			if n := f.store.HeldUses(op.ID, tt.key); n != 0 {
 				t.Fatalf("the failed signature kept %d uses", n)
 			}
 			if ev := f.lastEvent(t, op.ID); ev.Action != keyserver.ActionSign || ev.Result != "failed: "+tt.want {
@@ -268,19 +268,19 @@ func TestSignStoreFailureAfterSigningReleasesTheUse(t *testing.T) {
 	c := f.mustCaller(t, "orderer")
 	op := f.mustCreate(t, "orderer", kr("ec256", 1))
 	o := order(op.ID, "ec256", digestOf(crypto.SHA256), keyserver.PaddingNone, keyserver.FormatP1363, keyserver.InputHex)
-	f.store.fail("CompleteUse", keyserver.Errorf(keyserver.EUNAVAILABLE, "Table Storage is down."))
+	f.store.Fail("CompleteUse", keyserver.Errorf(keyserver.EUNAVAILABLE, "Table Storage is down."))
 	res, err := f.svc.Sign(ctx, c, o)
 	wantCode(t, err, keyserver.EUNAVAILABLE)
 	if res != nil {
 		t.Fatalf("a signature whose use was not recorded was returned")
 	}
-	if n := f.store.heldUses(op.ID, "ec256"); n != 0 {
+	if n := f.store.HeldUses(op.ID, "ec256"); n != 0 {
 		t.Fatalf("the failed signature keeps %d uses", n)
 	}
 	if ev := f.lastEvent(t, op.ID); ev.Action != keyserver.ActionSign || ev.Result != "failed: "+keyserver.EUNAVAILABLE {
 		t.Fatalf("audit event = %+v", ev)
 	}
-	f.store.fail("CompleteUse", nil)
+	f.store.Fail("CompleteUse", nil)
 	if _, err := f.svc.Sign(ctx, c, o); err != nil {
 		t.Fatalf("Sign after the store recovered: %v", err)
 	}
@@ -300,7 +300,7 @@ func TestSignExpiringDuringTheHSMCallIsRefused(t *testing.T) {
 	if res != nil {
 		t.Fatalf("a signature made past expiry was returned: %+v", res)
 	}
-	if n := f.store.heldUses(op.ID, "ec256"); n != 0 {
+	if n := f.store.HeldUses(op.ID, "ec256"); n != 0 {
 		t.Fatalf("the refused signature kept %d uses", n)
 	}
 }
@@ -314,12 +314,11 @@ func TestSignRefusesAKeyRepointedAfterTheOperationOpened(t *testing.T) {
 	if _, err := f.svc.Sign(ctx, c, o); err != nil {
 		t.Fatalf("Sign before the key moved: %v", err)
 	}
-	moved := *f.store.keys["ec256"]
-	moved.HSMKey = f.store.keys["ec384"].HSMKey
-	f.store.keys["ec256"] = &moved
+	ec384, _ := f.store.StoredKey("ec384")
+	f.store.ChangeKey("ec256", func(k *keyserver.Key) { k.HSMKey = ec384.HSMKey })
 	_, err := f.svc.Sign(ctx, c, o)
 	wantCode(t, err, keyserver.ECONFLICT)
-	if n := f.store.heldUses(op.ID, "ec256"); n != 1 {
+	if n := f.store.HeldUses(op.ID, "ec256"); n != 1 {
 		t.Fatalf("uses held = %d, want 1: the refusal must consume nothing", n)
 	}
 }

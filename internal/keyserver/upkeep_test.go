@@ -85,7 +85,7 @@ func TestEventsOfEveryChange(t *testing.T) {
 		t.Fatalf("cancelled event = %+v", ev)
 	}
 	for _, id := range []string{op.ID, rejected.ID, cancelled.ID} {
-		if n := f.store.unsent(id); len(n) != 0 {
+		if n := f.store.Unsent(id); len(n) != 0 {
 			t.Fatalf("operation %s keeps %d published events unsent", id, len(n))
 		}
 	}
@@ -97,9 +97,9 @@ func TestEventsOfEveryChange(t *testing.T) {
 func TestLostUpdateEmitsNothing(t *testing.T) {
 	f := newFixture(t)
 	op := f.mustCreate(t, "orderer", kr("key2", 1))
-	f.store.losses = 2
+	f.store.LoseUpdates(2)
 	f.mustApprove(t, "approver2", op.ID)
-	emitted := f.store.emitted(op.ID)
+	emitted := f.store.Emitted(op.ID)
 	if len(emitted) != 2 || emitted[1].Type != keyserver.EventApproved {
 		t.Fatalf("emitted %+v, want created and one approved", emitted)
 	}
@@ -175,7 +175,7 @@ func TestUpkeepDeletesAfterRetentionKeepingAudit(t *testing.T) {
 	if r, err := f.svc.Upkeep(ctx); err != nil || r.Expired != 1 {
 		t.Fatalf("Upkeep = %v, %v; want one expired", r, err)
 	}
-	audit := f.store.events(op.ID)
+	audit := f.store.Events(op.ID)
 	f.clock.Advance(f.svc.Retention - time.Minute)
 	if r, err := f.svc.Upkeep(ctx); err != nil || r.Deleted != 0 {
 		t.Fatalf("Upkeep before the retention ends = %v, %v", r, err)
@@ -187,7 +187,7 @@ func TestUpkeepDeletesAfterRetentionKeepingAudit(t *testing.T) {
 	if _, err := f.store.Operation(ctx, op.ID); keyserver.ErrorCode(err) != keyserver.ENOTFOUND {
 		t.Fatalf("the operation is still there: %v", err)
 	}
-	if got := f.store.events(op.ID); !reflect.DeepEqual(got, audit) || len(got) < 2 {
+	if got := f.store.Events(op.ID); !reflect.DeepEqual(got, audit) || len(got) < 2 {
 		t.Fatalf("audit events after deletion = %+v, want %+v", got, audit)
 	}
 }

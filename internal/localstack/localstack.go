@@ -44,14 +44,25 @@ type Options struct {
 	// UpkeepInterval is how often the stand-in for the timer invokes the
 	// upkeep function; default 5s, negative never.
 	UpkeepInterval time.Duration
+	// PersonTokenLifetime is the lifetime of the tokens people get by
+	// signing in; default one hour. Tests shorten it to expire a session.
+	PersonTokenLifetime time.Duration
 }
 
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
 const Audience = "api://keyserver-local"
 
-// IdentityHeader is the local managed identity endpoint's secret, as in
-// local.settings.json.example; the endpoint listens on loopback only.
-const IdentityHeader = "local-dev-identity-header"
+// IdentityHeaderFile is where, below the state directory, the stack writes the
+// managed identity endpoint's IDENTITY_HEADER value, which is new at each
+// start; `func start` users copy it into their local.settings.json.
+const IdentityHeaderFile = "devauth/identity-header"
+
+// UIRedirectURIs are the redirect URIs the stack registers for the web UI
+// client: the handler's root under both loopback names.
+func UIRedirectURIs(handlerPort int) []string {
+	p := strconv.Itoa(handlerPort)
+	return []string{"http://localhost:" + p + "/", "http://127.0.0.1:" + p + "/"}
+}
 
 // Stack is a running local Keyserver.
 type Stack struct {
@@ -62,13 +73,16 @@ type Stack struct {
 	Azurite    *azurite.Server
 	HSM        *hsmfake.Server
 	Auth       *devauth.Server
+	// IdentityHeaderFile holds this start's IDENTITY_HEADER value.
+	IdentityHeaderFile string
 
-	log     *slog.Logger
-	servers []*http.Server
-	handler *app.Main
-	proc    *exec.Cmd
-	procErr chan error
-	timer   *timer
+	log         *slog.Logger
+	handlerPort int
+	servers     []*http.Server
+	handler     *app.Main
+	proc        *exec.Cmd
+	procErr     chan error
+	timer       *timer
 }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
@@ -98,20 +112,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if st.Azurite, err = azurite.StartOnPort(ctx, filepath.Join(dir, "azurite"), o.AzuritePort); err != nil {
 		return nil, fmt.Errorf("starting Azurite: %w", err)
 	}
-	authLn, err := listen(o.AuthPort)
-	if err != nil {
+	handlerPort := o.HandlerPort
+	if handlerPort == 0 {
+		if handlerPort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	if err := st.startAuth(dir, handlerPort, o); err != nil {
 		return nil, err
 	}
-	st.AuthURL = "http://localhost:" + port(authLn)
-	identityHeader := IdentityHeader
-	st.Auth, err = devauth.New(devauth.Config{
-		Issuer: st.AuthURL, Audience: Audience, IdentityHeader: identityHeader,
-		KeyFile: filepath.Join(dir, "devauth", "signing-key.pem"), Logger: o.Log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("starting the dev auth server: %w", err)
-	}
-	st.serve(authLn, st.Auth.Handler(), nil)
 
 	hsmLn, err := listen(o.HSMPort)
 	if err != nil {
@@ -130,14 +139,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 
-	handlerPort := o.HandlerPort
-	if handlerPort == 0 {
-		if handlerPort, err = freePort(); err != nil {
-			return nil, err
-		}
-	}
+	st.handlerPort = handlerPort
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
-	env := st.handlerEnv(handlerPort, st.Azurite.ConnectionString(), identityHeader, o.SignTimeout)
+	env := st.handlerEnv(handlerPort, st.Azurite.ConnectionString(), st.Auth.IdentityHeader(), o.SignTimeout)
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout
 	}
@@ -154,19 +158,46 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	return st, nil
 }
 
+// startAuth starts the dev auth server with the UI client's redirect URIs on
+// the handler's port, and writes its managed identity header for `func start`.
+func (st *Stack) startAuth(dir string, handlerPort int, o Options) error {
+	authLn, err := listen(o.AuthPort)
+	if err != nil {
+		return err
+	}
+	st.AuthURL = "http://localhost:" + port(authLn)
+	st.Auth, err = devauth.New(devauth.Config{
+		Issuer: st.AuthURL, Audience: Audience, ManagedIdentity: true,
+		KeyFile:      filepath.Join(dir, "devauth", "signing-key.pem"),
+		RedirectURIs: UIRedirectURIs(handlerPort), PersonTokenLifetime: o.PersonTokenLifetime, Logger: o.Log,
+	})
+	if err != nil {
+		authLn.Close()
+		return fmt.Errorf("starting the dev auth server: %w", err)
+	}
+	st.IdentityHeaderFile = filepath.Join(dir, filepath.FromSlash(IdentityHeaderFile))
+	if err := devauth.WriteSecretFile(st.IdentityHeaderFile, st.Auth.IdentityHeader()); err != nil {
+		authLn.Close()
+		return err
+	}
+	st.serve(authLn, st.Auth.Handler(), nil)
+	return nil
+}
+
 // handlerEnv is the handler's app settings: those app.Settings marks Local.
 func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout time.Duration) map[string]string {
 	return map[string]string{
-		"FUNCTIONS_CUSTOMHANDLER_PORT":       strconv.Itoa(port),
-		"KEYSERVER_TABLES_CONNECTION_STRING": tables,
-		"KEYSERVER_TRUSTED_ISSUERS":          fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub"}]`, st.AuthURL, Audience),
-		"KEYSERVER_BOOTSTRAP_ADMINS":         fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
-		"KEYSERVER_KEYVAULT_CREDENTIAL":      "managedidentity",
-		"KEYSERVER_KEYVAULT_CA_FILE":         st.CAFile,
-		"KEYSERVER_SIGN_TIMEOUT":             signTimeout.String(),
-		"IDENTITY_ENDPOINT":                  st.AuthURL + "/msi/token",
-		"IDENTITY_HEADER":                    identityHeader,
-		"KEYSERVER_PUBLIC_URL":               st.HandlerURL,
+		"FUNCTIONS_CUSTOMHANDLER_PORT":          strconv.Itoa(port),
+		"KEYSERVER_TABLES_CONNECTION_STRING":    tables,
+		"KEYSERVER_TRUSTED_ISSUERS":             fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub","personclaim":"oid"}]`, st.AuthURL, Audience),
+		"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS": "true",
+		"KEYSERVER_BOOTSTRAP_ADMINS":            fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
+		"KEYSERVER_KEYVAULT_CREDENTIAL":         "managedidentity",
+		"KEYSERVER_KEYVAULT_CA_FILE":            st.CAFile,
+		"KEYSERVER_SIGN_TIMEOUT":                signTimeout.String(),
+		"IDENTITY_ENDPOINT":                     st.AuthURL + "/msi/token",
+		"IDENTITY_HEADER":                       identityHeader,
+		"KEYSERVER_PUBLIC_URL":                  st.HandlerURL,
 		// Events are delivered in the handler's process (no namespace); a
 		// webhook from the local stack's own environment gets them too.
 		"KEYSERVER_LOCAL_WEBHOOK_URL":    os.Getenv("KEYSERVER_LOCAL_WEBHOOK_URL"),

@@ -30,16 +30,23 @@ var DemoKeys = []DemoKey{
 	{"key4", hsmfake.KeySpec{Name: "key4", Kty: "EC-HSM", Crv: "P-384"}, 1, "Demo key 4: EC P-384, 1 approver"},
 }
 
-// seed registers the demo clients as subjects and binds the demo keys to
-// their HSM keys, leaving keys that are already registered as they are.
+// seed registers the demo clients as apps and the demo people as people
+// (by their stable ids), and binds the demo keys to their HSM keys, leaving
+// keys that are already registered as they are.
 func (st *Stack) seed(ctx context.Context) error {
 	admin, err := st.Token(ctx, "adminclient")
 	if err != nil {
 		return err
 	}
 	for _, c := range devauth.DemoClients() {
-		body := map[string]any{"issuer": st.AuthURL, "name": c.Name, "roles": c.Roles}
+		body := map[string]any{"issuer": st.AuthURL, "kind": "app", "name": c.Name, "roles": c.Roles}
 		if _, err := st.Call(ctx, "PUT", "/api/admin/subjects/"+c.Name, admin, body, nil); err != nil {
+			return err
+		}
+	}
+	for _, p := range devauth.DemoPeople() {
+		body := map[string]any{"issuer": st.AuthURL, "kind": "person", "name": p.Name, "roles": p.Roles}
+		if _, err := st.Call(ctx, "PUT", "/api/admin/subjects/"+p.ID(), admin, body, nil); err != nil {
 			return err
 		}
 	}
@@ -81,6 +88,13 @@ func (st *Stack) Token(ctx context.Context, client string) (string, error) {
 		return "", fmt.Errorf("getting a token for %s: %s", client, resp.Status)
 	}
 	return tok.AccessToken, nil
+}
+
+// PersonToken signs person in through the dev auth server as the web UI
+// does: the sign-in page, then the code exchange with PKCE. It returns the
+// access token.
+func (st *Stack) PersonToken(ctx context.Context, person string) (string, error) {
+	return devauth.SignIn(ctx, http.DefaultClient, st.AuthURL, UIRedirectURIs(st.handlerPort)[0], person, person)
 }
 
 // Call sends a JSON request to the handler with a bearer token and decodes

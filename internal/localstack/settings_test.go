@@ -13,7 +13,7 @@ import (
 // settings app.Settings marks Local, and that the handler accepts them.
 func TestHandlerEnvIsDeclared(t *testing.T) {
 	st := &Stack{AuthURL: "http://localhost:8300", CAFile: "/state/hsm/ca.pem"}
-	env := st.handlerEnv(7071, "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;", IdentityHeader, 10*time.Second)
+	env := st.handlerEnv(7071, "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;", "a-header-made-at-start", 10*time.Second)
 	var want []string
 	for _, s := range app.Settings {
 		if s.Local {

@@ -173,7 +173,10 @@ var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func mustVerifier(tb testing.TB, clock *fakeClock, issuers ...Issuer) *Verifier {
 	tb.Helper()
-	v := NewVerifier(issuers, nil)
+	v, err := NewVerifier(issuers, Options{AllowLoopbackHTTP: true})
+	if err != nil {
+		tb.Fatalf("NewVerifier: %v", err)
+	}
 	v.now = clock.Now
 	return v
 }

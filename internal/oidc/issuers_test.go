@@ -39,7 +39,7 @@ func TestParseIssuers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseIssuers(tc.json)
+			got, err := ParseIssuers(tc.json, Options{})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
@@ -61,22 +61,36 @@ func TestParseIssuers(t *testing.T) {
 	}
 }
 
-func TestParseIssuersRefusesPlainHTTPExceptLoopback(t *testing.T) {
+// TestPlainHTTPIssuersOnlyLocal is issue 8 defect 7: a plain-http issuer is
+// accepted only on loopback and only with the local-only setting on.
+func TestPlainHTTPIssuersOnlyLocal(t *testing.T) {
 	tests := []struct {
-		issuer string
-		ok     bool
+		issuer           string
+		okLocal, okCloud bool
 	}{
-		{"https://token.actions.githubusercontent.com", true},
-		{"http://localhost:8300", true},
-		{"http://127.0.0.1:8300", true},
-		{"http://[::1]:8300", true},
-		{"http://gitlab.example.com", false},
-		{"http://10.0.0.1", false},
+		{"https://token.actions.githubusercontent.com", true, true},
+		{"https://127.0.0.1:8443", true, true},
+		{"http://localhost:8300", true, false},
+		{"http://127.0.0.1:8300", true, false},
+		{"http://[::1]:8300", true, false},
+		{"http://gitlab.example.com", false, false},
+		{"http://10.0.0.1", false, false},
+		{"ftp://localhost", false, false},
 	}
 	for _, tc := range tests {
-		_, err := ParseIssuers(`[{"issuer":"` + tc.issuer + `","audience":"a"}]`)
-		if (err == nil) != tc.ok {
-			t.Errorf("ParseIssuers(%q) error = %v, want ok %v", tc.issuer, err, tc.ok)
+		for _, local := range []bool{true, false} {
+			want := tc.okCloud
+			if local {
+				want = tc.okLocal
+			}
+			_, err := ParseIssuers(`[{"issuer":"`+tc.issuer+`","audience":"a"}]`, Options{AllowLoopbackHTTP: local})
+			if (err == nil) != want {
+				t.Errorf("ParseIssuers(%q, local %v) error = %v, want ok %v", tc.issuer, local, err, want)
+			}
+			_, err = ParseIssuers(`[{"issuer":"https://a.example","audience":"a","discoveryurl":"`+tc.issuer+`/.well-known/openid-configuration"}]`, Options{AllowLoopbackHTTP: local})
+			if (err == nil) != want {
+				t.Errorf("discoveryurl %q, local %v: error = %v, want ok %v", tc.issuer, local, err, want)
+			}
 		}
 	}
 }

@@ -17,9 +17,14 @@ const (
 	// issuer after a successful fetch; retryInterval after a failed one.
 	refreshInterval = 30 * time.Second
 	retryInterval   = 5 * time.Second
-	// maxKeyAge makes keys that an issuer withdrew disappear eventually.
-	maxKeyAge = time.Hour
+	// refreshAge is the age at which cached keys are fetched again, so that
+	// keys an issuer withdrew disappear.
+	refreshAge = time.Hour
 )
+
+// DefaultMaxKeyAge is how long an issuer's keys stay trusted while they
+// cannot be refreshed, unless configured.
+const DefaultMaxKeyAge = 24 * time.Hour
 
 // keyCache holds the signing keys of one issuer. Lookups of cached keys take
 // a read lock only; fetches are shared by concurrent callers and rate limited.
@@ -27,6 +32,11 @@ type keyCache struct {
 	issuer Issuer
 	client *http.Client
 	now    func() time.Time
+	// maxAge is the age past which keys that could not be refreshed are
+	// no longer used: a withdrawn key must not stay trusted for ever while
+	// the issuer is unreachable.
+	maxAge            time.Duration
+	allowLoopbackHTTP bool
 
 	mu        sync.RWMutex
 	keys      map[string]publicKey
@@ -45,24 +55,29 @@ type fetchCall struct {
 var errKeyNotFound = fmt.Errorf("key not published by the issuer")
 
 // key returns the key with kid, refreshing the cache once when kid is
-// unknown (or the cache is old) and no fetch happened recently.
+// unknown (or the cache is old) and no fetch happened recently. Keys older
+// than maxAge are never returned: when they cannot be refreshed, the fetch
+// error is.
 func (c *keyCache) key(ctx context.Context, kid string) (publicKey, error) {
 	c.mu.RLock()
 	k, ok := c.keys[kid]
-	fresh := c.now().Sub(c.fetchedAt) < maxKeyAge
+	age := c.now().Sub(c.fetchedAt)
 	c.mu.RUnlock()
-	if ok && fresh {
+	if ok && age < min(refreshAge, c.maxAge) {
 		return k, nil
 	}
 	err := c.refresh(ctx)
 	c.mu.RLock()
 	k, ok = c.keys[kid]
+	usable := c.now().Sub(c.fetchedAt) < c.maxAge
 	c.mu.RUnlock()
 	switch {
-	case ok:
+	case ok && usable:
 		return k, nil
 	case err != nil:
 		return publicKey{}, err
+	case ok:
+		return publicKey{}, fmt.Errorf("the issuer's keys are older than %v", c.maxAge)
 	}
 	return publicKey{}, errKeyNotFound
 }
@@ -119,11 +134,11 @@ func wait(ctx context.Context, call *fetchCall) error {
 	}
 }
 
-// cached reports whether the cache holds keys.
+// cached reports whether the cache holds keys young enough to use.
 func (c *keyCache) cached() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.keys) > 0
+	return len(c.keys) > 0 && c.now().Sub(c.fetchedAt) < c.maxAge
 }
 
 // fetch reads the discovery document and then the JWKS it names.
@@ -139,7 +154,7 @@ func (c *keyCache) fetch(ctx context.Context) (map[string]publicKey, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("decoding discovery document %s: %w", discoveryURL, err)
 	}
-	if err := checkHTTPURL(doc.JWKSURI); err != nil {
+	if err := checkHTTPURL(doc.JWKSURI, c.allowLoopbackHTTP); err != nil {
 		return nil, fmt.Errorf("discovery document %s: jwks_uri %q: %w", discoveryURL, doc.JWKSURI, err)
 	}
 	body, err = c.get(ctx, doc.JWKSURI)
@@ -175,4 +190,31 @@ func (c *keyCache) get(ctx context.Context, rawURL string) ([]byte, error) {
 		return nil, fmt.Errorf("response is larger than %d bytes", maxResponseSize)
 	}
 	return body, nil
+}
+
+// maxRedirects bounds the redirects of one fetch.
+const maxRedirects = 5
+
+// fetchClient returns o's client, or one with a timeout, that follows only
+// redirects to URLs the configuration would accept: never from https to
+// http, nor to plain http except on loopback when that is allowed.
+func fetchClient(o Options) *http.Client {
+	client := &http.Client{Timeout: fetchTimeout}
+	if o.Client != nil {
+		c := *o.Client
+		client = &c
+	}
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("refusing a redirect from https to %s", req.URL.Redacted())
+		}
+		if err := checkHTTPURL(req.URL.String(), o.AllowLoopbackHTTP); err != nil {
+			return fmt.Errorf("refusing a redirect to %s: %w", req.URL.Redacted(), err)
+		}
+		return nil
+	}
+	return client
 }

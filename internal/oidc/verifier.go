@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -27,9 +27,11 @@ type Verifier struct {
 }
 
 type trustedIssuer struct {
-	cfg    Issuer
-	parser *jwt.Parser
-	keys   *keyCache
+	cfg       Issuer
+	principal string // the issuer principals are registered under (SameAs, or Issuer)
+	tenant    string // the Entra ID tenant, when the issuer is Entra's
+	parser    *jwt.Parser
+	keys      *keyCache
 }
 
 var (
@@ -40,20 +42,24 @@ var (
 // maxSubjectLength bounds the subject claim, which becomes part of table keys.
 const maxSubjectLength = 256
 
-// NewVerifier builds a verifier for issuers as returned by ParseIssuers.
-// A nil client gets one with a timeout.
-func NewVerifier(issuers []Issuer, client *http.Client) *Verifier {
-	if client == nil {
-		client = &http.Client{Timeout: fetchTimeout}
+// NewVerifier builds a verifier for issuers, checking them as ParseIssuers does.
+func NewVerifier(issuers []Issuer, o Options) (*Verifier, error) {
+	issuers = slices.Clone(issuers)
+	if err := CheckIssuers(issuers, o); err != nil {
+		return nil, err
 	}
+	if o.MaxKeyAge <= 0 {
+		o.MaxKeyAge = DefaultMaxKeyAge
+	}
+	client := fetchClient(o)
 	v := &Verifier{issuers: make(map[string]*trustedIssuer, len(issuers)), now: time.Now}
 	now := func() time.Time { return v.now() }
 	for _, cfg := range issuers {
-		if cfg.SubjectClaim == "" {
-			cfg.SubjectClaim = "sub"
-		}
+		tenant, _ := entraTenant(cfg.Issuer)
 		v.issuers[cfg.Issuer] = &trustedIssuer{
-			cfg: cfg,
+			cfg:       cfg,
+			principal: cfg.canonical(),
+			tenant:    tenant,
 			parser: jwt.NewParser(
 				jwt.WithValidMethods(validMethods),
 				jwt.WithIssuer(cfg.Issuer),
@@ -63,18 +69,19 @@ func NewVerifier(issuers []Issuer, client *http.Client) *Verifier {
 				jwt.WithLeeway(leeway),
 				jwt.WithTimeFunc(now),
 			),
-			keys: &keyCache{issuer: cfg, client: client, now: now},
+			keys: &keyCache{issuer: cfg, client: client, now: now, maxAge: o.MaxKeyAge, allowLoopbackHTTP: o.AllowLoopbackHTTP},
 		}
 	}
-	return v
+	return v, nil
 }
 
 // Verify checks the token's signature, issuer, audience and validity period
-// and returns the principal named by the issuer's subject claim. Every
-// failure is an EUNAUTHENTICATED *keyserver.Error.
-func (v *Verifier) Verify(ctx context.Context, token string) (keyserver.Principal, error) {
+// and returns the identity of its bearer: a person or an app, named by the
+// issuer's claim for that kind. Every failure is an EUNAUTHENTICATED
+// *keyserver.Error.
+func (v *Verifier) Verify(ctx context.Context, token string) (keyserver.Identity, error) {
 	if len(token) > maxTokenBytes {
-		return keyserver.Principal{}, unauthenticated(nil, "The bearer token is too large.")
+		return keyserver.Identity{}, unauthenticated(nil, "The bearer token is too large.")
 	}
 	var peek jwt.MapClaims
 	unverified, _, err := jwt.NewParser().ParseUnverified(token, &peek)
@@ -82,27 +89,27 @@ func (v *Verifier) Verify(ctx context.Context, token string) (keyserver.Principa
 	if unverified != nil {
 		alg, _ = unverified.Header["alg"].(string)
 	}
-	if alg != "" && !contains(validMethods, alg) {
-		return keyserver.Principal{}, unauthenticated(nil, "The token's signing algorithm %q is not accepted; use RS*, PS* or ES*.", clip(alg))
+	if alg != "" && !slices.Contains(validMethods, alg) {
+		return keyserver.Identity{}, unauthenticated(nil, "The token's signing algorithm %q is not accepted; use RS*, PS* or ES*.", clip(alg))
 	}
 	if err != nil {
-		return keyserver.Principal{}, unauthenticated(err, "The bearer token is not a well-formed JWT.")
+		return keyserver.Identity{}, unauthenticated(err, "The bearer token is not a well-formed JWT.")
 	}
 	if alg == "" {
-		return keyserver.Principal{}, unauthenticated(nil, "The token names no signing algorithm.")
+		return keyserver.Identity{}, unauthenticated(nil, "The token names no signing algorithm.")
 	}
 	iss, _ := peek["iss"].(string)
 	ti := v.issuers[iss]
 	if ti == nil {
 		if iss == "" {
-			return keyserver.Principal{}, unauthenticated(nil, "The token names no issuer.")
+			return keyserver.Identity{}, unauthenticated(nil, "The token names no issuer.")
 		}
-		return keyserver.Principal{}, unauthenticated(nil, "The token issuer %q is not trusted.", clip(iss))
+		return keyserver.Identity{}, unauthenticated(nil, "The token issuer %q is not trusted.", clip(iss))
 	}
 	return ti.verify(ctx, token)
 }
 
-func (ti *trustedIssuer) verify(ctx context.Context, token string) (keyserver.Principal, error) {
+func (ti *trustedIssuer) verify(ctx context.Context, token string) (keyserver.Identity, error) {
 	var claims jwt.MapClaims
 	_, err := ti.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -123,16 +130,9 @@ func (ti *trustedIssuer) verify(ctx context.Context, token string) (keyserver.Pr
 		return k.key, nil
 	})
 	if err != nil {
-		return keyserver.Principal{}, rejection(err)
+		return keyserver.Identity{}, rejection(err)
 	}
-	subject, _ := claims[ti.cfg.SubjectClaim].(string)
-	if subject == "" {
-		return keyserver.Principal{}, unauthenticated(nil, "The token has no %s claim naming the caller.", ti.cfg.SubjectClaim)
-	}
-	if len(subject) > maxSubjectLength {
-		return keyserver.Principal{}, unauthenticated(nil, "The token's %s claim is longer than %d bytes.", ti.cfg.SubjectClaim, maxSubjectLength)
-	}
-	return keyserver.Principal{Issuer: ti.cfg.Issuer, Subject: subject}, nil
+	return ti.identify(claims)
 }
 
 // rejection turns a parser error into a sentence for the caller.
@@ -188,13 +188,4 @@ func clip(s string) string {
 		return s[:max] + "..."
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

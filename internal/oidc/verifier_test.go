@@ -36,7 +36,7 @@ func TestVerifyAccepts(t *testing.T) {
 				t.Fatalf("Verify: %v", err)
 			}
 			want := keyserver.Principal{Issuer: ti.srv.URL, Subject: "subject-1"}
-			if got != want {
+			if got.Principal != want {
 				t.Fatalf("principal = %v, want %v", got, want)
 			}
 		})
@@ -188,7 +188,7 @@ func TestDiscoveryURLOverride(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if want := (keyserver.Principal{Issuer: cfg.Issuer, Subject: "pipeline-app"}); got != want {
+	if want := (keyserver.Principal{Issuer: cfg.Issuer, Subject: "pipeline-app"}); got.Principal != want {
 		t.Fatalf("principal = %v, want %v", got, want)
 	}
 }
@@ -333,9 +333,35 @@ func TestWaitingCallerGivesUp(t *testing.T) {
 
 func mustVerify(tb testing.TB, v *Verifier, token string) keyserver.Principal {
 	tb.Helper()
-	p, err := v.Verify(context.Background(), token)
+	id, err := v.Verify(context.Background(), token)
 	if err != nil {
 		tb.Fatalf("Verify: %v", err)
 	}
-	return p
+	return id.Principal
+}
+
+// TestStaleKeysFailClosed is issue 8 defect 4: while the issuer cannot be
+// reached, its cached keys are trusted up to the configured age, then no more.
+func TestStaleKeysFailClosed(t *testing.T) {
+	mustKeys(t)
+	k := testKey{"k", rsaA, jwt.SigningMethodRS256}
+	ti := mustTestIssuer(t, k)
+	clock := &fakeClock{t: epoch}
+	v := mustVerifier(t, clock, ti.config("sub"))
+	mustVerify(t, v, k.sign(t, claimsFor(ti, clock.Now())))
+	ti.fail.Store(true)
+	clock.Advance(DefaultMaxKeyAge - time.Minute)
+	mustVerify(t, v, k.sign(t, claimsFor(ti, clock.Now())))
+	clock.Advance(2 * time.Minute)
+	_, err := v.Verify(context.Background(), k.sign(t, claimsFor(ti, clock.Now())))
+	var ke *keyserver.Error
+	if !errors.As(err, &ke) || ke.Code != keyserver.EUNAUTHENTICATED || !strings.Contains(ke.Message, "could not be fetched") {
+		t.Fatalf("error = %v, want EUNAUTHENTICATED: the keys are older than %v and could not be refreshed", err, DefaultMaxKeyAge)
+	}
+	if err := v.Health(context.Background()); err == nil {
+		t.Fatal("Health is nil while the only keys are too old to use")
+	}
+	ti.fail.Store(false)
+	clock.Advance(retryInterval + time.Second)
+	mustVerify(t, v, k.sign(t, claimsFor(ti, clock.Now())))
 }

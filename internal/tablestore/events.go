@@ -34,8 +34,7 @@ func (s *Store) auditRow(pk string, ev keyserver.AuditEvent) *row {
 	}
 	return newRow(pk, auditRowKey(ev.Time)).
 		setTime("Time", ev.Time).
-		set("ActorIssuer", ev.Actor.Issuer).
-		set("ActorSubject", ev.Actor.Subject).
+		setPrincipal("Actor", ev.Actor).
 		set("Action", ev.Action).
 		set("OperationID", ev.OperationID).
 		set("KeyID", ev.KeyID).
@@ -47,7 +46,7 @@ func (s *Store) auditRow(pk string, ev keyserver.AuditEvent) *row {
 func auditFromRow(r *row) keyserver.AuditEvent {
 	return keyserver.AuditEvent{
 		Time:        r.time("Time"),
-		Actor:       keyserver.Principal{Issuer: r.str("ActorIssuer"), Subject: r.str("ActorSubject")},
+		Actor:       r.principal("Actor"),
 		Action:      r.str("Action"),
 		OperationID: r.str("OperationID"),
 		KeyID:       r.str("KeyID"),

@@ -119,7 +119,7 @@ func keyFromRow(r *row) (*keyserver.Key, error) {
 
 // Subject returns the registration of p, or ENOTFOUND.
 func (s *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.Subject, error) {
-	resp, err := s.subjects.GetEntity(ctx, encodeKey(p.Subject), encodeKey(p.Issuer), nil)
+	resp, err := s.subjects.GetEntity(ctx, encodeKey(p.Subject), subjectRowKey(p), nil)
 	if isNotFound(err) {
 		return nil, subjectNotFound(p)
 	}
@@ -133,8 +133,8 @@ func (s *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.
 	return subjectFromRow(r)
 }
 
-// SubjectsByID returns the registrations of subject under every issuer,
-// ordered by issuer.
+// SubjectsByID returns the registrations of subject under every issuer and
+// of either kind, ordered by issuer, apps first.
 func (s *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
 	return s.subjectsWhere(ctx, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
 }
@@ -159,7 +159,12 @@ func (s *Store) subjectsWhere(ctx context.Context, filter, doing string) ([]*key
 		}
 		subs = append(subs, sub)
 	}
-	sort.Slice(subs, func(i, j int) bool { return subs[i].Issuer < subs[j].Issuer })
+	sort.Slice(subs, func(i, j int) bool {
+		if subs[i].Issuer != subs[j].Issuer {
+			return subs[i].Issuer < subs[j].Issuer
+		}
+		return subs[i].Kind < subs[j].Kind
+	})
 	return subs, nil
 }
 
@@ -169,9 +174,8 @@ func (s *Store) PutSubject(ctx context.Context, sub *keyserver.Subject) error {
 	if roles == nil {
 		roles = []string{}
 	}
-	r := newRow(encodeKey(sub.Subject), encodeKey(sub.Issuer)).
-		set("Issuer", sub.Issuer).
-		set("Subject", sub.Subject).
+	r := newRow(encodeKey(sub.Subject), subjectRowKey(sub.Principal)).
+		setPrincipal("", sub.Principal).
 		set("Name", sub.Name).
 		setJSON("Roles", roles)
 	_, err := s.subjects.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
@@ -180,7 +184,7 @@ func (s *Store) PutSubject(ctx context.Context, sub *keyserver.Subject) error {
 
 // DeleteSubject removes a registration, or returns ENOTFOUND.
 func (s *Store) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
-	_, err := s.subjects.DeleteEntity(ctx, encodeKey(p.Subject), encodeKey(p.Issuer), nil)
+	_, err := s.subjects.DeleteEntity(ctx, encodeKey(p.Subject), subjectRowKey(p), nil)
 	if isNotFound(err) {
 		return subjectNotFound(p)
 	}
@@ -188,12 +192,22 @@ func (s *Store) DeleteSubject(ctx context.Context, p keyserver.Principal) error 
 }
 
 func subjectNotFound(p keyserver.Principal) error {
-	return keyserver.Errorf(keyserver.ENOTFOUND, "Subject %q of issuer %q is not registered.", p.Subject, p.Issuer)
+	return keyserver.Errorf(keyserver.ENOTFOUND, "The %s %q of issuer %q is not registered.", p.Kind, p.Subject, p.Issuer)
+}
+
+// subjectRowKey is the encoded issuer for an app, as before people could
+// sign in, and the encoded issuer after "person~" for a person: a person and
+// an app with the same id are two rows. Base64url never holds "~".
+func subjectRowKey(p keyserver.Principal) string {
+	if p.Kind == keyserver.KindPerson {
+		return "person~" + encodeKey(p.Issuer)
+	}
+	return encodeKey(p.Issuer)
 }
 
 func subjectFromRow(r *row) (*keyserver.Subject, error) {
 	sub := &keyserver.Subject{
-		Principal: keyserver.Principal{Issuer: r.str("Issuer"), Subject: r.str("Subject")},
+		Principal: r.principal(""),
 		Name:      r.str("Name"),
 		Roles:     []string{},
 	}

@@ -258,8 +258,7 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		grants[i] = grantRow{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals, HSMKey: g.HSMKey}
 	}
 	r := newRow(op.ID, opRow).
-		set("RequesterIssuer", op.Requester.Issuer).
-		set("RequesterSubject", op.Requester.Subject).
+		setPrincipal("Requester", op.Requester).
 		set("Description", op.Description).
 		setTime("Created", op.Created).
 		setTime("Expires", op.Expires).
@@ -279,7 +278,7 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 func opFromRow(r *row) (*keyserver.Operation, error) {
 	op := &keyserver.Operation{
 		ID:          r.PartitionKey,
-		Requester:   keyserver.Principal{Issuer: r.str("RequesterIssuer"), Subject: r.str("RequesterSubject")},
+		Requester:   r.principal("Requester"),
 		Description: r.str("Description"),
 		Created:     r.time("Created"),
 		Expires:     r.time("Expires"),
@@ -308,8 +307,7 @@ func opFromRow(r *row) (*keyserver.Operation, error) {
 func approvalRow(opID string, a keyserver.NewApproval) *row {
 	return newRow(opID, approvalRowKey(a.KeyID, a.Approval.Approver)).
 		set("KeyID", a.KeyID).
-		set("ApproverIssuer", a.Approval.Approver.Issuer).
-		set("ApproverSubject", a.Approval.Approver.Subject).
+		setPrincipal("Approver", a.Approval.Approver).
 		set("Name", a.Approval.Name).
 		setTime("Time", a.Approval.Time).
 		set("Comment", a.Approval.Comment)
@@ -317,7 +315,7 @@ func approvalRow(opID string, a keyserver.NewApproval) *row {
 
 func approvalFromRow(r *row) keyserver.Approval {
 	return keyserver.Approval{
-		Approver: keyserver.Principal{Issuer: r.str("ApproverIssuer"), Subject: r.str("ApproverSubject")},
+		Approver: r.principal("Approver"),
 		Name:     r.str("Name"),
 		Time:     r.time("Time"),
 		Comment:  r.str("Comment"),

@@ -41,10 +41,34 @@ func decodeKey(k string) (string, error) {
 	return string(b), err
 }
 
-// principalHash names an approver inside a row key.
+// principalHash names an approver inside a row key. An app's hash is what
+// it was before people were told apart; a person's differs from any app's.
 func principalHash(p keyserver.Principal) string {
-	sum := sha256.Sum256([]byte(encodeKey(p.Issuer) + "|" + encodeKey(p.Subject)))
+	s := encodeKey(p.Issuer) + "|" + encodeKey(p.Subject)
+	if p.Kind == keyserver.KindPerson {
+		s += "|person"
+	}
+	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])[:32]
+}
+
+// setPrincipal writes p as <prefix>Issuer and <prefix>Subject, and
+// <prefix>Kind for a person; rows without a kind are apps', as every
+// principal was before people could sign in.
+func (r *row) setPrincipal(prefix string, p keyserver.Principal) *row {
+	r.set(prefix+"Issuer", p.Issuer).set(prefix+"Subject", p.Subject)
+	if p.Kind == keyserver.KindPerson {
+		r.set(prefix+"Kind", p.Kind.String())
+	}
+	return r
+}
+
+func (r *row) principal(prefix string) keyserver.Principal {
+	p := keyserver.Principal{Issuer: r.str(prefix + "Issuer"), Subject: r.str(prefix + "Subject")}
+	if r.str(prefix+"Kind") == keyserver.KindPerson.String() {
+		p.Kind = keyserver.KindPerson
+	}
+	return p
 }
 
 func approvalRowKey(keyID string, p keyserver.Principal) string {

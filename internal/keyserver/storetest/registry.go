@@ -94,7 +94,7 @@ func mustSubjects(tb testing.TB, s Stores, id string, want ...*keyserver.Subject
 	for i, sub := range subs {
 		got[i] = normSubject(sub)
 	}
-	slices.SortFunc(got, func(a, b keyserver.Subject) int { return strings.Compare(a.Issuer, b.Issuer) })
+	slices.SortFunc(got, bySubjectRegistration)
 	w := make([]keyserver.Subject, len(want))
 	for i, sub := range want {
 		w[i] = normSubject(sub)
@@ -102,6 +102,14 @@ func mustSubjects(tb testing.TB, s Stores, id string, want ...*keyserver.Subject
 	if !reflect.DeepEqual(got, w) {
 		tb.Fatalf("SubjectsByID(%s) = %+v, want %+v", id, got, w)
 	}
+}
+
+// bySubjectRegistration orders registrations by issuer, then kind.
+func bySubjectRegistration(a, b keyserver.Subject) int {
+	if c := strings.Compare(a.Issuer, b.Issuer); c != 0 {
+		return c
+	}
+	return int(a.Kind) - int(b.Kind)
 }
 
 func mustSubject(tb testing.TB, s Stores, want *keyserver.Subject) {

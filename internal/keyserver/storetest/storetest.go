@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 		{"FinishedAndDeleted", testFinishedAndDeleted},
 		{"KeysRoundTrip", testKeysRoundTrip},
 		{"SubjectsRoundTrip", testSubjectsRoundTrip},
+		{"PeopleAndApps", testPeopleAndApps},
 		{"RecordAudit", testRecordAudit},
 	}
 	for _, c := range cases {

@@ -1,4 +1,4 @@
-package keyserver_test
+package memstore
 
 import (
 	"context"
@@ -9,12 +9,16 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// memStore is an in-memory OperationStore, KeyStore, SubjectStore and
+// Package memstore is the in-memory fake of the Keyserver's stores, for the
+// domain's and the HTTP handlers' unit tests. storetest holds it to the same
+// contract as the Table Storage adapter.
+
+// Store is an in-memory OperationStore, KeyStore, SubjectStore and
 // AuditLog that keeps the contracts of ports.go. Uses are kept apart from the
 // operation row, as the table store keeps them in rows of their own, and the
 // operation's usage counts are derived from them. A request the domain should
 // never make fails loudly with an internal error.
-type memStore struct {
+type Store struct {
 	mu       sync.Mutex
 	ops      map[string]*memOp
 	keys     map[string]*keyserver.Key
@@ -38,8 +42,9 @@ type memUse struct {
 	spent bool
 }
 
-func newMemStore() *memStore {
-	return &memStore{
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
 		ops:      map[string]*memOp{},
 		keys:     map[string]*keyserver.Key{},
 		subjects: map[keyserver.Principal]*keyserver.Subject{},
@@ -47,8 +52,8 @@ func newMemStore() *memStore {
 	}
 }
 
-// fail makes method return err until fail(method, nil).
-func (m *memStore) fail(method string, err error) {
+// Fail makes method return err until Fail(method, nil).
+func (m *Store) Fail(method string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err == nil {
@@ -59,7 +64,7 @@ func (m *memStore) fail(method string, err error) {
 }
 
 // fault must be called with m.mu held.
-func (m *memStore) fault(method string) error { return m.faults[method] }
+func (m *Store) fault(method string) error { return m.faults[method] }
 
 func loud(format string, args ...any) error {
 	return keyserver.Errorf(keyserver.EINTERNAL, "memstore: "+format, args...)
@@ -93,7 +98,7 @@ func (r *memOp) view() *keyserver.Operation {
 	return c
 }
 
-func (m *memStore) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, evs []*keyserver.Event) error {
+func (m *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, evs []*keyserver.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("CreateOperation"); err != nil {
@@ -115,7 +120,7 @@ func (m *memStore) CreateOperation(ctx context.Context, op *keyserver.Operation,
 
 // Operation's not-found message differs from the domain's on purpose, so
 // tests see whether a store message reaches a caller.
-func (m *memStore) Operation(ctx context.Context, id string) (*keyserver.Operation, error) {
+func (m *Store) Operation(ctx context.Context, id string) (*keyserver.Operation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("Operation"); err != nil {
@@ -130,7 +135,7 @@ func (m *memStore) Operation(ctx context.Context, id string) (*keyserver.Operati
 
 // OperationForSigning makes the fake a SigningLoader like the table store:
 // usage counts are left at 0.
-func (m *memStore) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
+func (m *Store) OperationForSigning(ctx context.Context, id string) (*keyserver.Operation, error) {
 	op, err := m.Operation(ctx, id)
 	if err != nil {
 		return nil, err
@@ -141,7 +146,7 @@ func (m *memStore) OperationForSigning(ctx context.Context, id string) (*keyserv
 	return op, nil
 }
 
-func (m *memStore) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
+func (m *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("ListOperations"); err != nil {
@@ -160,7 +165,7 @@ func (m *memStore) ListOperations(ctx context.Context, f keyserver.OperationFilt
 // UpdateOperation applies fn to a copy and writes only when fn succeeds. The
 // approvals fn adds must be exactly those its Update lists, and fn may not
 // change usage, which belongs to ReserveUse.
-func (m *memStore) UpdateOperation(ctx context.Context, id string, fn func(*keyserver.Operation) (*keyserver.Update, error)) (*keyserver.Operation, error) {
+func (m *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserver.Operation) (*keyserver.Update, error)) (*keyserver.Operation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("UpdateOperation"); err != nil {
@@ -209,7 +214,7 @@ func (m *memStore) UpdateOperation(ctx context.Context, id string, fn func(*keys
 	return r.view(), nil
 }
 
-func (m *memStore) ReserveUse(ctx context.Context, opID, keyID string, max, hint int) (*keyserver.Reservation, error) {
+func (m *Store) ReserveUse(ctx context.Context, opID, keyID string, max, hint int) (*keyserver.Reservation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("ReserveUse"); err != nil {
@@ -239,7 +244,7 @@ func (m *memStore) ReserveUse(ctx context.Context, opID, keyID string, max, hint
 
 // reserved returns the operation of a held reservation; one already spent
 // or released is ECONFLICT, as in the table store.
-func (m *memStore) reserved(res *keyserver.Reservation) (*memOp, error) {
+func (m *Store) reserved(res *keyserver.Reservation) (*memOp, error) {
 	r, ok := m.ops[res.OperationID]
 	if !ok {
 		return nil, loud("unknown operation %s", res.OperationID)
@@ -251,7 +256,7 @@ func (m *memStore) reserved(res *keyserver.Reservation) (*memOp, error) {
 	return r, nil
 }
 
-func (m *memStore) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+func (m *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("CompleteUse"); err != nil {
@@ -266,7 +271,7 @@ func (m *memStore) CompleteUse(ctx context.Context, res *keyserver.Reservation, 
 	return nil
 }
 
-func (m *memStore) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+func (m *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("ReleaseUse"); err != nil {
@@ -281,7 +286,7 @@ func (m *memStore) ReleaseUse(ctx context.Context, res *keyserver.Reservation, e
 	return nil
 }
 
-func (m *memStore) RecordEvent(ctx context.Context, opID string, ev keyserver.AuditEvent) error {
+func (m *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("RecordEvent"); err != nil {
@@ -296,12 +301,12 @@ func (m *memStore) RecordEvent(ctx context.Context, opID string, ev keyserver.Au
 }
 
 // OperationEvents lets storetest read the audit events of an operation.
-func (m *memStore) OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error) {
-	return m.events(opID), nil
+func (m *Store) OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error) {
+	return m.Events(opID), nil
 }
 
-// events returns the audit events of an operation, deleted or not.
-func (m *memStore) events(opID string) []keyserver.AuditEvent {
+// Events returns the audit events of an operation, deleted or not.
+func (m *Store) Events(opID string) []keyserver.AuditEvent {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.ops[opID]; ok {
@@ -310,14 +315,15 @@ func (m *memStore) events(opID string) []keyserver.AuditEvent {
 	return slices.Clone(m.deleted[opID])
 }
 
-func (m *memStore) opCount() int {
+// OpCount returns how many operations the store holds.
+func (m *Store) OpCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.ops)
 }
 
-// heldUses returns how many uses of keyID are reserved or spent in opID.
-func (m *memStore) heldUses(opID, keyID string) int {
+// HeldUses returns how many uses of keyID are reserved or spent in opID.
+func (m *Store) HeldUses(opID, keyID string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.ops[opID]; ok {
@@ -326,7 +332,8 @@ func (m *memStore) heldUses(opID, keyID string) int {
 	return 0
 }
 
-func (m *memStore) globalAudit() []keyserver.AuditEvent {
+// GlobalAudit returns the audit events that belong to no operation.
+func (m *Store) GlobalAudit() []keyserver.AuditEvent {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.audit)

@@ -1,4 +1,4 @@
-package keyserver_test
+package memstore
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// This file holds memStore's events and its UpkeepStore and SubjectLister:
+// This file holds the Store's events and its UpkeepStore and SubjectLister:
 // it keeps no index and scans itself, which a store of history must not.
 
 // memEvent is an event an operation's change wrote, and whether it was
@@ -20,8 +20,8 @@ type memEvent struct {
 }
 
 var (
-	_ keyserver.UpkeepStore   = (*memStore)(nil)
-	_ keyserver.SubjectLister = (*memStore)(nil)
+	_ keyserver.UpkeepStore   = (*Store)(nil)
+	_ keyserver.SubjectLister = (*Store)(nil)
 )
 
 // emit keeps copies of the events a change wrote; r's store lock is held.
@@ -31,7 +31,7 @@ func (r *memOp) emit(evs []*keyserver.Event) {
 	}
 }
 
-func (m *memStore) MarkPublished(ctx context.Context, opID string, ids []string) error {
+func (m *Store) MarkPublished(ctx context.Context, opID string, ids []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("MarkPublished"); err != nil {
@@ -47,7 +47,7 @@ func (m *memStore) MarkPublished(ctx context.Context, opID string, ids []string)
 	return nil
 }
 
-func (m *memStore) UnsentEvents(ctx context.Context, before time.Time, limit int) ([]*keyserver.Event, error) {
+func (m *Store) UnsentEvents(ctx context.Context, before time.Time, limit int) ([]*keyserver.Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("UnsentEvents"); err != nil {
@@ -66,7 +66,7 @@ func (m *memStore) UnsentEvents(ctx context.Context, before time.Time, limit int
 	return out[:min(len(out), limit)], nil
 }
 
-func (m *memStore) DueOperations(ctx context.Context, now time.Time, limit int) ([]string, error) {
+func (m *Store) DueOperations(ctx context.Context, now time.Time, limit int) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("DueOperations"); err != nil {
@@ -82,10 +82,10 @@ func (m *memStore) DueOperations(ctx context.Context, now time.Time, limit int) 
 	return out[:min(len(out), limit)], nil
 }
 
-// Settle has nothing to do: memStore scans its operations.
-func (m *memStore) Settle(ctx context.Context, id string, now time.Time) error { return nil }
+// Settle has nothing to do: the Store scans its operations.
+func (m *Store) Settle(ctx context.Context, id string, now time.Time) error { return nil }
 
-func (m *memStore) FinishedBefore(ctx context.Context, cutoff time.Time, limit int) ([]keyserver.Finished, error) {
+func (m *Store) FinishedBefore(ctx context.Context, cutoff time.Time, limit int) ([]keyserver.Finished, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []keyserver.Finished
@@ -98,7 +98,7 @@ func (m *memStore) FinishedBefore(ctx context.Context, cutoff time.Time, limit i
 	return out[:min(len(out), limit)], nil
 }
 
-func (m *memStore) DeleteOperation(ctx context.Context, f keyserver.Finished) error {
+func (m *Store) DeleteOperation(ctx context.Context, f keyserver.Finished) error {
 	id := f.ID
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -115,7 +115,7 @@ func (m *memStore) DeleteOperation(ctx context.Context, f keyserver.Finished) er
 	return nil
 }
 
-func (m *memStore) AllSubjects(ctx context.Context) ([]*keyserver.Subject, error) {
+func (m *Store) AllSubjects(ctx context.Context) ([]*keyserver.Subject, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("AllSubjects"); err != nil {
@@ -131,8 +131,8 @@ func (m *memStore) AllSubjects(ctx context.Context) ([]*keyserver.Subject, error
 	return out, nil
 }
 
-// emitted returns the events an operation's changes wrote, oldest first.
-func (m *memStore) emitted(opID string) []keyserver.Event {
+// Emitted returns the events an operation's changes wrote, oldest first.
+func (m *Store) Emitted(opID string) []keyserver.Event {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []keyserver.Event
@@ -144,8 +144,8 @@ func (m *memStore) emitted(opID string) []keyserver.Event {
 	return out
 }
 
-// unsent returns the ids of an operation's events not marked published.
-func (m *memStore) unsent(opID string) []string {
+// Unsent returns the ids of an operation's events not marked published.
+func (m *Store) Unsent(opID string) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
@@ -157,4 +157,13 @@ func (m *memStore) unsent(opID string) []string {
 		}
 	}
 	return out
+}
+
+// LoseUpdates makes the next n attempts of UpdateOperation lose to another
+// writer: fn runs, and what it returns is dropped, as a store whose ETag
+// check failed drops it.
+func (m *Store) LoseUpdates(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.losses = n
 }

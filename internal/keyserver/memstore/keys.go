@@ -1,19 +1,17 @@
-package keyserver_test
+package memstore
 
 import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"keyserver/internal/keyserver"
 )
 
-// This file holds memStore's KeyStore, SubjectStore and AuditLog, and the
-// recording Publisher.
+// This file holds the Store's KeyStore, SubjectStore and AuditLog.
 
-func (m *memStore) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
+func (m *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("Key"); err != nil {
@@ -35,7 +33,7 @@ func cloneKey(k *keyserver.Key) *keyserver.Key {
 	return &c
 }
 
-func (m *memStore) Keys(ctx context.Context) ([]*keyserver.Key, error) {
+func (m *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("Keys"); err != nil {
@@ -49,7 +47,7 @@ func (m *memStore) Keys(ctx context.Context) ([]*keyserver.Key, error) {
 	return out, nil
 }
 
-func (m *memStore) PutKey(ctx context.Context, k *keyserver.Key) error {
+func (m *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("PutKey"); err != nil {
@@ -59,7 +57,7 @@ func (m *memStore) PutKey(ctx context.Context, k *keyserver.Key) error {
 	return nil
 }
 
-func (m *memStore) DeleteKey(ctx context.Context, keyID string) error {
+func (m *Store) DeleteKey(ctx context.Context, keyID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.keys[keyID]; !ok {
@@ -69,7 +67,7 @@ func (m *memStore) DeleteKey(ctx context.Context, keyID string) error {
 	return nil
 }
 
-func (m *memStore) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.Subject, error) {
+func (m *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.Subject, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("Subject"); err != nil {
@@ -84,7 +82,7 @@ func (m *memStore) Subject(ctx context.Context, p keyserver.Principal) (*keyserv
 	return &c, nil
 }
 
-func (m *memStore) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
+func (m *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*keyserver.Subject
@@ -98,7 +96,7 @@ func (m *memStore) SubjectsByID(ctx context.Context, subject string) ([]*keyserv
 	return out, nil
 }
 
-func (m *memStore) PutSubject(ctx context.Context, s *keyserver.Subject) error {
+func (m *Store) PutSubject(ctx context.Context, s *keyserver.Subject) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := *s
@@ -107,7 +105,7 @@ func (m *memStore) PutSubject(ctx context.Context, s *keyserver.Subject) error {
 	return nil
 }
 
-func (m *memStore) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
+func (m *Store) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.subjects[p]; !ok {
@@ -117,7 +115,7 @@ func (m *memStore) DeleteSubject(ctx context.Context, p keyserver.Principal) err
 	return nil
 }
 
-func (m *memStore) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
+func (m *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("RecordAudit"); err != nil {
@@ -128,7 +126,7 @@ func (m *memStore) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) err
 }
 
 // AuditEvents lets storetest read the events RecordAudit wrote on the UTC day of day.
-func (m *memStore) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
+func (m *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []keyserver.AuditEvent
@@ -140,44 +138,37 @@ func (m *memStore) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.
 	return out, nil
 }
 
-// recordingPublisher keeps every event it publishes; while err is set it
-// fails instead.
-type recordingPublisher struct {
-	mu   sync.Mutex
-	sent []keyserver.Event
-	err  error
-}
-
-func (p *recordingPublisher) Publish(ctx context.Context, ev *keyserver.Event) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err != nil {
-		return p.err
+// StoredKey returns a copy of the registered key keyID.
+func (m *Store) StoredKey(keyID string) (keyserver.Key, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[keyID]
+	if !ok {
+		return keyserver.Key{}, false
 	}
-	p.sent = append(p.sent, *ev)
-	return nil
+	return *cloneKey(k), true
 }
 
-func (p *recordingPublisher) fail(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.err = err
-}
-
-// events returns "<type> <operation id>" of every event published.
-func (p *recordingPublisher) events() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []string
-	for _, x := range p.sent {
-		out = append(out, x.Type+" "+x.Operation.ID)
+// ChangeKey changes the registered key keyID behind the service's back, as
+// another process would; it reports whether the key exists.
+func (m *Store) ChangeKey(keyID string, change func(*keyserver.Key)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[keyID]
+	if ok {
+		change(k)
 	}
-	return out
+	return ok
 }
 
-// published returns the events published, in order.
-func (p *recordingPublisher) published() []keyserver.Event {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.sent)
+// ChangeSubject changes the registration of p behind the service's back; it
+// reports whether p is registered.
+func (m *Store) ChangeSubject(p keyserver.Principal, change func(*keyserver.Subject)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.subjects[p]
+	if ok {
+		change(s)
+	}
+	return ok
 }
