@@ -2,22 +2,22 @@ package azuritetests
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"keyserver/internal/events"
 	"keyserver/internal/keyserver"
-	"keyserver/internal/localstack"
 	"keyserver/internal/notify"
 )
 
@@ -64,71 +64,115 @@ func all(s string, parts []string) bool {
 	return true
 }
 
+// runLocalStack runs `make run`'s command, build/localstack with the handler
+// binary, on free ports in dir, and returns its terminal (the handler's
+// output), its handler and dev auth server URLs, and how to stop it.
+func runLocalStack(t *testing.T, dir string) (term *lockedBuffer, api, auth string) {
+	t.Helper()
+	for _, b := range []struct{ out, pkg string }{{"handler", "../handler"}, {"localstack", "../cmd/localstack"}} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg).CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	term, banner := &lockedBuffer{}, &lockedBuffer{}
+	cmd := exec.Command(filepath.Join(dir, "localstack"), "-dir", filepath.Join(dir, "state"), "-handler", filepath.Join(dir, "handler"),
+		"-handler-port", "0", "-auth-port", "0", "-hsm-port", "0", "-azurite-port", "0", "-upkeep-interval", "1s")
+	cmd.Stdout, cmd.Stderr = term, banner
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	urls := regexp.MustCompile(`Keyserver API   (http://\S+)/api[\s\S]*Dev auth server (http://\S+)/oauth2/token`)
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if m := urls.FindStringSubmatch(banner.String()); m != nil {
+			return term, m[1], m[2]
+		}
+		if cmd.ProcessState != nil {
+			break
+		}
+	}
+	t.Fatalf("the local stack did not come up:\n%s", banner.String())
+	return nil, "", ""
+}
+
+// clientToken gets a demo client's token as the tutorial's curl does.
+func clientToken(t *testing.T, auth, client string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", auth+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	req.SetBasicAuth(client, client)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	a, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(a.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token for %s: %s %v", client, a.Status, err)
+	}
+	return tok.AccessToken
+}
+
 // TestMakeRunShowsApprovalRequests tries `make run` as a new user would: the
 // local stack with the handler binary and no Service Bus. Creating an
 // operation for key2 shows the approval request on the terminal with its
 // link; approving it shows the approved event; the local webhook gets both,
 // signed; and the stand-in for the timer expires an operation.
 func TestMakeRunShowsApprovalRequests(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "handler")
-	if out, err := exec.Command("go", "build", "-o", exe, "../handler").CombinedOutput(); err != nil {
-		t.Fatalf("building the handler: %v\n%s", err, out)
-	}
 	hook := &hookRecorder{}
 	srv := httptest.NewServer(hook)
 	defer srv.Close()
 	const secret = "local-webhook-secret-123"
 	t.Setenv("KEYSERVER_LOCAL_WEBHOOK_URL", srv.URL+"/hook")
 	t.Setenv("KEYSERVER_LOCAL_WEBHOOK_SECRET", secret)
-	term := &lockedBuffer{}
-	ctx := context.Background()
-	st, err := localstack.Start(ctx, localstack.Options{Dir: filepath.Join(dir, "state"), HandlerBinary: exe, HandlerOutput: term,
-		UpkeepInterval: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatalf("starting the local stack: %v", err)
-	}
-	defer st.Close()
-	orderer, err := st.Token(ctx, "orderer-client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	approver, err := st.Token(ctx, "approver-key2")
-	if err != nil {
-		t.Fatal(err)
-	}
+	term, api, auth := runLocalStack(t, t.TempDir())
+	orderer, approver := clientToken(t, auth, "orderer-client"), clientToken(t, auth, "approver-key2")
 
 	var op struct{ ID string }
 	start := time.Now()
-	if _, err := st.Call(ctx, "POST", "/api/operations", orderer, map[string]any{"validms": 600000,
+	mustCall(t, api, "POST", "/api/operations", orderer, map[string]any{"validms": 600000,
 		"description":              "Building of firmware for XYZ development board",
-		"new-keyusagerestrictions": []map[string]any{{"keyid": "key2", "maxusagecount": 1}}}, &op); err != nil {
-		t.Fatal(err)
-	}
-	link := st.HandlerURL + "/operations/" + op.ID
+		"new-keyusagerestrictions": []map[string]any{{"keyid": "key2", "maxusagecount": 1}}}, &op)
+	link := api + "/operations/" + op.ID
 	took := waitFor(t, term, start, "Approval requested", link)
 	t.Logf("the approval request showed on the terminal %v after the request was sent", took.Round(time.Millisecond))
 	waitFor(t, term, start, "key2 0 of 1 approvals", "approver-key2", "Requester: orderer-client")
 
 	start = time.Now()
-	if _, err := st.Call(ctx, "POST", "/api/operations/"+op.ID+"/approve", approver, map[string]string{"comment": "reviewed"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	mustCall(t, api, "POST", "/api/operations/"+op.ID+"/approve", approver, map[string]string{"comment": "reviewed"}, nil)
 	took = waitFor(t, term, start, "Operation approved", link)
 	t.Logf("the approval showed on the terminal %v after the request was sent", took.Round(time.Millisecond))
 
 	// The stand-in for the timer runs upkeep: an operation valid for a
 	// second expires, and says so.
 	var short struct{ ID string }
-	if _, err := st.Call(ctx, "POST", "/api/operations", orderer, map[string]any{"validms": 1000, "description": "expires at once",
-		"new-keyusagerestrictions": []map[string]any{{"keyid": "key2", "maxusagecount": 1}}}, &short); err != nil {
-		t.Fatal(err)
-	}
+	mustCall(t, api, "POST", "/api/operations", orderer, map[string]any{"validms": 1000, "description": "expires at once",
+		"new-keyusagerestrictions": []map[string]any{{"keyid": "key2", "maxusagecount": 1}}}, &short)
 	waitFor(t, term, time.Now(), "Operation expired", short.ID)
 
 	got := hook.types(t, secret, op.ID)
 	if strings.Join(got, " ") != keyserver.EventCreated+" "+keyserver.EventApproved {
 		t.Fatalf("the local webhook got %v for the operation", got)
+	}
+}
+
+// mustCall sends a JSON request with a bearer token to the handler at api.
+func mustCall(t *testing.T, api, method, path, token string, body, out any) {
+	t.Helper()
+	a, err := do(api, method, path, token, body)
+	if err != nil || a.Status >= 300 {
+		t.Fatalf("%s %s: %v %d %s", method, path, err, a.Status, a.Body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(a.Body, out); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
