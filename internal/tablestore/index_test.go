@@ -127,7 +127,7 @@ func indexRows(t *testing.T, prefix string) int {
 		t.Fatal(err)
 	}
 	filter := "PartitionKey eq '~idx'"
-	pager := svc.NewClient(prefix+"Operations").NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	pager := svc.NewClient(prefix + "Operations").NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
 	n := 0
 	for pager.More() {
 		page, err := pager.NextPage(context.Background())
