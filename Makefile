@@ -4,11 +4,11 @@ BUILD   := build
 LOCAL   := .local
 AZURITE := tools/azurite/node_modules/.bin/azurite-table
 MODULE  := $(BUILD)/libpkcs11ks.so
-GOFILES := $(shell find . -name '*.go' -not -path './tools/*' 2>/dev/null)
+GOFILES := $(shell find . -name '*.go' -not -path './tools/*' -not -path './ui/node_modules/*' 2>/dev/null) $(shell find internal/webui/dist -type f 2>/dev/null)
 
 export CGO_ENABLED := 1
 
-.PHONY: all deps tools build pkcs11 test run funcapp deploy bench clean
+.PHONY: all deps tools build pkcs11 test run funcapp deploy bench clean ui ui-check
 
 all: build pkcs11
 
@@ -22,6 +22,25 @@ $(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
 	cd tools/azurite && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The web UI's toolchain (esbuild, TypeScript) and the browser tests' driver
+# (playwright-core), pinned in ui/package-lock.json.
+UI_MODULES := ui/node_modules/.package-lock.json
+$(UI_MODULES): ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The built web UI is committed in internal/webui/dist, so that go build works
+# without npm; `make ui` rebuilds it from ui/src after a change there.
+ui: $(UI_MODULES)
+	cd ui && npm run --silent typecheck && node build.mjs
+
+# Fails when the committed build differs from what ui/src builds to.
+ui-check: $(UI_MODULES)
+	cd ui && npm run --silent typecheck
+	cd ui && node build.mjs --out $(CURDIR)/$(BUILD)/ui-check
+	@diff -r internal/webui/dist $(BUILD)/ui-check >/dev/null || { diff -rq internal/webui/dist $(BUILD)/ui-check; \
+	  echo "ui-check: internal/webui/dist is not the build of ui/src; run make ui and commit it" >&2; exit 1; }
+
 build: $(BUILD)/handler $(BUILD)/localstack $(BUILD)/devauth $(BUILD)/hsmfake
 
 $(BUILD)/%: $(GOFILES) go.mod go.sum
@@ -32,7 +51,7 @@ pkcs11: $(MODULE)
 $(MODULE): $(GOFILES) $(wildcard pkcs11client/*.c) pkcs11client/exports.map pkcs11client/build.sh go.mod go.sum
 	bash pkcs11client/build.sh $@
 
-test: deps tools pkcs11
+test: deps tools pkcs11 ui-check
 	$(GO) vet ./...
 	KS_PKCS11_MODULE=$(CURDIR)/$(MODULE) $(GO) test -count=1 -timeout 45m ./...
 

@@ -31,7 +31,7 @@ func mustParseCertificate(tb testing.TB, certPEM string) *x509.Certificate {
 }
 
 // keyFields are exactly the fields GET /api/keys shows.
-var keyFields = []string{"algorithm", "certificate", "keyid", "keyinfo", "requiredapprovals"}
+var keyFields = []string{"algorithm", "certificate", "certissuer", "certnotafter", "certnotbefore", "certsha256", "certsubject", "keyid", "keyinfo", "requiredapprovals"}
 
 // mustListKeys returns GET /api/keys as token's subject, by key id, checking
 // each entry has exactly keyFields.

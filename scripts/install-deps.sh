@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(softhsm2 opensc gnutls-bin libengine-pkcs11-openssl osslsigncode jq curl
-  libp11-kit-dev gcc make ca-certificates binutils)
+  libp11-kit-dev gcc make ca-certificates binutils chromium)
 backports=(pkcs11-provider)
 
 missing=()

@@ -67,7 +67,33 @@ func (s *Server) getSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sub)
+	writeJSON(w, http.StatusOK, viewSubject(sub))
+	return nil
+}
+
+func (s *Server) listSubjects(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	subs, err := s.Service.ListSubjects(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	views := make([]subjectJSON, len(subs))
+	for i, sub := range subs {
+		views[i] = viewSubject(sub)
+	}
+	writeJSON(w, http.StatusOK, views)
+	return nil
+}
+
+func (s *Server) listAdminKeys(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	keys, err := s.Service.AdminKeys(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	views := make([]adminKeyJSON, len(keys))
+	for i, k := range keys {
+		views[i] = viewAdminKey(k)
+	}
+	writeJSON(w, http.StatusOK, views)
 	return nil
 }
 
@@ -84,7 +110,7 @@ func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err := s.Service.PutSubject(r.Context(), c, sub); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sub)
+	writeJSON(w, http.StatusOK, viewSubject(sub))
 	return nil
 }
 
@@ -116,7 +142,7 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	}
 	if body.RequiredApprovals == nil {
 		// A missing policy must never silently mean "no approval needed".
-		return keyserver.Errorf(keyserver.EINVALID, "requiredapprovals is required; give 0 explicitly for a key that needs no approval.")
+		return keyserver.Errorf(keyserver.EINVALID, "requiredapprovals is required; give 0 explicitly for a key that needs no approval.").On("requiredapprovals")
 	}
 	k := &keyserver.Key{
 		KeyID: r.PathValue("keyid"), HSMKey: body.HSMKey, RequiredApprovals: *body.RequiredApprovals,

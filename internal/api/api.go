@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/webui"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -24,6 +25,8 @@ type Server struct {
 	// Health names the dependencies checked by GET /api/health.
 	Health map[string]keyserver.HealthChecker
 	Log    *slog.Logger
+	// UI is the web UI; nil serves none.
+	UI *webui.UI
 
 	healthCache healthCache
 }
@@ -47,18 +50,23 @@ func (s *Server) routes() []route {
 	return []route{
 		{Route: Route{"GET", "/api/health", true}, h: s.health},
 		{Route: Route{"GET", "/api/me", false}, auth: s.me},
+		{Route: Route{"GET", "/api/ui/config", true}, h: s.uiConfig},
+		{Route: Route{"GET", "/{path...}", true}, h: s.ui},
 		{Route: Route{"POST", "/api/operations", false}, auth: s.createOperation},
 		{Route: Route{"GET", "/api/operations", false}, auth: s.listOperations},
 		{Route: Route{"GET", "/api/operations/{id}", false}, auth: s.getOperation},
 		{Route: Route{"POST", "/api/operations/{id}/approve", false}, auth: s.approve},
 		{Route: Route{"POST", "/api/operations/{id}/reject", false}, auth: s.reject},
 		{Route: Route{"POST", "/api/operations/{id}/cancel", false}, auth: s.cancel},
+		{Route: Route{"GET", "/api/operations/{id}/audit", false}, auth: s.operationEvents},
 		{Route: Route{"GET", "/api/keys", false}, auth: s.listKeys},
 		{Route: Route{"GET", "/api/keys/{keyid}", false}, auth: s.getKey},
 		{Route: Route{"POST", "/api/signorders", false}, auth: s.signOrder},
+		{Route: Route{"GET", "/api/admin/subjects", false}, auth: s.listSubjects},
 		{Route: Route{"GET", "/api/admin/subjects/{id}", false}, auth: s.getSubject},
 		{Route: Route{"PUT", "/api/admin/subjects/{id}", false}, auth: s.putSubject},
 		{Route: Route{"DELETE", "/api/admin/subjects/{id}", false}, auth: s.deleteSubject},
+		{Route: Route{"GET", "/api/admin/keys", false}, auth: s.listAdminKeys},
 		{Route: Route{"GET", "/api/admin/keys/{keyid}", false}, auth: s.getAdminKey},
 		{Route: Route{"PUT", "/api/admin/keys/{keyid}", false}, auth: s.putKey},
 		{Route: Route{"DELETE", "/api/admin/keys/{keyid}", false}, auth: s.deleteKey},
@@ -111,6 +119,7 @@ func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request) error) http
 		start := time.Now()
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		err := h(rec, r)

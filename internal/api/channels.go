@@ -26,29 +26,16 @@ type channelView struct {
 	Events    []string `json:"events"`
 }
 
-// adminKeyView is a key as the admin routes return it.
-type adminKeyView struct {
-	KeyID             string        `json:"keyid"`
-	HSMKey            string        `json:"hsmkey"`
-	RequiredApprovals int           `json:"requiredapprovals"`
-	KeyInfo           string        `json:"keyinfo"`
-	Certificate       string        `json:"certificate"`
-	Algorithm         string        `json:"algorithm"`
-	Enabled           bool          `json:"enabled"`
-	Channels          []channelView `json:"channels"`
-}
-
-func viewAdminKey(k *keyserver.Key) adminKeyView {
-	v := adminKeyView{KeyID: k.KeyID, HSMKey: k.HSMKey, RequiredApprovals: k.RequiredApprovals, KeyInfo: k.KeyInfo,
-		Certificate: k.Certificate, Algorithm: k.Algorithm, Enabled: k.Enabled, Channels: []channelView{}}
-	for _, c := range k.Channels {
+func viewChannels(cs []keyserver.Channel) []channelView {
+	out := []channelView{}
+	for _, c := range cs {
 		events := c.Events
 		if events == nil {
 			events = []string{}
 		}
-		v.Channels = append(v.Channels, channelView{ID: c.ID, Type: c.Type, URL: redactURL(c.URL), HasSecret: c.Secret != "", Events: events})
+		out = append(out, channelView{ID: c.ID, Type: c.Type, URL: redactURL(c.URL), HasSecret: c.Secret != "", Events: events})
 	}
-	return v
+	return out
 }
 
 // redactURL keeps a URL's scheme and host, enough to tell channels apart.

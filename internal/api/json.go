@@ -37,6 +37,7 @@ func StatusOf(code string) int {
 type errorBody struct {
 	Error     string `json:"error"`
 	Message   string `json:"message"`
+	Field     string `json:"field,omitempty"`
 	RequestID string `json:"requestid,omitempty"`
 }
 
@@ -49,7 +50,7 @@ func writeError(w http.ResponseWriter, err error, requestID string) int {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, errorBody{Error: code, Message: keyserver.ErrorMessage(err), RequestID: requestID})
+	writeJSON(w, status, errorBody{Error: code, Message: keyserver.ErrorMessage(err), Field: keyserver.ErrorField(err), RequestID: requestID})
 	return status
 }
 

@@ -2,38 +2,10 @@ package api
 
 import (
 	"net/http"
-	"time"
+	"net/url"
 
 	"keyserver/internal/keyserver"
 )
-
-// operationView is an operation as the API returns it: the stored fields plus
-// the derived "approved" and "status".
-type operationView struct {
-	*keyserver.Operation
-	ValidMS  int64            `json:"validms"`
-	Approved bool             `json:"approved"`
-	Status   keyserver.Status `json:"status"`
-}
-
-func (s *Server) view(op *keyserver.Operation) operationView {
-	now := s.Service.Now
-	t := time.Now()
-	if now != nil {
-		t = now()
-	}
-	for _, g := range op.Keys {
-		if g.Approvals == nil {
-			g.Approvals = []keyserver.Approval{}
-		}
-	}
-	return operationView{
-		Operation: op,
-		ValidMS:   op.Expires.Sub(op.Created).Milliseconds(),
-		Approved:  op.Approved(t),
-		Status:    op.Status(t),
-	}
-}
 
 func (s *Server) createOperation(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
 	var req keyserver.OperationRequest
@@ -45,7 +17,7 @@ func (s *Server) createOperation(w http.ResponseWriter, r *http.Request, c keyse
 		return err
 	}
 	w.Header().Set("Location", "/api/operations/"+op.ID)
-	writeJSON(w, http.StatusCreated, s.view(op))
+	writeJSON(w, http.StatusCreated, s.view(r.Context(), c, op))
 	return nil
 }
 
@@ -54,18 +26,51 @@ func (s *Server) getOperation(w http.ResponseWriter, r *http.Request, c keyserve
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(op))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), c, op))
 	return nil
 }
 
 func (s *Server) listOperations(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	ops, err := s.Service.Operations(r.Context(), c, keyserver.Status(r.URL.Query().Get("status")))
+	q, err := operationQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	views := make([]operationView, len(ops))
+	ops, err := s.Service.Operations(r.Context(), c, q)
+	if err != nil {
+		return err
+	}
+	views := make([]operationJSON, len(ops))
 	for i, op := range ops {
-		views[i] = s.view(op)
+		views[i] = s.view(r.Context(), c, op)
+	}
+	writeJSON(w, http.StatusOK, views)
+	return nil
+}
+
+// operationQuery reads ?status=, ?mine=1 and ?all=1.
+func operationQuery(v url.Values) (keyserver.OperationQuery, error) {
+	q := keyserver.OperationQuery{Status: keyserver.Status(v.Get("status"))}
+	for name, dst := range map[string]*bool{"mine": &q.Mine, "all": &q.All} {
+		switch v.Get(name) {
+		case "", "0", "false":
+		case "1", "true":
+			*dst = true
+		default:
+			return q, keyserver.Errorf(keyserver.EINVALID, "%s must be 1 or 0.", name).On(name)
+		}
+	}
+	return q, nil
+}
+
+func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	evs, err := s.Service.OperationEvents(r.Context(), c, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	views := make([]eventJSON, len(evs))
+	for i, ev := range evs {
+		views[i] = eventJSON{Time: ev.Time, Actor: s.principal(r.Context(), ev.Actor), Action: ev.Action,
+			KeyID: ev.KeyID, Digest: ev.Digest, Result: ev.Result, Detail: ev.Detail}
 	}
 	writeJSON(w, http.StatusOK, views)
 	return nil
@@ -82,7 +87,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c keyserver.Cal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(op))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), c, op))
 	return nil
 }
 
@@ -97,7 +102,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(op))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), c, op))
 	return nil
 }
 
@@ -110,7 +115,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(op))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), c, op))
 	return nil
 }
 

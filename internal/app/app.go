@@ -17,6 +17,7 @@ import (
 	"keyserver/internal/oidc"
 	"keyserver/internal/tablestore"
 	"keyserver/internal/triggers"
+	"keyserver/internal/webui"
 )
 
 // Main is a running Keyserver.
@@ -113,6 +114,10 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ui, err := webui.New(c.UI)
+	if err != nil {
+		return nil, err
+	}
 	oidcOpts := c.OIDC
 	oidcOpts.Client = &http.Client{Timeout: 10 * time.Second}
 	verifier, err := oidc.NewVerifier(c.Issuers, oidcOpts)
@@ -130,7 +135,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		return r.String(), err
 	}
 	return &api.Server{
-		Service: svc, Verifier: verifier, Log: m.Log,
+		Service: svc, Verifier: verifier, Log: m.Log, UI: ui,
 		Health: map[string]keyserver.HealthChecker{"tables": store, "oidc": verifier, "hsm": hsm},
 	}, nil
 }

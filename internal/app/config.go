@@ -14,6 +14,7 @@ import (
 
 	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
+	"keyserver/internal/webui"
 )
 
 // Config is the handler's configuration, read from app settings.
@@ -37,6 +38,7 @@ type Config struct {
 	LocalWebhookURL        string
 	LocalWebhookSecret     string
 	CacheTTL               time.Duration
+	UI                     webui.Config
 }
 
 // ServiceBusConnection is the name of the notify function's identity
@@ -62,6 +64,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		LocalWebhookURL:        env("KEYSERVER_LOCAL_WEBHOOK_URL"),
 		LocalWebhookSecret:     env("KEYSERVER_LOCAL_WEBHOOK_SECRET"),
 		CacheTTL:               10 * time.Second,
+		UI: webui.Config{
+			Issuer:   env("KEYSERVER_UI_ISSUER"),
+			ClientID: env("KEYSERVER_UI_CLIENT_ID"),
+			Scope:    env("KEYSERVER_UI_SCOPE"),
+		},
 	}
 	var err error
 	if c.Limits.MaxValidity, err = duration(env("KEYSERVER_MAX_VALIDITY"), "KEYSERVER_MAX_VALIDITY"); err != nil {
@@ -122,6 +129,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if to, ok := aliases[a.Issuer]; ok {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: issuer %q is the same as %q (sameas); name %q", a.Issuer, to, to)
 		}
+	}
+	if err := c.UI.Validate(); err != nil {
+		return c, fmt.Errorf("KEYSERVER_UI_ISSUER, KEYSERVER_UI_CLIENT_ID, KEYSERVER_UI_SCOPE: %w", err)
 	}
 	switch c.Credential {
 	case "managedidentity", "default", "azurecli":

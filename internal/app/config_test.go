@@ -32,6 +32,9 @@ func TestConfigDefaults(t *testing.T) {
 	if len(c.Issuers) != 1 || c.Issuers[0].SubjectClaim != "sub" || len(c.BootstrapAdmins) != 0 {
 		t.Fatalf("issuers %+v, admins %+v", c.Issuers, c.BootstrapAdmins)
 	}
+	if c.UI.Enabled() || c.UI.Scope != "openid profile" {
+		t.Fatalf("UI: %+v, want sign-in off and scope openid profile", c.UI)
+	}
 }
 
 func TestConfigRefusals(t *testing.T) {
@@ -55,6 +58,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"public url without scheme", "KEYSERVER_PUBLIC_URL", "ks.example", "KEYSERVER_PUBLIC_URL"},
 		{"webhook not a url", "KEYSERVER_LOCAL_WEBHOOK_URL", "localhost:9000", "KEYSERVER_LOCAL_WEBHOOK_URL"},
 		{"webhook without secret", "KEYSERVER_LOCAL_WEBHOOK_URL", "http://localhost:9000/hook", "KEYSERVER_LOCAL_WEBHOOK_SECRET"},
+		{"UI issuer without client", "KEYSERVER_UI_ISSUER", "https://login.example/tenant/v2.0", "client id"},
+		{"UI client without issuer", "KEYSERVER_UI_CLIENT_ID", "ui", "issuer"},
 		{"http issuer without the local setting", "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS", "", "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS"},
 		{"bad local setting", "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS", "yes", "true or false"},
 		{"bad key age", "KEYSERVER_ISSUER_KEYS_MAX_AGE", "1d", "KEYSERVER_ISSUER_KEYS_MAX_AGE"},

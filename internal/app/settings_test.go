@@ -124,6 +124,9 @@ func TestLocalSettingsExample(t *testing.T) {
 	if got := settings.Values["IDENTITY_ENDPOINT"]; got != "http://localhost:8300/msi/token" {
 		t.Errorf("IDENTITY_ENDPOINT = %q, want the local stack's dev auth server on port 8300", got)
 	}
+	if cfg.UI.ClientID != localstack.UIClientID {
+		t.Errorf("KEYSERVER_UI_CLIENT_ID = %q, want the local stack's %q", cfg.UI.ClientID, localstack.UIClientID)
+	}
 }
 
 func TestLookupSetting(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -74,14 +75,17 @@ func (s *Service) PutSubject(ctx context.Context, c Caller, sub *Subject) error 
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	if sub.Issuer == "" || sub.Subject == "" || len(sub.Subject) > 256 || len(sub.Issuer) > 512 {
-		return Errorf(EINVALID, "A subject needs an issuer (at most 512 characters) and a subject id (at most 256).")
+	if sub.Issuer == "" || len(sub.Issuer) > 512 {
+		return Errorf(EINVALID, "A subject needs an issuer (at most 512 characters) and a subject id (at most 256).").On("issuer")
+	}
+	if sub.Subject == "" || len(sub.Subject) > 256 {
+		return Errorf(EINVALID, "A subject needs an issuer (at most 512 characters) and a subject id (at most 256).").On("subject")
 	}
 	if to, ok := s.IssuerAliases[sub.Issuer]; ok {
 		return Errorf(EINVALID, "Issuer %q names the same people and apps as %q, and its tokens act as that issuer's; register the subject under %q.", sub.Issuer, to, to)
 	}
 	if utf8.RuneCountInString(sub.Name) > 256 {
-		return Errorf(EINVALID, "name must be at most 256 characters long.")
+		return Errorf(EINVALID, "name must be at most 256 characters long.").On("name")
 	}
 	for _, r := range sub.Roles {
 		if err := ValidateRole(r); err != nil {
@@ -132,27 +136,27 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 		return err
 	}
 	if k.RequiredApprovals < 0 || k.RequiredApprovals > MaxRequiredApprovals {
-		return Errorf(EINVALID, "requiredapprovals must be between 0 and %d.", MaxRequiredApprovals)
+		return Errorf(EINVALID, "requiredapprovals must be between 0 and %d.", MaxRequiredApprovals).On("requiredapprovals")
 	}
 	if utf8.RuneCountInString(k.KeyInfo) > 1024 {
-		return Errorf(EINVALID, "keyinfo must be at most 1024 characters long.")
+		return Errorf(EINVALID, "keyinfo must be at most 1024 characters long.").On("keyinfo")
 	}
 	if k.HSMKey == "" {
-		return Errorf(EINVALID, "hsmkey must name the HSM key, e.g. https://<vault>.vault.azure.net/keys/<name>.")
+		return Errorf(EINVALID, "hsmkey must name the HSM key, e.g. https://<vault>.vault.azure.net/keys/<name>.").On("hsmkey")
 	}
 	signer, err := s.HSM.Open(ctx, k.HSMKey)
 	if err != nil {
-		return err
+		return onField(err, "hsmkey")
 	}
 	if k.Algorithm, err = Algorithm(signer.Public()); err != nil {
-		return err
+		return onField(err, "hsmkey")
 	}
 	if k.Certificate == "" {
 		if k.Certificate, err = SelfSign(ctx, signer, k.KeyID, s.now()); err != nil {
 			return err
 		}
 	} else if err := CheckCertificate(k.Certificate, signer.Public()); err != nil {
-		return err
+		return onField(err, "certificate")
 	}
 	if err := s.putChannels(ctx, k); err != nil {
 		return err
@@ -249,4 +253,15 @@ func (c contextSigner) Public() crypto.PublicKey { return c.s.Public() }
 
 func (c contextSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	return c.s.SignContext(c.ctx, digest, opts)
+}
+
+// onField names field on an EINVALID or ENOTFOUND error about a request
+// value; other errors (the HSM down, say) pass unchanged.
+func onField(err error, field string) error {
+	var e *Error
+	if errors.As(err, &e) && (e.Code == EINVALID || e.Code == ENOTFOUND) && e.Field == "" {
+		c := *e
+		return c.On(field)
+	}
+	return err
 }

@@ -28,7 +28,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
-	Cause   error
+	// Field names the request field an EINVALID error is about, if one is.
+	Field string
+	Cause error
 }
 
 func (e *Error) Error() string {
@@ -43,6 +45,21 @@ func (e *Error) Unwrap() error { return e.Cause }
 // Errorf builds an *Error with a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// On names the request field the error is about and returns e.
+func (e *Error) On(field string) *Error {
+	e.Field = field
+	return e
+}
+
+// ErrorField returns the field of the first *Error in err's chain, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // Wrap builds an *Error that keeps cause for the logs.

@@ -25,7 +25,7 @@ var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // dots, dashes or underscores, starting with a letter or digit.
 func ValidateKeyID(id string) error {
 	if !keyIDPattern.MatchString(id) {
-		return Errorf(EINVALID, "Key id %q is invalid: use 1 to 64 letters, digits, '.', '-' or '_'.", id)
+		return Errorf(EINVALID, "Key id %q is invalid: use 1 to 64 letters, digits, '.', '-' or '_'.", id).On("keyid")
 	}
 	return nil
 }

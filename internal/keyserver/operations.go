@@ -125,9 +125,14 @@ func (s *Service) Operation(ctx context.Context, c Caller, id string) (*Operatio
 	return s.readable(ctx, c, id)
 }
 
-// Operations lists open operations c may read with the given status. For
-// "pending" it lists those c may approve and has not approved yet.
-func (s *Service) Operations(ctx context.Context, c Caller, status Status) ([]*Operation, error) {
+// Operations lists operations c may read. Without Mine or All it lists open
+// operations with the given status, and for "pending" those c may approve and
+// has not approved yet; with Mine or All, those of the last ListWindow in any state.
+func (s *Service) Operations(ctx context.Context, c Caller, q OperationQuery) ([]*Operation, error) {
+	if q.Mine || q.All {
+		return s.history(ctx, c, q)
+	}
+	status := q.Status
 	switch status {
 	case "", StatusPending, StatusApproved, StatusExhausted:
 	default:
@@ -217,19 +222,10 @@ func (s *Service) Approve(ctx context.Context, c Caller, id, comment string) (*O
 	}
 	return s.updateReadable(ctx, c, id, func(op *Operation) (*Update, error) {
 		now := s.now()
-		if err := usable(op, now); err != nil {
+		if err := op.ApproveRefusal(c, now); err != nil {
 			return nil, err
 		}
-		if op.IsRequester(c.Principal) {
-			return nil, Errorf(EFORBIDDEN, "The requester of an operation may not approve it.")
-		}
-		if !op.CanApproveAny(c) {
-			return nil, Errorf(EFORBIDDEN, "You may not approve any key of operation %s.", op.ID)
-		}
 		grants := approvableGrants(op, c)
-		if len(grants) == 0 {
-			return nil, Errorf(ECONFLICT, "Operation %s needs no further approval from you.", op.ID)
-		}
 		u := &Update{Audit: AuditEvent{Time: now, Actor: c.Principal, Action: ActionApprove, OperationID: op.ID, Result: "ok", Detail: comment}}
 		for _, g := range grants {
 			a := Approval{Approver: c.Principal, Name: c.Name, Time: now, Comment: comment}
@@ -253,35 +249,22 @@ func (s *Service) Reject(ctx context.Context, c Caller, id, reason string) (*Ope
 	if err := checkComment("reason", reason); err != nil {
 		return nil, err
 	}
-	return s.close(ctx, c, id, reason, ActionReject, EventRejected, func(op *Operation) error {
-		if !op.CanApproveAny(c) {
-			return Errorf(EFORBIDDEN, "Only an approver of one of its keys may reject operation %s.", op.ID)
-		}
-		return nil
-	})
+	return s.close(ctx, c, id, reason, ActionReject, EventRejected, (*Operation).RejectRefusal)
 }
 
 // Cancel ends the operation; c must be its requester or an admin.
 func (s *Service) Cancel(ctx context.Context, c Caller, id string) (*Operation, error) {
-	return s.close(ctx, c, id, "", ActionCancel, EventCancelled, func(op *Operation) error {
-		if !op.IsRequester(c.Principal) && !c.IsAdmin() {
-			return Errorf(EFORBIDDEN, "Only the requester or an admin may cancel operation %s.", op.ID)
-		}
-		return nil
-	})
+	return s.close(ctx, c, id, "", ActionCancel, EventCancelled, (*Operation).CancelRefusal)
 }
 
-func (s *Service) close(ctx context.Context, c Caller, id, reason, action, event string, allowed func(*Operation) error) (*Operation, error) {
+func (s *Service) close(ctx context.Context, c Caller, id, reason, action, event string, refusal func(*Operation, Caller, time.Time) error) (*Operation, error) {
 	subjects, err := s.allSubjects(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return s.updateReadable(ctx, c, id, func(op *Operation) (*Update, error) {
 		now := s.now()
-		if err := allowed(op); err != nil {
-			return nil, err
-		}
-		if err := usable(op, now); err != nil {
+		if err := refusal(op, c, now); err != nil {
 			return nil, err
 		}
 		cl := &Closure{By: c.Principal, Time: now, Reason: reason}

@@ -132,7 +132,7 @@ func TestOperations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.who+"/"+string(tt.status), func(t *testing.T) {
-			ops, err := f.svc.Operations(ctx, f.mustCaller(t, tt.who), tt.status)
+			ops, err := f.svc.Operations(ctx, f.mustCaller(t, tt.who), keyserver.OperationQuery{Status: tt.status})
 			if err != nil {
 				t.Fatalf("Operations: %v", err)
 			}
@@ -151,7 +151,7 @@ func TestOperations(t *testing.T) {
 		})
 	}
 	for _, status := range []keyserver.Status{keyserver.StatusExpired, keyserver.StatusRejected, keyserver.StatusCancelled, "bogus"} {
-		_, err := f.svc.Operations(ctx, f.mustCaller(t, "admin"), status)
+		_, err := f.svc.Operations(ctx, f.mustCaller(t, "admin"), keyserver.OperationQuery{Status: status})
 		wantCode(t, err, keyserver.EINVALID)
 	}
 }

@@ -57,8 +57,9 @@ type Reservation struct {
 // OperationFilter narrows ListOperations. The store may return more than
 // asked; the service filters again.
 type OperationFilter struct {
-	OpenAt time.Time // only operations not closed and not expired at this time
-	// KeyIDs, when not nil, keeps operations naming one of these keys ("*": any).
+	OpenAt       time.Time // only operations not closed and not expired at this time
+	CreatedSince time.Time // only operations created at or after this time
+	// KeyIDs, when not nil, keeps operations naming one of these keys.
 	KeyIDs []string
 }
 
@@ -96,6 +97,12 @@ type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }
 
+// EventReader is an optional ability of an OperationStore: reading back the
+// audit events of one operation, oldest first.
+type EventReader interface {
+	OperationEvents(ctx context.Context, opID string) ([]AuditEvent, error)
+}
+
 // UpkeepStore is an optional ability of an OperationStore: the indexes the
 // upkeep function works from, so that its cost grows with the work pending
 // (open operations, unsent events, operations due for deletion), never with
@@ -125,12 +132,6 @@ type Finished struct {
 	At time.Time
 }
 
-// SubjectLister is an optional ability of a SubjectStore: every registered
-// subject, to find the approvers who should hear of an event.
-type SubjectLister interface {
-	AllSubjects(ctx context.Context) ([]*Subject, error)
-}
-
 // KeyStore keeps registered keys.
 type KeyStore interface {
 	// Key returns ENOTFOUND when keyID is not registered.
@@ -150,6 +151,12 @@ type SubjectStore interface {
 	PutSubject(ctx context.Context, s *Subject) error
 	// DeleteSubject returns ENOTFOUND when p is not registered.
 	DeleteSubject(ctx context.Context, p Principal) error
+}
+
+// SubjectLister is an optional ability of a SubjectStore: listing every
+// registered subject (the admin list, and the approvers an event should reach).
+type SubjectLister interface {
+	Subjects(ctx context.Context) ([]*Subject, error)
 }
 
 // AuditLog keeps audit events that belong to no operation.

@@ -29,7 +29,7 @@ func (s *Service) allSubjects(ctx context.Context) ([]*Subject, error) {
 		return nil, nil
 	}
 	return s.everyone.get(struct{}{}, s.CacheTTL, s.now(), func() ([]*Subject, error) {
-		return l.AllSubjects(ctx)
+		return l.Subjects(ctx)
 	})
 }
 

@@ -43,11 +43,11 @@ func ValidateRole(r string) error {
 	}
 	kind, key, ok := strings.Cut(r, ":")
 	if !ok || (kind != RoleOrderer && kind != RoleApprover) || key == "" {
-		return Errorf(EINVALID, "Role %q is not one of admin, auditor, orderer:<keyid>, orderer:*, approver:<keyid>, approver:*.", r)
+		return Errorf(EINVALID, "Role %q is not one of admin, auditor, orderer:<keyid>, orderer:*, approver:<keyid>, approver:*.", r).On("roles")
 	}
 	if key != "*" {
 		if err := ValidateKeyID(key); err != nil {
-			return Errorf(EINVALID, "Role %q names an invalid key id.", r)
+			return Errorf(EINVALID, "Role %q names an invalid key id.", r).On("roles")
 		}
 	}
 	return nil

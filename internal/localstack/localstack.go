@@ -1,6 +1,6 @@
 // Package localstack starts the whole Keyserver on one machine: Azurite, the
 // SoftHSM-backed Key Vault fake, the dev auth server and the handler, with
-// seed 001's demo clients and keys. `make run` and the end-to-end tests use it.
+// the tutorial's demo people, clients and keys. `make run` and the end-to-end tests use it.
 package localstack
 
 import (
@@ -51,6 +51,9 @@ type Options struct {
 
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
 const Audience = "api://keyserver-local"
+
+// UIClientID is the web UI's client id at the dev auth server.
+const UIClientID = devauth.DefaultUIClientID
 
 // IdentityHeaderFile is where, below the state directory, the stack writes the
 // managed identity endpoint's IDENTITY_HEADER value, which is new at each
@@ -197,6 +200,9 @@ func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout
 		"KEYSERVER_SIGN_TIMEOUT":                signTimeout.String(),
 		"IDENTITY_ENDPOINT":                     st.AuthURL + "/msi/token",
 		"IDENTITY_HEADER":                       identityHeader,
+		"KEYSERVER_UI_ISSUER":                   st.AuthURL,
+		"KEYSERVER_UI_CLIENT_ID":                UIClientID,
+		"KEYSERVER_UI_SCOPE":                    "openid profile",
 		"KEYSERVER_PUBLIC_URL":                  st.HandlerURL,
 		// Events are delivered in the handler's process (no namespace); a
 		// webhook from the local stack's own environment gets them too.

@@ -44,6 +44,7 @@ func (st *Stack) seed(ctx context.Context) error {
 			return err
 		}
 	}
+	// People sign in to the web UI; they are registered under their stable id.
 	for _, p := range devauth.DemoPeople() {
 		body := map[string]any{"issuer": st.AuthURL, "kind": "person", "name": p.Name, "roles": p.Roles}
 		if _, err := st.Call(ctx, "PUT", "/api/admin/subjects/"+p.ID(), admin, body, nil); err != nil {

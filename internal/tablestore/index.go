@@ -23,6 +23,7 @@ import (
 //	o~<operation id>            an open operation: Due (its next upkeep), Expires, KeyIDs
 //	u~<event id>                an event not yet published: OpID, Time
 //	d~<finished time>~<op id>   a finished operation, until retention deletes it
+//	c~<created time>~<op id>    an operation, for the listings of recent ones (KeyIDs)
 //
 // A change's index rows cannot share its transaction (another partition),
 // so they are written first, as intents: an operation or event that then
@@ -34,6 +35,7 @@ const (
 	openPrefix     = "o~"
 	unsentPrefix   = "u~"
 	donePrefix     = "d~"
+	createdPrefix  = "c~"
 	// orphanGrace is how old an index row pointing at nothing must be
 	// before it is removed: a transaction in flight is never that slow.
 	orphanGrace = 10 * time.Minute
@@ -79,6 +81,18 @@ func doneRowKey(id string, at time.Time) string {
 	return donePrefix + at.UTC().Format(auditTimeLayout) + "~" + id
 }
 
+func createdRowKey(id string, at time.Time) string {
+	return createdPrefix + at.UTC().Format(auditTimeLayout) + "~" + id
+}
+
+// createdRow is the index row of an operation in the listings of recent ones.
+func createdRow(op *keyserver.Operation) *row {
+	r := openRow(op, op.Created)
+	r.RowKey = createdRowKey(op.ID, op.Created)
+	delete(r.Properties, "Due")
+	return r
+}
+
 // unsentRow is the index row of an event not yet published; seq orders the
 // events of one change, which share their time.
 func unsentRow(e *keyserver.Event, seq int, opID string, now time.Time) *row {
@@ -86,12 +100,12 @@ func unsentRow(e *keyserver.Event, seq int, opID string, now time.Time) *row {
 		set("Seq", int32(seq)).setTime("Written", now)
 }
 
-// intend writes the index rows of a change before its transaction: the
-// operation's open row (when it is new) and one row per event.
-func (s *Store) intend(ctx context.Context, opID string, open *row, evs []*keyserver.Event) error {
+// intend writes the index rows of a change before its transaction: those
+// of a new operation (open and created) and one row per event.
+func (s *Store) intend(ctx context.Context, opID string, rows []*row, evs []*keyserver.Event) error {
 	var actions []aztables.TransactionAction
-	if open != nil {
-		actions = append(actions, upsert(open))
+	for _, r := range rows {
+		actions = append(actions, upsert(r))
 	}
 	for i, e := range evs {
 		if e.ID == "" {
@@ -104,10 +118,10 @@ func (s *Store) intend(ctx context.Context, opID string, open *row, evs []*keyse
 
 // retract removes the intents of a change whose transaction failed; what it
 // cannot remove, upkeep removes later.
-func (s *Store) retract(ctx context.Context, open bool, opID string, evs []*keyserver.Event) {
-	keys := make([]string, 0, len(evs)+1)
-	if open {
-		keys = append(keys, openPrefix+opID)
+func (s *Store) retract(ctx context.Context, rows []*row, evs []*keyserver.Event) {
+	keys := make([]string, 0, len(evs)+len(rows))
+	for _, r := range rows {
+		keys = append(keys, r.RowKey)
 	}
 	for _, e := range evs {
 		keys = append(keys, unsentPrefix+e.ID)
@@ -286,9 +300,15 @@ func (s *Store) DeleteOperation(ctx context.Context, f keyserver.Finished) error
 		return opNotFound(f.ID)
 	}
 	filter := fmt.Sprintf("PartitionKey eq %s and RowKey lt %s", quote(f.ID), quote("x~"))
-	rows, err := querySelect(ctx, s.ops, filter, "RowKey", "reading the rows of operation "+f.ID)
+	rows, err := querySelect(ctx, s.ops, filter, "RowKey,Created", "reading the rows of operation "+f.ID)
 	if err != nil {
 		return err
+	}
+	index := []string{doneRowKey(f.ID, f.At)}
+	for _, r := range rows {
+		if r.RowKey == opRow {
+			index = append(index, createdRowKey(f.ID, r.time("Created")))
+		}
 	}
 	// The op row goes last, so that a deletion cut short is found again.
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].RowKey != opRow && rows[j].RowKey == opRow })
@@ -303,7 +323,7 @@ func (s *Store) DeleteOperation(ctx context.Context, f keyserver.Finished) error
 			return err
 		}
 	}
-	return s.deleteIndexRows(ctx, []string{doneRowKey(f.ID, f.At)})
+	return s.deleteIndexRows(ctx, index)
 }
 
 func ptrInt32(n int32) *int32 { return &n }

@@ -136,18 +136,7 @@ func (s *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.
 // SubjectsByID returns the registrations of subject under every issuer and
 // of either kind, ordered by issuer, apps first.
 func (s *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
-	return s.subjectsWhere(ctx, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
-}
-
-// AllSubjects returns every registered subject, to find the approvers an
-// event should reach. It reads the subjects table, which grows with the
-// people and pipelines registered, not with history.
-func (s *Store) AllSubjects(ctx context.Context) ([]*keyserver.Subject, error) {
-	return s.subjectsWhere(ctx, "", "listing the subjects")
-}
-
-func (s *Store) subjectsWhere(ctx context.Context, filter, doing string) ([]*keyserver.Subject, error) {
-	rows, err := queryAll(ctx, s.subjects, filter, doing)
+	rows, err := queryAll(ctx, s.subjects, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +153,29 @@ func (s *Store) subjectsWhere(ctx context.Context, filter, doing string) ([]*key
 			return subs[i].Issuer < subs[j].Issuer
 		}
 		return subs[i].Kind < subs[j].Kind
+	})
+	return subs, nil
+}
+
+// Subjects returns every registration, ordered by subject id and issuer.
+func (s *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
+	rows, err := queryAll(ctx, s.subjects, "", "listing subjects")
+	if err != nil {
+		return nil, err
+	}
+	subs := make([]*keyserver.Subject, 0, len(rows))
+	for _, r := range rows {
+		sub, err := subjectFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, sub)
+	}
+	sort.Slice(subs, func(i, j int) bool {
+		if subs[i].Subject != subs[j].Subject {
+			return subs[i].Subject < subs[j].Subject
+		}
+		return subs[i].Issuer < subs[j].Issuer
 	})
 	return subs, nil
 }

@@ -44,16 +44,17 @@ func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 		return err
 	}
 	due, _ := op.NextUpkeep(op.Created)
-	if err := s.intend(ctx, op.ID, openRow(op, due), evs); err != nil {
+	index := []*row{openRow(op, due), createdRow(op)}
+	if err := s.intend(ctx, op.ID, index, evs); err != nil {
 		return err
 	}
 	_, err = s.ops.SubmitTransaction(ctx, actions, nil)
 	if status, _ := statusOf(err); status == http.StatusConflict {
-		s.retract(ctx, false, op.ID, evs) // the open row is the existing operation's
+		s.retract(ctx, nil, evs) // the index rows are the existing operation's
 		return keyserver.Errorf(keyserver.ECONFLICT, "Operation %s already exists.", op.ID)
 	}
 	if err != nil {
-		s.retract(ctx, true, op.ID, evs)
+		s.retract(ctx, index, evs)
 	}
 	return classify(err, "creating operation "+op.ID)
 }
@@ -64,24 +65,32 @@ func (s *Store) Operation(ctx context.Context, id string) (*keyserver.Operation,
 	return op, err
 }
 
-// ListOperations returns operations ordered by creation time. It reads the
-// open operations' index rows and loads those that pass f: with f.OpenAt
-// set, only those unexpired then; with f.KeyIDs, only those naming one of
-// them. Closed operations whose index row is not settled yet are returned
-// too; the service filters them.
+// ListOperations returns operations ordered by creation time, reading an
+// index, never the whole table. With f.CreatedSince set it reads the
+// operations created since then, in any state; otherwise the open
+// operations, with f.OpenAt set only those unexpired then. With f.KeyIDs,
+// only those naming one of them. Closed operations whose index row is not
+// settled yet are returned too; the service filters them.
 func (s *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
-	filter := rangeFilter(indexPartition, openPrefix)
+	prefix, filter := openPrefix, rangeFilter(indexPartition, openPrefix)
 	if !f.OpenAt.IsZero() {
 		filter += " and Expires gt " + filterTime(f.OpenAt)
 	}
-	heads, err := querySelect(ctx, s.ops, filter, "RowKey,KeyIDs", "listing open operations")
+	if !f.CreatedSince.IsZero() {
+		prefix = createdPrefix
+		filter = fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(indexPartition),
+			quote(createdPrefix+f.CreatedSince.UTC().Format(auditTimeLayout)), quote(prefixEnd(createdPrefix)))
+	}
+	heads, err := querySelect(ctx, s.ops, filter, "RowKey,KeyIDs,Timestamp", "listing operations")
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
+	var rows []*row
 	for _, h := range heads {
 		if f.KeyIDs == nil || slices.ContainsFunc(strings.Split(h.str("KeyIDs"), ","), func(k string) bool { return slices.Contains(f.KeyIDs, k) }) {
-			ids = append(ids, strings.TrimPrefix(h.RowKey, openPrefix))
+			id := strings.TrimPrefix(h.RowKey, prefix)
+			ids, rows = append(ids, id[strings.LastIndex(id, "~")+1:]), append(rows, h)
 		}
 	}
 	ops := make([]*keyserver.Operation, len(ids))
@@ -101,6 +110,9 @@ func (s *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter)
 	for i, err := range errs {
 		switch {
 		case keyserver.ErrorCode(err) == keyserver.ENOTFOUND: // an intent whose operation never committed
+			if s.now().Sub(time.Time(rows[i].Timestamp)) > orphanGrace {
+				_ = s.deleteIndexRows(ctx, []string{rows[i].RowKey})
+			}
 		case err != nil:
 			return nil, err
 		default:
@@ -149,7 +161,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 			}
 			return op, nil
 		}
-		s.retract(ctx, false, id, u.Events) // nothing of this attempt committed
+		s.retract(ctx, nil, u.Events) // nothing of this attempt committed
 		if status, _ := statusOf(err); status != http.StatusPreconditionFailed && status != http.StatusConflict {
 			return nil, classify(err, "updating operation "+id)
 		}

@@ -66,12 +66,25 @@ func (s *Server) Register(mux *http.ServeMux) {
 
 type invoked func(ctx context.Context, req *Request) ([]string, error)
 
+// proxyHeaders are set on requests that came through a proxy (App Service's
+// front end, the Functions host's HTTP proxy), never on the host's own
+// invocations.
+var proxyHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Original-URL", "X-ARR-LOG-ID"}
+
 // invocation decodes the host's request, runs fn and answers as the host
-// expects, with one log line per invocation.
+// expects, with one log line per invocation. A request that came through a
+// proxy is refused: it is not the host invoking a trigger.
 func (s *Server) invocation(name string, fn invoked) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Azure-Functions-InvocationId")
+		for _, h := range proxyHeaders {
+			if r.Header.Get(h) != "" {
+				s.Log.WarnContext(r.Context(), "refusing a proxied request to a trigger", "function", name, "header", h)
+				writeJSON(w, http.StatusForbidden, Response{Outputs: map[string]any{}, Logs: []string{name + " is invoked by the Functions host only"}})
+				return
+			}
+		}
 		var req Request
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInvocationBytes))
 		if err == nil {

@@ -200,6 +200,23 @@ func TestNotifyFailureFailsTheInvocation(t *testing.T) {
 	}
 }
 
+// TestRefusesProxiedRequests: a request that came through App Service's
+// front end or the host's HTTP proxy is not the host invoking a trigger.
+func TestRefusesProxiedRequests(t *testing.T) {
+	for _, h := range []string{"X-Forwarded-For", "X-Original-URL"} {
+		c := &calls{}
+		var logs bytes.Buffer
+		str, _ := json.Marshal(eventBody)
+		req := httptest.NewRequest(http.MethodPost, "/notify", strings.NewReader(serviceBusRequest(string(str), true)))
+		req.Header.Set(h, "203.0.113.7")
+		rec := httptest.NewRecorder()
+		server(c, &logs).ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden || len(c.bodies) != 0 {
+			t.Fatalf("a request with %s got %d and delivered %d events; want 403 and none", h, rec.Code, len(c.bodies))
+		}
+	}
+}
+
 func TestOnlyPost(t *testing.T) {
 	var logs bytes.Buffer
 	h := server(&calls{}, &logs)

@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 
 	"keyserver/internal/keyserver"
@@ -19,10 +18,7 @@ type memEvent struct {
 	published bool
 }
 
-var (
-	_ keyserver.UpkeepStore   = (*Store)(nil)
-	_ keyserver.SubjectLister = (*Store)(nil)
-)
+var _ keyserver.UpkeepStore = (*Store)(nil)
 
 // emit keeps copies of the events a change wrote; r's store lock is held.
 func (r *memOp) emit(evs []*keyserver.Event) {
@@ -113,22 +109,6 @@ func (m *Store) DeleteOperation(ctx context.Context, f keyserver.Finished) error
 		delete(m.ops, id)
 	}
 	return nil
-}
-
-func (m *Store) AllSubjects(ctx context.Context) ([]*keyserver.Subject, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.fault("AllSubjects"); err != nil {
-		return nil, err
-	}
-	var out []*keyserver.Subject
-	for _, s := range m.subjects {
-		c := *s
-		c.Roles = slices.Clone(s.Roles)
-		out = append(out, &c)
-	}
-	slices.SortFunc(out, func(a, b *keyserver.Subject) int { return strings.Compare(a.Subject, b.Subject) })
-	return out, nil
 }
 
 // Emitted returns the events an operation's changes wrote, oldest first.

@@ -96,6 +96,31 @@ func (m *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.
 	return out, nil
 }
 
+// Subjects makes the fake a SubjectLister, ordered by subject id, issuer and kind.
+func (m *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fault("Subjects"); err != nil {
+		return nil, err
+	}
+	out := []*keyserver.Subject{}
+	for _, s := range m.subjects {
+		c := *s
+		c.Roles = slices.Clone(s.Roles)
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *keyserver.Subject) int {
+		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Issuer, b.Issuer); c != 0 {
+			return c
+		}
+		return int(a.Kind) - int(b.Kind)
+	})
+	return out, nil
+}
+
 func (m *Store) PutSubject(ctx context.Context, s *keyserver.Subject) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -157,6 +157,9 @@ func (m *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter)
 		if !f.OpenAt.IsZero() && (r.op.Closed() || !f.OpenAt.Before(r.op.Expires)) {
 			continue
 		}
+		if r.op.Created.Before(f.CreatedSince) {
+			continue
+		}
 		out = append(out, r.view())
 	}
 	return out, nil

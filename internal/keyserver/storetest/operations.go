@@ -232,19 +232,27 @@ func testListOperations(t *testing.T, s Stores) {
 	if _, err := s.Ops.ReserveUse(ctx, open.ID, "k1", 2, 0); err != nil {
 		t.Fatalf("ReserveUse: %v", err)
 	}
-	stored := map[string]bool{open.ID: true, closed.ID: true, expired.ID: true}
+
+	older := newOp(map[string]int{"k1": 1})
+	older.Created, older.Expires = t0.Add(-48*time.Hour), t0.Add(time.Hour)
+	if err := s.Ops.CreateOperation(ctx, older, createEvent(older), nil); err != nil {
+		t.Fatalf("CreateOperation: %v", err)
+	}
+	stored := map[string]bool{open.ID: true, closed.ID: true, expired.ID: true, older.ID: true}
 
 	tests := []struct {
 		name   string
-		openAt time.Time
+		filter keyserver.OperationFilter
 		must   []string // the store may return more, but only stored operations
 	}{
-		{"no filter: every open one, expired or not", time.Time{}, []string{open.ID, expired.ID}},
-		{"open at", t0.Add(30 * time.Minute), []string{open.ID}},
+		{"no filter: every open one, expired or not", keyserver.OperationFilter{}, []string{open.ID, expired.ID, older.ID}},
+		{"open at", keyserver.OperationFilter{OpenAt: t0.Add(30 * time.Minute)}, []string{open.ID, older.ID}},
+		{"open at, naming a key", keyserver.OperationFilter{OpenAt: t0.Add(30 * time.Minute), KeyIDs: []string{"k0", "k1"}}, []string{open.ID, older.ID}},
+		{"created since", keyserver.OperationFilter{CreatedSince: t0.Add(-time.Hour)}, []string{open.ID, closed.ID, expired.ID}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ops, err := s.Ops.ListOperations(ctx, keyserver.OperationFilter{OpenAt: tt.openAt, KeyIDs: []string{"k0", "k1"}})
+			ops, err := s.Ops.ListOperations(ctx, tt.filter)
 			if err != nil {
 				t.Fatalf("ListOperations: %v", err)
 			}
@@ -261,7 +269,7 @@ func testListOperations(t *testing.T, s Stores) {
 			}
 			for _, id := range tt.must {
 				if !got[id] {
-					t.Fatalf("ListOperations(%v) left out %s; returned %d operations", tt.openAt, id, len(ops))
+					t.Fatalf("ListOperations(%+v) left out %s; returned %d operations", tt.filter, id, len(ops))
 				}
 			}
 		})

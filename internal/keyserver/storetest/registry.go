@@ -156,6 +156,39 @@ func testSubjectsRoundTrip(t *testing.T, s Stores) {
 	mustCode(t, s.Subjects.DeleteSubject(ctx, requester), keyserver.ENOTFOUND)
 	mustSubjects(t, s, requester.Subject, b)
 	mustSubject(t, s, c)
+	mustListed(t, s, b, c)
+}
+
+// mustListed checks that a SubjectLister lists exactly want, ordered by
+// subject id and issuer.
+func mustListed(tb testing.TB, s Stores, want ...*keyserver.Subject) {
+	tb.Helper()
+	l, ok := s.Subjects.(keyserver.SubjectLister)
+	if !ok {
+		tb.Logf("%T is no keyserver.SubjectLister: listing goes unchecked", s.Subjects)
+		return
+	}
+	subs, err := l.Subjects(context.Background())
+	if err != nil {
+		tb.Fatalf("Subjects: %v", err)
+	}
+	got := make([]keyserver.Subject, len(subs))
+	for i, sub := range subs {
+		got[i] = normSubject(sub)
+	}
+	w := make([]keyserver.Subject, len(want))
+	for i, sub := range want {
+		w[i] = normSubject(sub)
+	}
+	slices.SortFunc(w, func(a, b keyserver.Subject) int {
+		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Issuer, b.Issuer)
+	})
+	if !reflect.DeepEqual(got, w) {
+		tb.Fatalf("Subjects = %+v, want %+v", got, w)
+	}
 }
 
 func testRecordAudit(t *testing.T, s Stores) {

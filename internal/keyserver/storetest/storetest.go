@@ -25,9 +25,7 @@ type Stores struct {
 }
 
 // EventReader is implemented by stores whose operation audit events tests can read back.
-type EventReader interface {
-	OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error)
-}
+type EventReader = keyserver.EventReader
 
 // AuditReader is implemented by stores whose global audit events tests can
 // read back, by the UTC day of their time.
