@@ -54,8 +54,13 @@ func compose(ev *keyserver.Event, now time.Time) message {
 	return m
 }
 
+// principal names a subject for people: a person by name (their subject is
+// an opaque id), an app by name and client id.
 func principal(p keyserver.Principal, name string) string {
-	if name != "" {
+	switch {
+	case p.Kind == keyserver.KindPerson && name != "":
+		return name + " (person)"
+	case name != "" && name != p.Subject:
 		return fmt.Sprintf("%s (%s)", name, p.Subject)
 	}
 	return p.Subject

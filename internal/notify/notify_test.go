@@ -286,3 +286,23 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("console =\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// TestNamesPeopleAndApps: a person is named by name (their subject is an
+// opaque id), an app by name and client id, or client id alone.
+func TestNamesPeopleAndApps(t *testing.T) {
+	f := newFixture(t)
+	var out bytes.Buffer
+	f.d.Console = &out
+	f.channels = map[string][]keyserver.Channel{}
+	ev := pendingEvent("Building of firmware")
+	ev.Approvers = []keyserver.Approver{
+		{Principal: keyserver.Principal{Issuer: "https://issuer.example", Subject: "4f1c0e9a-0000-4000-8000-00000000000b", Kind: keyserver.KindPerson}, Name: "Ada Lovelace", KeyIDs: []string{"key2"}},
+		{Principal: keyserver.Principal{Issuer: "https://issuer.example", Subject: "approver-app"}, Name: "Release approver", KeyIDs: []string{"key2"}},
+		{Principal: keyserver.Principal{Issuer: "https://issuer.example", Subject: "approver-key2"}, Name: "approver-key2", KeyIDs: []string{"key2"}},
+	}
+	mustDeliver(t, f, ev)
+	want := "Approvers who can act: Ada Lovelace (person) for key2; Release approver (approver-app) for key2; approver-key2 for key2"
+	if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "4f1c0e9a") {
+		t.Fatalf("console = %q, want it to say %q", out.String(), want)
+	}
+}
