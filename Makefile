@@ -8,9 +8,9 @@ GOFILES := $(shell find . -name '*.go' -not -path './tools/*' -not -path './ui/n
 
 export CGO_ENABLED := 1
 
-.PHONY: all deps tools build pkcs11 test run funcapp deploy bench clean ui ui-check
+.PHONY: all deps tools build pkcs11 ks test run funcapp deploy bench clean ui ui-check
 
-all: build pkcs11
+all: build pkcs11 ks
 
 # System packages (apt) when missing.
 deps:
@@ -46,17 +46,23 @@ build: $(BUILD)/handler $(BUILD)/localstack $(BUILD)/devauth $(BUILD)/hsmfake
 $(BUILD)/%: $(GOFILES) go.mod go.sum
 	$(GO) build -o $@ ./$(if $(filter handler,$*),handler,cmd/$*)
 
+# The ks CLI for build agents: one static binary (no cgo), like the module a
+# single file to copy onto an agent.
+ks: $(BUILD)/ks
+$(BUILD)/ks: $(GOFILES) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $@ ./cmd/ks
+
 # The PKCS#11 module: only the C_* entry points are exported.
 pkcs11: $(MODULE)
 $(MODULE): $(GOFILES) $(wildcard pkcs11client/*.c) pkcs11client/exports.map pkcs11client/build.sh go.mod go.sum
 	bash pkcs11client/build.sh $@
 
-test: deps tools pkcs11 ui-check
+test: deps tools pkcs11 ks ui-check
 	$(GO) vet ./...
-	KS_PKCS11_MODULE=$(CURDIR)/$(MODULE) $(GO) test -count=1 -timeout 45m ./...
+	KS_PKCS11_MODULE=$(CURDIR)/$(MODULE) KS_CLI=$(CURDIR)/$(BUILD)/ks $(GO) test -count=1 -timeout 45m ./...
 
 # The whole local stack in the foreground, until Ctrl-C.
-run: deps tools build pkcs11
+run: deps tools build pkcs11 ks
 	$(BUILD)/localstack -dir $(LOCAL) -handler $(BUILD)/handler
 
 # The folder `func start` and a deployment use: host.json, one folder per

@@ -12,6 +12,6 @@ import (
 func TestTablestoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		s := mustTablestore(t)
-		return storetest.Stores{Ops: s, Keys: s, Subjects: s, Audit: s}
+		return storetest.Stores{Ops: s, Keys: s, Subjects: s, Audit: s, Policies: s}
 	})
 }

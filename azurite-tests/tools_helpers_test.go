@@ -27,42 +27,55 @@ const (
 	toolsOpDesc    = "Building of firmware for XYZ development board"
 )
 
-var (
-	moduleOnce sync.Once
-	modulePath string
-	moduleErr  error
-)
+// built is an artifact of the repository the tests run, built once per
+// test binary unless an environment variable names a ready one.
+type built struct {
+	once sync.Once
+	path string
+	err  error
+}
 
-// mustModule returns the module: KS_PKCS11_MODULE, or one built with
-// pkcs11client/build.sh into the stack's directory (removed with the stack).
-func mustModule(tb testing.TB) string {
+// get returns the artifact: $envVar, or what build makes into the stack's
+// directory as name (removed with the stack). build runs in the repository root.
+func (b *built) get(tb testing.TB, envVar, name string, build func(root, out string) *exec.Cmd) string {
 	tb.Helper()
 	mustStack(tb)
-	moduleOnce.Do(func() {
-		if p := os.Getenv("KS_PKCS11_MODULE"); p != "" {
-			if _, moduleErr = os.Stat(p); moduleErr == nil {
-				modulePath, moduleErr = filepath.Abs(p)
+	b.once.Do(func() {
+		if p := os.Getenv(envVar); p != "" {
+			if _, b.err = os.Stat(p); b.err == nil {
+				b.path, b.err = filepath.Abs(p)
 			}
 			return
 		}
 		root, err := filepath.Abs("..")
 		if err != nil {
-			moduleErr = err
+			b.err = err
 			return
 		}
-		out := filepath.Join(stackDir, "libpkcs11ks.so")
-		cmd := exec.Command("bash", filepath.Join(root, "pkcs11client", "build.sh"), out)
+		out := filepath.Join(stackDir, name)
+		cmd := build(root, out)
 		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			moduleErr = fmt.Errorf("building the module: %v: %s", err, b)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("building %s: %v: %s", name, err, msg)
 			return
 		}
-		modulePath = out
+		b.path = out
 	})
-	if moduleErr != nil {
-		tb.Fatalf("PKCS#11 module: %v", moduleErr)
+	if b.err != nil {
+		tb.Fatalf("%s: %v", name, b.err)
 	}
-	return modulePath
+	return b.path
+}
+
+var module built
+
+// mustModule returns the module: KS_PKCS11_MODULE, or one built with
+// pkcs11client/build.sh into the stack's directory (removed with the stack).
+func mustModule(tb testing.TB) string {
+	tb.Helper()
+	return module.get(tb, "KS_PKCS11_MODULE", "libpkcs11ks.so", func(root, out string) *exec.Cmd {
+		return exec.Command("bash", filepath.Join(root, "pkcs11client", "build.sh"), out)
+	})
 }
 
 // toolRun is what one run of a tool printed.

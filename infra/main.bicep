@@ -72,6 +72,7 @@ var keyserverTables = [
   '${tablePrefix}Subjects'
   '${tablePrefix}Operations'
   '${tablePrefix}Audit'
+  '${tablePrefix}Policies'
 ]
 var serviceBusTier = enablePrivateNetworking ? 'Premium' : serviceBusSku
 var publicAccess = enablePrivateNetworking ? 'Disabled' : 'Enabled'
@@ -577,7 +578,7 @@ resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   }
 ]
 
-// Keyserver tables (keys, subjects, operations, audit).
+// Keyserver tables (keys, subjects, operations, audit, trust policies).
 resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, functionApp.id, roleStorageTableDataContributor)
   scope: storage

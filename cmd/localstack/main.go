@@ -43,11 +43,12 @@ Keyserver local stack is up (Ctrl-C stops it).
   Dev auth server %s/oauth2/token   (local use only; people sign in at %s/authorize
                   through the client keyserver-ui, with their name as password)
   IDENTITY_HEADER for func start, new at each start: %s
+  CI stand-ins    %s and %s   (GitHub- and GitLab-shaped issuers; docs/PIPELINES.md)
   HSM fake        %s   (CA: %s)
   Azurite tables  %s
 Events (approval requests, approvals, expiries) are printed here with their link; upkeep runs every %s.
 Get a token:  export KSC_ID_TOKEN=$(curl -sS -X POST -u orderer-client:orderer-client -d grant_type=client_credentials %s/oauth2/token | jq -r .access_token)
-`, st.HandlerURL, st.HandlerURL, st.AuthURL, st.AuthURL, st.IdentityHeaderFile, st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), o.UpkeepInterval, st.AuthURL)
+`, st.HandlerURL, st.HandlerURL, st.AuthURL, st.AuthURL, st.IdentityHeaderFile, st.CI.GitHubIssuer(), st.CI.GitLabIssuer(), st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), o.UpkeepInterval, st.AuthURL)
 	select {
 	case <-ctx.Done():
 	case err := <-st.Done():

@@ -30,7 +30,11 @@ type keyBody struct {
 // id leave no doubt.
 func (s *Server) subjectPrincipal(r *http.Request, c keyserver.Caller) (keyserver.Principal, error) {
 	q := r.URL.Query()
-	p := keyserver.Principal{Subject: r.PathValue("id"), Issuer: q.Get("issuer")}
+	id, err := itemID(r)
+	if err != nil {
+		return keyserver.Principal{}, err
+	}
+	p := keyserver.Principal{Subject: id, Issuer: q.Get("issuer")}
 	kind, err := keyserver.ParseKind(q.Get("kind"))
 	if err != nil {
 		return p, err
@@ -71,6 +75,14 @@ func (s *Server) getSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	return nil
 }
 
+// getSubjects lists every subject, or answers one with ?id= (an id with /).
+func (s *Server) getSubjects(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
+	if r.URL.Query().Has("id") {
+		return s.getSubject(w, r, c)
+	}
+	return s.listSubjects(w, r, c)
+}
+
 func (s *Server) listSubjects(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
 	subs, err := s.Service.ListSubjects(r.Context(), c)
 	if err != nil {
@@ -106,7 +118,11 @@ func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.
 	if err != nil {
 		return err
 	}
-	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: body.Issuer, Subject: r.PathValue("id"), Kind: kind}, Name: body.Name, Roles: body.Roles}
+	id, err := itemID(r)
+	if err != nil {
+		return err
+	}
+	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: body.Issuer, Subject: id, Kind: kind}, Name: body.Name, Roles: body.Roles}
 	if err := s.Service.PutSubject(r.Context(), c, sub); err != nil {
 		return err
 	}

@@ -40,16 +40,20 @@ type Route struct {
 
 type authedFunc func(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error
 
+// identFunc serves a verified identity, whether or not it holds a role.
+type identFunc func(w http.ResponseWriter, r *http.Request, id keyserver.Identity) error
+
 type route struct {
 	Route
-	h    func(w http.ResponseWriter, r *http.Request) error
-	auth authedFunc
+	h     func(w http.ResponseWriter, r *http.Request) error
+	auth  authedFunc
+	ident identFunc
 }
 
 func (s *Server) routes() []route {
 	return []route{
 		{Route: Route{"GET", "/api/health", true}, h: s.health},
-		{Route: Route{"GET", "/api/me", false}, auth: s.me},
+		{Route: Route{"GET", "/api/me", false}, ident: s.me},
 		{Route: Route{"GET", "/api/ui/config", true}, h: s.uiConfig},
 		{Route: Route{"GET", "/{path...}", true}, h: s.ui},
 		{Route: Route{"POST", "/api/operations", false}, auth: s.createOperation},
@@ -62,10 +66,18 @@ func (s *Server) routes() []route {
 		{Route: Route{"GET", "/api/keys", false}, auth: s.listKeys},
 		{Route: Route{"GET", "/api/keys/{keyid}", false}, auth: s.getKey},
 		{Route: Route{"POST", "/api/signorders", false}, auth: s.signOrder},
-		{Route: Route{"GET", "/api/admin/subjects", false}, auth: s.listSubjects},
+		{Route: Route{"GET", "/api/admin/subjects", false}, auth: s.getSubjects},
 		{Route: Route{"GET", "/api/admin/subjects/{id}", false}, auth: s.getSubject},
 		{Route: Route{"PUT", "/api/admin/subjects/{id}", false}, auth: s.putSubject},
 		{Route: Route{"DELETE", "/api/admin/subjects/{id}", false}, auth: s.deleteSubject},
+		{Route: Route{"PUT", "/api/admin/subjects", false}, auth: s.putSubject},
+		{Route: Route{"DELETE", "/api/admin/subjects", false}, auth: s.deleteSubject},
+		{Route: Route{"GET", "/api/admin/policies", false}, auth: s.getPolicies},
+		{Route: Route{"GET", "/api/admin/policies/{id}", false}, auth: s.getPolicy},
+		{Route: Route{"PUT", "/api/admin/policies/{id}", false}, auth: s.putPolicy},
+		{Route: Route{"PUT", "/api/admin/policies", false}, auth: s.putPolicy},
+		{Route: Route{"DELETE", "/api/admin/policies/{id}", false}, auth: s.deletePolicy},
+		{Route: Route{"DELETE", "/api/admin/policies", false}, auth: s.deletePolicy},
 		{Route: Route{"GET", "/api/admin/keys", false}, auth: s.listAdminKeys},
 		{Route: Route{"GET", "/api/admin/keys/{keyid}", false}, auth: s.getAdminKey},
 		{Route: Route{"PUT", "/api/admin/keys/{keyid}", false}, auth: s.putKey},
@@ -87,8 +99,11 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		h := rt.h
-		if rt.auth != nil {
+		switch {
+		case rt.auth != nil:
 			h = s.authenticated(rt.auth)
+		case rt.ident != nil:
+			h = s.identified(rt.ident)
 		}
 		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(h))
 	}
@@ -149,8 +164,8 @@ func (s *Server) log() *slog.Logger {
 	return slog.Default()
 }
 
-// authenticated validates the bearer token and resolves the caller's roles.
-func (s *Server) authenticated(h authedFunc) func(w http.ResponseWriter, r *http.Request) error {
+// identified validates the bearer token and serves the identity it names.
+func (s *Server) identified(h identFunc) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
@@ -163,12 +178,19 @@ func (s *Server) authenticated(h authedFunc) func(w http.ResponseWriter, r *http
 			}
 			return err
 		}
+		return h(w, r, id)
+	}
+}
+
+// authenticated validates the bearer token and resolves the caller's roles.
+func (s *Server) authenticated(h authedFunc) func(w http.ResponseWriter, r *http.Request) error {
+	return s.identified(func(w http.ResponseWriter, r *http.Request, id keyserver.Identity) error {
 		c, err := s.Service.Caller(r.Context(), id)
 		if err != nil {
 			return err
 		}
 		return h(w, r, c)
-	}
+	})
 }
 
 func newRequestID() string {

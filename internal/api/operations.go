@@ -12,13 +12,33 @@ func (s *Server) createOperation(w http.ResponseWriter, r *http.Request, c keyse
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	op, err := s.Service.CreateOperation(r.Context(), c, &req)
+	op, created, err := s.createOnce(r, c, &req)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/api/operations/"+op.ID)
-	writeJSON(w, http.StatusCreated, s.view(r.Context(), c, op))
+	status := http.StatusCreated
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+		status = http.StatusOK
+	}
+	writeJSON(w, status, s.view(r.Context(), c, op))
 	return nil
+}
+
+// createOnce creates the operation, once per Idempotency-Key when the
+// request carries one; created is false when an earlier request with the
+// same key opened it.
+func (s *Server) createOnce(r *http.Request, c keyserver.Caller, req *keyserver.OperationRequest) (*keyserver.Operation, bool, error) {
+	keys, ok := r.Header["Idempotency-Key"]
+	if !ok {
+		op, err := s.Service.CreateOperation(r.Context(), c, req)
+		return op, err == nil, err
+	}
+	if len(keys) != 1 {
+		return nil, false, keyserver.Errorf(keyserver.EINVALID, "The request carries more than one Idempotency-Key header.")
+	}
+	return s.Service.CreateOperationOnce(r.Context(), c, req, keys[0])
 }
 
 func (s *Server) getOperation(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {

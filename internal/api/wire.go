@@ -73,6 +73,8 @@ type operationJSON struct {
 	Approved    bool          `json:"approved"`
 	Status      string        `json:"status"`
 	Actions     actionsJSON   `json:"actions"`
+	// BuildContext is where the operation came from, from the requester's CI token.
+	BuildContext *buildContextView `json:"buildcontext,omitempty"`
 }
 
 // eventJSON is one entry of an operation's audit timeline.
@@ -167,6 +169,7 @@ func (s *Server) view(ctx context.Context, c keyserver.Caller, op *keyserver.Ope
 	}
 	v.Rejected = s.closure(ctx, op.Rejected)
 	v.Cancelled = s.closure(ctx, op.Cancelled)
+	v.BuildContext = viewBuildContext(op.BuildContext)
 	return v
 }
 

@@ -41,7 +41,7 @@ var Settings = []Setting{
 	{Name: "FUNCTIONS_CUSTOMHANDLER_PORT", Default: "7071", Meaning: "port to listen on", Azure: Platform, Local: true},
 	{Name: "KEYSERVER_TABLES_CONNECTION_STRING", Meaning: "an explicit Table Storage connection string (Azurite locally)", Azure: LocalOnly, Local: true, Secret: true},
 	{Name: "KEYSERVER_TABLES_ENDPOINT", Meaning: "`https://<account>.table.core.windows.net`, used with the managed identity when no connection string is set", Azure: Infra},
-	{Name: "KEYSERVER_TABLE_PREFIX", Default: "ks", Meaning: "prefix of the four table names (`<p>Keys`, `<p>Subjects`, `<p>Operations`, `<p>Audit`)", Azure: Infra},
+	{Name: "KEYSERVER_TABLE_PREFIX", Default: "ks", Meaning: "prefix of the five table names (`<p>Keys`, `<p>Subjects`, `<p>Operations`, `<p>Audit`, `<p>Policies`)", Azure: Infra},
 	{Name: "KEYSERVER_TRUSTED_ISSUERS", Meaning: "JSON array of `{\"issuer\",\"audience\",\"subjectclaim\",\"personclaim\",\"discoveryurl\",\"sameas\"}`; only `issuer` and `audience` are required (see [People and apps](#people-and-apps))", Azure: Infra, Local: true},
 	{Name: "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS", Default: "false", Meaning: "`true` accepts plain-http issuer, discovery and JWKS URLs on loopback hosts: the local dev auth server only", Azure: LocalOnly, Local: true},
 	{Name: "KEYSERVER_ISSUER_KEYS_MAX_AGE", Default: "24h", Meaning: "how long an issuer's signing keys stay trusted while they cannot be refreshed; past it, its tokens get 401"},

@@ -54,6 +54,26 @@ type Operation struct {
 	Created     time.Time `json:"created"`
 	Expires     time.Time `json:"expires"`
 	Keys        []Key     `json:"keys"`
+	// BuildContext says which CI run asked, when one did.
+	BuildContext *BuildContext `json:"buildcontext,omitempty"`
+}
+
+// BuildContext is the CI run an operation came from, as its token says.
+type BuildContext struct {
+	Platform     string `json:"platform"`
+	Repository   string `json:"repository"`
+	RepositoryID string `json:"repositoryid"`
+	Ref          string `json:"ref"`
+	SHA          string `json:"sha"`
+	Workflow     string `json:"workflow"`
+	JobWorkflow  string `json:"jobworkflow,omitempty"`
+	RunID        string `json:"runid"`
+	RunAttempt   string `json:"runattempt,omitempty"`
+	Job          string `json:"job,omitempty"`
+	Actor        string `json:"actor"`
+	Event        string `json:"event"`
+	Environment  string `json:"environment,omitempty"`
+	RunURL       string `json:"runurl,omitempty"`
 }
 
 // Key is one key of the operation with its approvals given of those needed.
@@ -87,6 +107,10 @@ func FromDomain(ev *keyserver.Event) Body {
 		a := principal(ev.Actor, ev.ActorName)
 		b.Actor = &a
 	}
+	if c := ev.Operation.BuildContext; c != nil {
+		w := BuildContext(*c)
+		b.Operation.BuildContext = &w
+	}
 	for _, k := range ev.Operation.Keys {
 		b.Operation.Keys = append(b.Operation.Keys, Key{KeyID: k.KeyID, ApprovalsGiven: k.Approvals,
 			ApprovalsNeeded: k.RequiredApprovals, MaxUsageCount: k.MaxUsageCount})
@@ -109,6 +133,10 @@ func (b Body) Domain() *keyserver.Event {
 	}
 	if b.Actor != nil {
 		ev.Actor, ev.ActorName = b.Actor.domain(), b.Actor.Name
+	}
+	if c := b.Operation.BuildContext; c != nil {
+		d := keyserver.BuildContext(*c)
+		ev.Operation.BuildContext = &d
 	}
 	for _, k := range b.Operation.Keys {
 		ev.Operation.Keys = append(ev.Operation.Keys, keyserver.KeySummary{KeyID: k.KeyID,

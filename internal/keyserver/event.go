@@ -51,6 +51,8 @@ type OperationSummary struct {
 	Created     time.Time
 	Expires     time.Time
 	Keys        []KeySummary
+	// BuildContext is where the operation came from, when a CI job asked.
+	BuildContext *BuildContext
 }
 
 // KeySummary is one key of an operation, with its approvals given and needed.
@@ -81,7 +83,7 @@ func (s OperationSummary) KeyIDs() []string {
 // Summarize returns what an event tells of op at now.
 func Summarize(op *Operation, now time.Time) OperationSummary {
 	s := OperationSummary{ID: op.ID, Description: op.Description, Requester: op.Requester,
-		Status: op.Status(now), Created: op.Created, Expires: op.Expires}
+		Status: op.Status(now), Created: op.Created, Expires: op.Expires, BuildContext: op.BuildContext}
 	for _, g := range op.Keys {
 		s.Keys = append(s.Keys, KeySummary{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount,
 			RequiredApprovals: g.RequiredApprovals, Approvals: len(g.Approvals)})

@@ -101,7 +101,7 @@ func newFixture(tb testing.TB) *fixture {
 		mustDo(tb, f.store.PutSubject(context.Background(), &keyserver.Subject{Principal: p, Name: "Name of " + name, Roles: roles}))
 	}
 	f.svc = &keyserver.Service{
-		Ops: f.store, Keys: f.store, Subjects: f.store, Audit: f.store, Publisher: f.notes,
+		Ops: f.store, Keys: f.store, Subjects: f.store, Policies: f.store, Audit: f.store, Publisher: f.notes,
 		HSM:             keyserver.Verified(f.hsm),
 		Limits:          keyserver.DefaultLimits,
 		BootstrapAdmins: []keyserver.Principal{principal("boot")},

@@ -16,7 +16,7 @@ import (
 func TestMemStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		m := memstore.New()
-		return storetest.Stores{Ops: m, Keys: m, Subjects: m, Audit: m}
+		return storetest.Stores{Ops: m, Keys: m, Subjects: m, Audit: m, Policies: m}
 	})
 }
 

@@ -69,6 +69,8 @@ type Operation struct {
 	Keys        []*KeyGrant `json:"keys"`
 	Rejected    *Closure    `json:"rejected,omitempty"`
 	Cancelled   *Closure    `json:"cancelled,omitempty"`
+	// BuildContext is where the operation came from, from the requester's token.
+	BuildContext *BuildContext `json:"-"`
 	// Reminded is set once the reminder was sent; ExpiryNoted once upkeep
 	// wrote the operation.expired event. Each makes its event happen once.
 	Reminded    bool `json:"-"`

@@ -12,6 +12,18 @@ const maxCommentLength = 1024
 
 // CreateOperation opens an operation for c. c needs orderer rights on every key.
 func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationRequest) (*Operation, error) {
+	op, err := s.newOperation(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.storeOperation(ctx, c, op); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// newOperation checks req and c's rights and builds the operation, storing nothing.
+func (s *Service) newOperation(ctx context.Context, c Caller, req *OperationRequest) (*Operation, error) {
 	if err := req.Validate(s.Limits); err != nil {
 		return nil, err
 	}
@@ -19,6 +31,9 @@ func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationR
 	op := &Operation{
 		ID: NewID(), Requester: c.Principal, Description: req.Description,
 		Created: now, Expires: now.Add(time.Duration(req.ValidMS) * time.Millisecond),
+	}
+	if c.Kind == KindApp {
+		op.BuildContext = BuildContextOf(c.Issuer, c.Claims)
 	}
 	for _, kr := range req.Keys {
 		k, err := s.key(ctx, kr.KeyID)
@@ -36,17 +51,24 @@ func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationR
 		}
 		op.Keys = append(op.Keys, &KeyGrant{KeyID: k.KeyID, MaxUsageCount: kr.MaxUsageCount, RequiredApprovals: k.RequiredApprovals, HSMKey: k.HSMKey})
 	}
+	return op, nil
+}
+
+// storeOperation writes a new operation with its audit event and its
+// operation.created event, and publishes the event.
+func (s *Service) storeOperation(ctx context.Context, c Caller, op *Operation) error {
 	subjects, err := s.allSubjects(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	now := op.Created
 	ev := AuditEvent{Time: now, Actor: c.Principal, Action: ActionCreate, OperationID: op.ID, Result: "ok", Detail: op.Description}
 	events := []*Event{s.newEvent(op, EventCreated, now, &c, "", subjects)}
 	if err := s.Ops.CreateOperation(ctx, op, ev, events); err != nil {
-		return nil, err
+		return err
 	}
 	s.publish(ctx, op.ID, events)
-	return op, nil
+	return nil
 }
 
 // readable loads an operation c may see; anything else looks like it does not exist.

@@ -87,6 +87,9 @@ type OperationStore interface {
 	// MarkPublished records that events of operation opID reached the
 	// topic; marking one twice, or one already gone, is not an error.
 	MarkPublished(ctx context.Context, opID string, eventIDs []string) error
+	// ClaimIdempotencyKey stores rec unless rec.Requester already used
+	// rec.Key; it returns the stored record, and fresh is true when that is rec.
+	ClaimIdempotencyKey(ctx context.Context, rec IdempotencyRecord) (stored *IdempotencyRecord, fresh bool, err error)
 }
 
 // SigningLoader is an optional ability of an OperationStore: loading an
@@ -151,6 +154,17 @@ type SubjectStore interface {
 	PutSubject(ctx context.Context, s *Subject) error
 	// DeleteSubject returns ENOTFOUND when p is not registered.
 	DeleteSubject(ctx context.Context, p Principal) error
+}
+
+// PolicyStore keeps trust policies.
+type PolicyStore interface {
+	// Policies returns every policy, ordered by id.
+	Policies(ctx context.Context) ([]*Policy, error)
+	// Policy returns ENOTFOUND when id does not exist.
+	Policy(ctx context.Context, id string) (*Policy, error)
+	PutPolicy(ctx context.Context, p *Policy) error
+	// DeletePolicy returns ENOTFOUND when id does not exist.
+	DeletePolicy(ctx context.Context, id string) error
 }
 
 // SubjectLister is an optional ability of a SubjectStore: listing every

@@ -62,6 +62,8 @@ type Caller struct {
 	// Claims are the verified token's claims, for role sources that match
 	// them (trust policies).
 	Claims map[string]any
+	// Policies are the ids of the trust policies that granted roles.
+	Policies []string
 }
 
 func (c Caller) has(role string) bool {

@@ -9,9 +9,11 @@ import (
 
 // Service applies the Keyserver's rules on top of its stores, HSM and publisher.
 type Service struct {
-	Ops       OperationStore
-	Keys      KeyStore
-	Subjects  SubjectStore
+	Ops      OperationStore
+	Keys     KeyStore
+	Subjects SubjectStore
+	// Policies keeps trust policies; nil means none.
+	Policies  PolicyStore
 	Audit     AuditLog
 	Publisher Publisher
 	HSM       KeyBackend
@@ -31,9 +33,10 @@ type Service struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 
-	subjects ttlCache[Principal, *Subject]
-	keys     ttlCache[string, *Key]
-	everyone ttlCache[struct{}, []*Subject]
+	subjects    ttlCache[Principal, *Subject]
+	policyCache ttlCache[struct{}, []*Policy]
+	keys        ttlCache[string, *Key]
+	everyone    ttlCache[struct{}, []*Subject]
 }
 
 func (s *Service) now() time.Time {
@@ -50,10 +53,10 @@ func (s *Service) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Caller resolves the roles of a verified identity: bootstrap admin, then its
-// registration as a subject of its kind. A principal that holds no role is
-// refused. Another source of roles (trust policies matching Claims) adds to
-// Roles here.
+// Caller resolves the roles of a verified identity: bootstrap admin, its
+// registration as a subject of its kind, and the roles of every trust
+// policy its token's claims match (apps only). A principal that holds no
+// role is refused.
 func (s *Service) Caller(ctx context.Context, id Identity) (Caller, error) {
 	p := id.Principal
 	c := Caller{Principal: p, Name: id.Name, Claims: id.Claims}
@@ -73,7 +76,14 @@ func (s *Service) Caller(ctx context.Context, id Identity) (Caller, error) {
 		c.Roles = append(c.Roles, sub.Roles...)
 	case ErrorCode(err) != ENOTFOUND:
 		return Caller{}, err
-	case len(c.Roles) == 0:
+	}
+	if err := s.policyRoles(ctx, &c); err != nil {
+		return Caller{}, err
+	}
+	if len(c.Roles) == 0 && ErrorCode(err) == ENOTFOUND {
+		if p.Kind == KindApp && len(c.Claims) > 0 {
+			return Caller{}, Errorf(EFORBIDDEN, "%s %q of issuer %q is not registered with the Keyserver and no trust policy matches its token; GET /api/me says why.", kindTitle(p.Kind), p.Subject, p.Issuer)
+		}
 		return Caller{}, Errorf(EFORBIDDEN, "%s %q of issuer %q is not registered with the Keyserver.", kindTitle(p.Kind), p.Subject, p.Issuer)
 	}
 	return c, nil

@@ -22,6 +22,7 @@ import (
 	"keyserver/internal/app"
 	"keyserver/internal/azurite"
 	"keyserver/internal/devauth"
+	"keyserver/internal/devauth/ciauth"
 	"keyserver/internal/hsmfake"
 )
 
@@ -76,6 +77,8 @@ type Stack struct {
 	Azurite    *azurite.Server
 	HSM        *hsmfake.Server
 	Auth       *devauth.Server
+	// CI stands in for GitHub Actions' and GitLab's token services, below AuthURL.
+	CI *ciauth.Server
 	// IdentityHeaderFile holds this start's IDENTITY_HEADER value.
 	IdentityHeaderFile string
 
@@ -183,7 +186,11 @@ func (st *Stack) startAuth(dir string, handlerPort int, o Options) error {
 		authLn.Close()
 		return err
 	}
-	st.serve(authLn, st.Auth.Handler(), nil)
+	if st.CI, err = ciauth.New(st.AuthURL, 0, nil); err != nil {
+		authLn.Close()
+		return fmt.Errorf("starting the CI platform stand-ins: %w", err)
+	}
+	st.serve(authLn, st.authHandler(), nil)
 	return nil
 }
 
@@ -192,7 +199,7 @@ func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout
 	return map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT":          strconv.Itoa(port),
 		"KEYSERVER_TABLES_CONNECTION_STRING":    tables,
-		"KEYSERVER_TRUSTED_ISSUERS":             fmt.Sprintf(`[{"issuer":%q,"audience":%q,"subjectclaim":"sub","personclaim":"oid"}]`, st.AuthURL, Audience),
+		"KEYSERVER_TRUSTED_ISSUERS":             st.trustedIssuers(),
 		"KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS": "true",
 		"KEYSERVER_BOOTSTRAP_ADMINS":            fmt.Sprintf(`[{"issuer":%q,"subject":"adminclient"}]`, st.AuthURL),
 		"KEYSERVER_KEYVAULT_CREDENTIAL":         "managedidentity",

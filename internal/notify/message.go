@@ -48,10 +48,25 @@ func compose(ev *keyserver.Event, now time.Time) message {
 		fact{"Time left", timeLeft(op.Expires, now)},
 		fact{"Approvers who can act", approversLine(ev)},
 	)
+	if b := op.BuildContext; b != nil {
+		m.facts = append(m.facts, fact{"Build", buildLine(b)})
+		if b.RunURL != "" {
+			m.facts = append(m.facts, fact{"Run", b.RunURL})
+		}
+	}
 	if a := actorLine(ev); a.value != "" {
 		m.facts = append(m.facts, a)
 	}
 	return m
+}
+
+// buildLine says which CI run asked: repository, ref, commit and run.
+func buildLine(b *keyserver.BuildContext) string {
+	sha := b.SHA
+	if len(sha) > 12 {
+		sha = sha[:12]
+	}
+	return fmt.Sprintf("%s %s at %s (%s run %s, %s by %s)", b.Repository, b.Ref, sha, b.Platform, b.RunID, b.Event, b.Actor)
 }
 
 // principal names a subject for people: a person by name (their subject is

@@ -284,6 +284,9 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 	if op.Cancelled != nil {
 		r.setJSON("Cancelled", op.Cancelled)
 	}
+	if op.BuildContext != nil {
+		r.setJSON("BuildContext", buildContextRowOf(op.BuildContext))
+	}
 	return r, nil
 }
 
@@ -303,6 +306,13 @@ func opFromRow(r *row) (*keyserver.Operation, error) {
 	}
 	for _, g := range grants {
 		op.Keys = append(op.Keys, &keyserver.KeyGrant{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, RequiredApprovals: g.RequiredApprovals, HSMKey: g.HSMKey})
+	}
+	if r.str("BuildContext") != "" {
+		var bc buildContextRow
+		if err := r.json("BuildContext", &bc); err != nil {
+			return nil, err
+		}
+		op.BuildContext = bc.domain()
 	}
 	for name, c := range map[string]**keyserver.Closure{"Rejected": &op.Rejected, "Cancelled": &op.Cancelled} {
 		if r.str(name) == "" {

@@ -21,7 +21,7 @@ import (
 )
 
 // Store implements keyserver.OperationStore, KeyStore, SubjectStore,
-// AuditLog and HealthChecker on four tables named after a prefix.
+// PolicyStore, AuditLog and HealthChecker on five tables named after a prefix.
 type Store struct {
 	// Now is the clock used for audit events and uses without a time.
 	Now func() time.Time
@@ -31,6 +31,7 @@ type Store struct {
 	subjects *aztables.Client
 	ops      *aztables.Client
 	audit    *aztables.Client
+	policies *aztables.Client
 	names    []string
 	slots    slotBook
 }
@@ -43,6 +44,7 @@ var (
 	_ keyserver.HealthChecker  = (*Store)(nil)
 	_ keyserver.SigningLoader  = (*Store)(nil)
 	_ keyserver.SubjectLister  = (*Store)(nil)
+	_ keyserver.PolicyStore    = (*Store)(nil)
 )
 
 var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,40}$`)
@@ -81,11 +83,12 @@ func newStore(svc *aztables.ServiceClient, prefix string) (*Store, error) {
 		return nil, fmt.Errorf("table prefix %q must be 1 to 41 letters or digits, starting with a letter", prefix)
 	}
 	s := &Store{Now: time.Now, svc: svc}
-	s.names = []string{prefix + "Keys", prefix + "Subjects", prefix + "Operations", prefix + "Audit"}
+	s.names = []string{prefix + "Keys", prefix + "Subjects", prefix + "Operations", prefix + "Audit", prefix + "Policies"}
 	s.keys = svc.NewClient(s.names[0])
 	s.subjects = svc.NewClient(s.names[1])
 	s.ops = svc.NewClient(s.names[2])
 	s.audit = svc.NewClient(s.names[3])
+	s.policies = svc.NewClient(s.names[4])
 	return s, nil
 }
 
@@ -111,7 +114,7 @@ func clientOptions(opts ...Option) *aztables.ClientOptions {
 	return o
 }
 
-// EnsureTables creates the four tables, leaving existing ones alone.
+// EnsureTables creates the five tables, leaving existing ones alone.
 func (s *Store) EnsureTables(ctx context.Context) error {
 	for _, name := range s.names {
 		_, err := s.svc.CreateTable(ctx, name, nil)

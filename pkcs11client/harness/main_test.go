@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"keyserver/pkcs11client/internal/ksfake"
+	"keyserver/internal/ksfake"
 )
 
 // libPath is the module built once for all tests.

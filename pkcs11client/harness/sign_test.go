@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"keyserver/pkcs11client/internal/ksfake"
+	"keyserver/internal/ksfake"
 )
 
 func TestSlotTokenAndMechanisms(t *testing.T) {

@@ -28,6 +28,8 @@ type Store struct {
 	deleted  map[string][]keyserver.AuditEvent
 	losses   int // UpdateOperation attempts still to lose to another writer
 	tokens   int
+	idem     map[memIdemKey]keyserver.IdempotencyRecord
+	policies map[string]*keyserver.Policy
 }
 
 type memOp struct {
@@ -85,6 +87,10 @@ func cloneOp(op *keyserver.Operation) *keyserver.Operation {
 	if op.Cancelled != nil {
 		cl := *op.Cancelled
 		c.Cancelled = &cl
+	}
+	if op.BuildContext != nil {
+		bc := *op.BuildContext
+		c.BuildContext = &bc
 	}
 	return &c
 }

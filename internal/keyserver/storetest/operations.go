@@ -13,8 +13,13 @@ import (
 func testOperationRoundTrip(t *testing.T, s Stores) {
 	ctx := context.Background()
 	op := newOp(map[string]int{"k1": 3, "fw.key-2_b": 1})
+	op.BuildContext = &keyserver.BuildContext{Platform: "github", Repository: "octo/fw – ünïcode", RepositoryID: "4711",
+		Ref: "refs/heads/main", SHA: "0123abcd", Workflow: "octo/fw/.github/workflows/release.yml@refs/heads/main",
+		JobWorkflow: "octo/shared/.github/workflows/sign.yml@v1", RunID: "42", RunAttempt: "2", Job: "7", Actor: "octocat",
+		Event: "push", Environment: "production", RunURL: "https://github.com/octo/fw/actions/runs/42/attempts/2"}
 	ev := createEvent(op)
 	n := event(op, keyserver.EventCreated, t0)
+	n.Operation.BuildContext = op.BuildContext
 	if err := s.Ops.CreateOperation(ctx, op, ev, []*keyserver.Event{n}); err != nil {
 		t.Fatalf("CreateOperation: %v", err)
 	}

@@ -22,6 +22,7 @@ type Stores struct {
 	Keys     keyserver.KeyStore
 	Subjects keyserver.SubjectStore
 	Audit    keyserver.AuditLog
+	Policies keyserver.PolicyStore
 }
 
 // EventReader is implemented by stores whose operation audit events tests can read back.
@@ -65,6 +66,9 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 		{"SubjectsRoundTrip", testSubjectsRoundTrip},
 		{"PeopleAndApps", testPeopleAndApps},
 		{"RecordAudit", testRecordAudit},
+		{"IdempotencyClaims", testIdempotencyClaims},
+		{"ConcurrentIdempotencyClaims", testConcurrentIdempotencyClaims},
+		{"PoliciesRoundTrip", testPoliciesRoundTrip},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })

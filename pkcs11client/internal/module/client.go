@@ -9,31 +9,18 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"keyserver/internal/ksc"
 )
 
 // maxAnswer bounds what the module reads of one Keyserver answer.
 const maxAnswer = 4 << 20
 
-// KeyInfo is one entry of GET /api/keys.
-type KeyInfo struct {
-	KeyID             string `json:"keyid"`
-	KeyInfo           string `json:"keyinfo"`
-	Certificate       string `json:"certificate"`
-	Algorithm         string `json:"algorithm"`
-	RequiredApprovals int    `json:"requiredapprovals"`
-}
+// KeyInfo is one entry of GET /api/keys, as the ks CLI reads it too.
+type KeyInfo = ksc.Key
 
-// SignRequest is the body of POST /api/signorders.
-type SignRequest struct {
-	OperationID     string `json:"operationid"`
-	KeyID           string `json:"keyid"`
-	InputData       string `json:"inputdata"`
-	InputFormat     string `json:"inputformat"`
-	InputPadding    string `json:"inputpadding"`
-	SignatureFormat string `json:"signatureformat"`
-	Description     string `json:"description,omitempty"`
-	HashAlgorithm   string `json:"hashalgorithm,omitempty"`
-}
+// SignRequest is the body of POST /api/signorders, as the ks CLI sends it too.
+type SignRequest = ksc.SignOrder
 
 type signAnswer struct {
 	KeyID           string `json:"keyid"`
@@ -50,12 +37,12 @@ type errorAnswer struct {
 // Client talks to the Keyserver.
 type Client struct {
 	cfg    *Config
-	tokens *TokenSource
+	tokens *ksc.TokenSource
 	http   *http.Client
 }
 
 // NewClient builds a client; hc nil means a fresh http.Client with cfg.Timeout.
-func NewClient(cfg *Config, tokens *TokenSource, hc *http.Client) *Client {
+func NewClient(cfg *Config, tokens *ksc.TokenSource, hc *http.Client) *Client {
 	if hc == nil {
 		// Redirects are not followed: the bearer token must never travel
 		// anywhere but the configured server, and never over plain http.

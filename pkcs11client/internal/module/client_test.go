@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"keyserver/internal/ksc"
 )
 
 func TestClientDoesNotFollowRedirects(t *testing.T) {
@@ -22,11 +24,11 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusFound)
 	}))
 	defer server.Close()
-	u, err := ParseAPIServer(server.URL)
+	u, err := ksc.ParseAPIServer(server.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewClient(&Config{APIServer: u, Timeout: 5 * time.Second}, NewTokenSource("tok", "", time.Now), nil)
+	c := NewClient(&Config{APIServer: u, Timeout: 5 * time.Second}, ksc.NewTokenSource("tok", "", time.Now), nil)
 	if _, err := c.Keys(context.Background()); err == nil {
 		t.Fatal("Keys followed a redirect and succeeded; want an error")
 	}

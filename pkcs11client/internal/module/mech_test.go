@@ -10,7 +10,7 @@ import (
 	"encoding/hex"
 	"testing"
 
-	"keyserver/pkcs11client/internal/ksfake"
+	"keyserver/internal/ksfake"
 )
 
 func TestDigestInfoMatchesGoPKCS1(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"keyserver/internal/ksc"
 )
 
 // SlotID is the one slot the module has.
@@ -85,7 +87,7 @@ func (m *Module) doLoad() error {
 		return errorf(CKR_TOKEN_NOT_PRESENT, "%v", err)
 	}
 	m.cfg = cfg
-	m.client = NewClient(cfg, NewTokenSource(cfg.Token, cfg.TokenFile, m.opts.Now), m.opts.HTTPClient)
+	m.client = NewClient(cfg, ksc.NewTokenSource(cfg.Token, cfg.TokenFile, m.opts.Now), m.opts.HTTPClient)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	infos, err := m.client.Keys(ctx)

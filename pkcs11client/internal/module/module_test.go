@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"keyserver/pkcs11client/internal/ksfake"
+	"keyserver/internal/ksfake"
 )
 
 type logSink struct {

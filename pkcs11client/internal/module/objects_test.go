@@ -9,7 +9,7 @@ import (
 	"encoding/asn1"
 	"testing"
 
-	"keyserver/pkcs11client/internal/ksfake"
+	"keyserver/internal/ksfake"
 )
 
 func TestObjectsOfAnRSAKey(t *testing.T) {

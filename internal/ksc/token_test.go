@@ -1,10 +1,11 @@
-package module
+package ksc
 
 import (
 	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -60,5 +61,23 @@ func TestFixedTokenIsReturnedAsIs(t *testing.T) {
 	}
 	if _, err := NewTokenSource("", "", nil).Token(); err == nil {
 		t.Fatalf("Token with no source succeeded")
+	}
+}
+
+func TestJWTAudiences(t *testing.T) {
+	enc := base64.RawURLEncoding.EncodeToString
+	tok := func(payload string) string {
+		return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(payload)) + ".sig"
+	}
+	cases := map[string][]string{
+		tok(`{"aud":"a"}`):       {"a"},
+		tok(`{"aud":["a","b"]}`): {"a", "b"},
+		tok(`{"sub":"x"}`):       nil,
+		"opaque":                 nil,
+	}
+	for in, want := range cases {
+		if got := JWTAudiences(in); !slices.Equal(got, want) {
+			t.Errorf("JWTAudiences(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

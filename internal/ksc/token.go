@@ -1,4 +1,4 @@
-package module
+package ksc
 
 import (
 	"encoding/base64"
@@ -62,18 +62,10 @@ func (s *TokenSource) Token() (string, error) {
 // JWTExpiry decodes the exp claim of a JWT without verifying it; zero when
 // the token is not a JWT or has no exp.
 func JWTExpiry(tok string) time.Time {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return time.Time{}
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}
-	}
 	var claims struct {
 		Exp json.Number `json:"exp"`
 	}
-	if json.Unmarshal(payload, &claims) != nil {
+	if !jwtClaims(tok, &claims) {
 		return time.Time{}
 	}
 	secs, err := claims.Exp.Float64()
@@ -81,4 +73,34 @@ func JWTExpiry(tok string) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(int64(secs), 0)
+}
+
+// JWTAudiences decodes the aud claim of a JWT without verifying it.
+func JWTAudiences(tok string) []string {
+	var claims struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if !jwtClaims(tok, &claims) || len(claims.Aud) == 0 {
+		return nil
+	}
+	var one string
+	if json.Unmarshal(claims.Aud, &one) == nil {
+		return []string{one}
+	}
+	var many []string
+	_ = json.Unmarshal(claims.Aud, &many)
+	return many
+}
+
+// jwtClaims decodes the payload of a JWT into v without verifying it.
+func jwtClaims(tok string, v any) bool {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return false
+	}
+	return json.Unmarshal(payload, v) == nil
 }

@@ -1,5 +1,6 @@
-// Package ksfake is an in-memory fake of the Keyserver's /api/keys and
-// /api/signorders for tests of the PKCS#11 module. It signs with real keys,
+// Package ksfake is an in-memory fake of the Keyserver API for tests of its
+// clients, the PKCS#11 module and the ks CLI: /api/keys, /api/keys/{keyid},
+// /api/signorders and (ops.go) the operations routes. It signs with real keys,
 // checks every request field strictly (an unexpected request fails loudly
 // with 400 "fake: ..."), counts calls and takes one-shot faults.
 package ksfake
@@ -45,12 +46,18 @@ type Fake struct {
 	OperationID string // the accepted operation id
 	Keys        []*Key
 
+	// Required is the approvals each key needs in operations (default 0).
+	Required map[string]int
+	// Now is the fake's clock; nil means time.Now.
+	Now func() time.Time
+
 	mu        sync.Mutex
 	keyCalls  int
 	signCalls int
 	faults    []Fault
 	lastOrder map[string]any
 	lastAuth  string
+	ops       opBook
 }
 
 // New makes a fake with the given keys; token and operation id are what it accepts.
@@ -132,15 +139,20 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.lastAuth = r.Header.Get("Authorization")
 	f.mu.Unlock()
-	if r.Header.Get("Authorization") != "Bearer "+f.Token {
+	subject, ok := f.authorized(r.Header.Get("Authorization"))
+	if !ok {
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "The bearer token is missing or invalid.")
 		return
 	}
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/api/keys":
 		f.listKeys(w)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/keys/"):
+		f.getKey(w, strings.TrimPrefix(r.URL.Path, "/api/keys/"))
 	case r.Method == http.MethodPost && r.URL.Path == "/api/signorders":
-		f.sign(w, r)
+		f.sign(w, r, subject)
+	case r.URL.Path == "/api/operations" || strings.HasPrefix(r.URL.Path, "/api/operations/"):
+		f.serveOperations(w, r, subject)
 	default:
 		writeError(w, http.StatusBadRequest, "invalid_request", "fake: unsupported request "+r.Method+" "+r.URL.Path)
 	}
@@ -152,14 +164,36 @@ func (f *Fake) listKeys(w http.ResponseWriter) {
 	f.mu.Unlock()
 	out := []map[string]any{}
 	for _, k := range f.Keys {
-		alg := "RSA"
-		if _, ok := k.Signer.(*ecdsa.PrivateKey); ok {
-			alg = "EC"
-		}
-		out = append(out, map[string]any{"keyid": k.ID, "keyinfo": "test key " + k.ID,
-			"certificate": k.PEM, "algorithm": alg, "requiredapprovals": 0})
+		out = append(out, f.keyView(k))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (f *Fake) keyView(k *Key) map[string]any {
+	alg := "RSA"
+	if _, ok := k.Signer.(*ecdsa.PrivateKey); ok {
+		alg = "EC"
+	}
+	return map[string]any{"keyid": k.ID, "keyinfo": "test key " + k.ID,
+		"certificate": k.PEM, "algorithm": alg, "requiredapprovals": f.Required[k.ID]}
+}
+
+func (f *Fake) key(id string) *Key {
+	for _, k := range f.Keys {
+		if k.ID == id {
+			return k
+		}
+	}
+	return nil
+}
+
+func (f *Fake) getKey(w http.ResponseWriter, id string) {
+	k := f.key(id)
+	if k == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("Key %q does not exist or you may not use it.", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, f.keyView(k))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -172,7 +206,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]string{"error": code, "message": msg})
 }
 
-func (f *Fake) sign(w http.ResponseWriter, r *http.Request) {
+func (f *Fake) sign(w http.ResponseWriter, r *http.Request, subject string) {
 	var order map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&order); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", "fake: body is not JSON")
@@ -196,6 +230,12 @@ func (f *Fake) sign(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "fake: "+err.Error())
 		return
 	}
+	if str(order, "operationid") != f.OperationID {
+		if status, code, msg := f.spendUse(subject, str(order, "operationid"), str(order, "keyid")); status != 0 {
+			writeError(w, status, code, msg)
+			return
+		}
+	}
 	writeJSON(w, http.StatusCreated, map[string]string{"keyid": str(order, "keyid"),
 		"inputdata": str(order, "inputdata"), "signatureformat": str(order, "signatureformat"),
 		"result": hex.EncodeToString(sig)})
@@ -216,9 +256,6 @@ func (f *Fake) signOrder(o map[string]any) ([]byte, error) {
 			return nil, fmt.Errorf("unknown field %q", k)
 		}
 	}
-	if str(o, "operationid") != f.OperationID {
-		return nil, fmt.Errorf("operation id %q is not %q", str(o, "operationid"), f.OperationID)
-	}
 	if str(o, "inputformat") != "hex" {
 		return nil, fmt.Errorf("inputformat must be hex")
 	}
@@ -226,12 +263,7 @@ func (f *Fake) signOrder(o map[string]any) ([]byte, error) {
 	if err != nil || strings.ToLower(str(o, "inputdata")) != str(o, "inputdata") {
 		return nil, fmt.Errorf("inputdata is not lower-case hex")
 	}
-	var key *Key
-	for _, k := range f.Keys {
-		if k.ID == str(o, "keyid") {
-			key = k
-		}
-	}
+	key := f.key(str(o, "keyid"))
 	if key == nil {
 		return nil, fmt.Errorf("unknown key %q", str(o, "keyid"))
 	}
@@ -256,8 +288,11 @@ func (f *Fake) signOrder(o map[string]any) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("RSA padding %q", pad)
 	case *ecdsa.PrivateKey:
-		if pad != "none" || format != "p1363" {
-			return nil, fmt.Errorf("EC wants none/p1363, got %q/%q", pad, format)
+		if pad != "none" || (format != "p1363" && format != "asn1") {
+			return nil, fmt.Errorf("EC wants none/p1363 or none/asn1, got %q/%q", pad, format)
+		}
+		if format == "asn1" {
+			return ecdsa.SignASN1(rand.Reader, priv, in)
 		}
 		r, s, err := ecdsa.Sign(rand.Reader, priv, in)
 		if err != nil {
