@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,5 +305,20 @@ func TestNamesPeopleAndApps(t *testing.T) {
 	want := "Approvers who can act: Ada Lovelace (person) for key2; Release approver (approver-app) for key2; approver-key2 for key2"
 	if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "4f1c0e9a") {
 		t.Fatalf("console = %q, want it to say %q", out.String(), want)
+	}
+}
+
+// TestNamesTheBuild: an operation a CI job asked for names its run.
+func TestNamesTheBuild(t *testing.T) {
+	f := newFixture(t)
+	ev := pendingEvent("Building of firmware")
+	ev.Operation.BuildContext = &keyserver.BuildContext{Platform: "github", Repository: "octo/fw", Ref: "refs/heads/main",
+		SHA: "0123456789abcdef0123", RunID: "31", Event: "push", Actor: "octocat", RunURL: "https://github.com/octo/fw/actions/runs/31"}
+	mustDeliver(t, f, ev)
+	lines := cardText(t, card(t, one(t, f, "/teams").body))
+	for _, want := range []string{"Build: octo/fw refs/heads/main at 0123456789ab (github run 31, push by octocat)", "Run: https://github.com/octo/fw/actions/runs/31"} {
+		if !slices.Contains(lines, want) {
+			t.Fatalf("the card does not say %q: %q", want, lines)
+		}
 	}
 }
