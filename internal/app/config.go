@@ -4,7 +4,6 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 
 	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
+	"keyserver/internal/strictjson"
 	"keyserver/internal/webui"
 )
 
@@ -118,17 +118,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS"), c.OIDC); err != nil {
 		return c, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
-	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &c.BootstrapAdmins); err != nil {
+	var admins []bootstrapAdmin
+	if err := strictjson.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &admins); err != nil {
 		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\",\"kind\"}: %w", err)
 	}
 	aliases := oidc.Aliases(c.Issuers)
-	for _, a := range c.BootstrapAdmins {
+	for _, a := range admins {
 		if a.Issuer == "" || a.Subject == "" {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: every entry needs issuer and subject")
 		}
 		if to, ok := aliases[a.Issuer]; ok {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: issuer %q is the same as %q (sameas); name %q", a.Issuer, to, to)
 		}
+		c.BootstrapAdmins = append(c.BootstrapAdmins, keyserver.Principal{Issuer: a.Issuer, Subject: a.Subject, Kind: a.Kind})
 	}
 	if err := c.UI.Validate(); err != nil {
 		return c, fmt.Errorf("KEYSERVER_UI_ISSUER, KEYSERVER_UI_CLIENT_ID, KEYSERVER_UI_SCOPE: %w", err)
@@ -143,6 +145,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 // entityName matches Service Bus topic and subscription names.
 var entityName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$`)
+
+// bootstrapAdmin is one entry of KEYSERVER_BOOTSTRAP_ADMINS.
+type bootstrapAdmin struct {
+	Issuer  string         `json:"issuer"`
+	Subject string         `json:"subject"`
+	Kind    keyserver.Kind `json:"kind"` // "person" or "app"; empty means app
+}
 
 func duration(s, name string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)

@@ -7,16 +7,16 @@ import (
 // Key is a registered signing key: a key id callers use, the reference to
 // the HSM key that makes its signatures, and its approval policy.
 type Key struct {
-	KeyID             string `json:"keyid"`
-	HSMKey            string `json:"hsmkey"`
-	RequiredApprovals int    `json:"requiredapprovals"`
-	KeyInfo           string `json:"keyinfo"`
-	Certificate       string `json:"certificate"`
-	Algorithm         string `json:"algorithm"`
-	Enabled           bool   `json:"enabled"`
-	// Channels receive the events of operations on the key. Never part of
-	// a JSON body as they are: they hold secrets.
-	Channels []Channel `json:"-"`
+	KeyID             string
+	HSMKey            string
+	RequiredApprovals int
+	KeyInfo           string
+	Certificate       string
+	Algorithm         string
+	Enabled           bool
+	// Channels receive the events of operations on the key; they hold
+	// secrets.
+	Channels []Channel
 }
 
 var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
