@@ -104,6 +104,7 @@ type eventWorld struct {
 	pub     *recPublisher
 	clock   *testClock
 	counter *rowCounter
+	prefix  string // of the world's tables
 }
 
 var evOrderer = keyserver.Principal{Issuer: "https://issuer.test", Subject: "orderer"}
@@ -114,9 +115,9 @@ func newEventWorld(t *testing.T) *eventWorld {
 	t.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	w := &eventWorld{pub: &recPublisher{}, clock: &testClock{}, counter: &rowCounter{}}
+	w := &eventWorld{pub: &recPublisher{}, clock: &testClock{}, counter: &rowCounter{}, prefix: "e" + hex.EncodeToString(b)}
 	var err error
-	if w.store, err = tablestore.NewFromConnectionString(azuriteConn, "e"+hex.EncodeToString(b), tablestore.WithPolicy(w.counter)); err != nil {
+	if w.store, err = tablestore.NewFromConnectionString(azuriteConn, w.prefix, tablestore.WithPolicy(w.counter)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

@@ -82,6 +82,8 @@ type Key struct {
 	ApprovalsGiven  int    `json:"approvalsgiven"`
 	ApprovalsNeeded int    `json:"approvalsneeded"`
 	MaxUsageCount   int    `json:"maxusagecount"`
+	// UsesSpent counts the signatures made with the key in the operation.
+	UsesSpent int `json:"usesspent"`
 }
 
 // Approver is a subject who should hear of the event, with the keys of the
@@ -113,7 +115,7 @@ func FromDomain(ev *keyserver.Event) Body {
 	}
 	for _, k := range ev.Operation.Keys {
 		b.Operation.Keys = append(b.Operation.Keys, Key{KeyID: k.KeyID, ApprovalsGiven: k.Approvals,
-			ApprovalsNeeded: k.RequiredApprovals, MaxUsageCount: k.MaxUsageCount})
+			ApprovalsNeeded: k.RequiredApprovals, MaxUsageCount: k.MaxUsageCount, UsesSpent: k.Uses})
 	}
 	for _, a := range ev.Approvers {
 		b.Approvers = append(b.Approvers, Approver{Principal: principal(a.Principal, a.Name), KeyIDs: append([]string{}, a.KeyIDs...)})
@@ -140,7 +142,7 @@ func (b Body) Domain() *keyserver.Event {
 	}
 	for _, k := range b.Operation.Keys {
 		ev.Operation.Keys = append(ev.Operation.Keys, keyserver.KeySummary{KeyID: k.KeyID,
-			MaxUsageCount: k.MaxUsageCount, RequiredApprovals: k.ApprovalsNeeded, Approvals: k.ApprovalsGiven})
+			MaxUsageCount: k.MaxUsageCount, RequiredApprovals: k.ApprovalsNeeded, Approvals: k.ApprovalsGiven, Uses: k.UsesSpent})
 	}
 	for _, a := range b.Approvers {
 		ev.Approvers = append(ev.Approvers, keyserver.Approver{Principal: a.domain(), Name: a.Name, KeyIDs: a.KeyIDs})

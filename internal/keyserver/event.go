@@ -61,6 +61,8 @@ type KeySummary struct {
 	MaxUsageCount     int
 	RequiredApprovals int
 	Approvals         int
+	// Uses counts the uses spent.
+	Uses int
 }
 
 // Approver is a subject who may approve some of an operation's keys.
@@ -86,7 +88,7 @@ func Summarize(op *Operation, now time.Time) OperationSummary {
 		Status: op.Status(now), Created: op.Created, Expires: op.Expires, BuildContext: op.BuildContext}
 	for _, g := range op.Keys {
 		s.Keys = append(s.Keys, KeySummary{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount,
-			RequiredApprovals: g.RequiredApprovals, Approvals: len(g.Approvals)})
+			RequiredApprovals: g.RequiredApprovals, Approvals: len(g.Approvals), Uses: g.SpentCount})
 	}
 	return s
 }

@@ -29,9 +29,12 @@ type Approval struct {
 
 // KeyGrant is what an operation allows for one key.
 type KeyGrant struct {
-	KeyID             string
-	MaxUsageCount     int
+	KeyID         string
+	MaxUsageCount int
+	// UsageCount counts the uses reserved or spent; SpentCount only those
+	// spent. Both are 0 in an operation loaded for signing.
 	UsageCount        int
+	SpentCount        int
 	RequiredApprovals int
 	Approvals         []Approval
 	// HSMKey is the HSM key the grant was opened for; approvals hold for it only.
@@ -72,9 +75,22 @@ type Operation struct {
 	// BuildContext is where the operation came from, from the requester's token.
 	BuildContext *BuildContext
 	// Reminded is set once the reminder was sent; ExpiryNoted once upkeep
-	// wrote the operation.expired event. Each makes its event happen once.
-	Reminded    bool
-	ExpiryNoted bool
+	// wrote the operation.expired event; ExhaustedNoted once the
+	// usage.exhausted event was written. Each makes its event happen once.
+	Reminded       bool
+	ExpiryNoted    bool
+	ExhaustedNoted bool
+}
+
+// Exhausted reports whether every use of every key was spent. Spent uses
+// are never given back, so once true it stays true.
+func (o *Operation) Exhausted() bool {
+	for _, g := range o.Keys {
+		if g.SpentCount < g.MaxUsageCount {
+			return false
+		}
+	}
+	return len(o.Keys) > 0
 }
 
 // ReminderAt is when a still pending operation gets its reminder: half way

@@ -26,6 +26,7 @@ const (
 	ActionCancel  = "operation.cancel"
 	ActionExpire  = "operation.expire"
 	ActionRemind  = "operation.remind"
+	ActionExhaust = "operation.exhaust"
 	ActionSign    = "sign"
 	ActionAdmin   = "admin"
 )
@@ -98,6 +99,17 @@ type OperationStore interface {
 // EEXHAUSTED when no use is left.
 type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
+}
+
+// FreeUseHinter is an optional ability of an OperationStore: telling,
+// without I/O, how many uses of a key in an operation it believes are free;
+// known is false when it has no belief. It is only a belief: uses other
+// instances took or gave back may be missing from it. After a signature the
+// service checks whether the operation is exhausted only when the store
+// believes no use of the key is free (a store without this ability gets the
+// check after every signature); see exhausted.go for the backstops.
+type FreeUseHinter interface {
+	FreeUses(opID, keyID string) (free int, known bool)
 }
 
 // EventReader is an optional ability of an OperationStore: reading back the

@@ -103,7 +103,9 @@ func (s *Service) tendDue(ctx context.Context, up UpkeepStore, now time.Time) (e
 // tend writes the one event due for operation id, if any: operation.expired
 // once it is past its expiry, or operation.reminder once at half its
 // validity. The flag it sets on the operation, under its ETag, makes each
-// happen once however many upkeep runs race.
+// happen once however many upkeep runs race. An operation that expires with
+// all its uses spent and no usage.exhausted written yet gets that event too
+// (see exhausted.go).
 func (s *Service) tend(ctx context.Context, up UpkeepStore, id string, now time.Time) (string, error) {
 	subjects, err := s.allSubjects(ctx)
 	if err != nil {
@@ -123,10 +125,13 @@ func (s *Service) tend(ctx context.Context, up UpkeepStore, id string, now time.
 			return nil, errNothingDue
 		}
 		action := map[string]string{EventExpired: ActionExpire, EventReminder: ActionRemind}[typ]
-		return &Update{
-			Audit:  AuditEvent{Time: now, Action: action, OperationID: op.ID, Result: "ok"},
-			Events: []*Event{s.newEvent(op, typ, now, nil, "", subjects)},
-		}, nil
+		u := &Update{Audit: AuditEvent{Time: now, Action: action, OperationID: op.ID, Result: "ok"}}
+		if typ == EventExpired && !op.ExhaustedNoted && op.Exhausted() {
+			op.ExhaustedNoted = true
+			u.Events = append(u.Events, s.newEvent(op, EventExhausted, now, nil, "", subjects))
+		}
+		u.Events = append(u.Events, s.newEvent(op, typ, now, nil, "", subjects))
+		return u, nil
 	})
 	if errors.Is(err, errNothingDue) || ErrorCode(err) == ENOTFOUND {
 		// Closed meanwhile, not yet due, or never created: the index only

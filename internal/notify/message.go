@@ -85,6 +85,9 @@ func keysLine(keys []keyserver.KeySummary) string {
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s %d of %d approvals", k.KeyID, k.Approvals, k.RequiredApprovals)
+		if k.Uses > 0 {
+			parts[i] += fmt.Sprintf(" (%d of %d uses spent)", k.Uses, k.MaxUsageCount)
+		}
 	}
 	return strings.Join(parts, ", ")
 }
@@ -110,7 +113,7 @@ func actorLine(ev *keyserver.Event) fact {
 	}
 	who := principal(ev.Actor, ev.ActorName)
 	label := map[string]string{keyserver.EventRejected: "Rejected by", keyserver.EventCancelled: "Cancelled by",
-		keyserver.EventApproval: "Approved by", keyserver.EventApproved: "Approved by"}[ev.Type]
+		keyserver.EventApproval: "Approved by", keyserver.EventApproved: "Approved by", keyserver.EventExhausted: "Last use by"}[ev.Type]
 	if label == "" {
 		label = "By"
 	}

@@ -322,3 +322,21 @@ func TestNamesTheBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestExhaustedSaysTheUses: the usage.exhausted message counts the uses
+// and names who spent the last.
+func TestExhaustedSaysTheUses(t *testing.T) {
+	f := newFixture(t)
+	ev := pendingEvent("Building of firmware")
+	ev.Type, ev.Operation.Status = keyserver.EventExhausted, keyserver.StatusExhausted
+	ev.Operation.Keys[0].Approvals, ev.Operation.Keys[0].Uses = 1, 1
+	ev.ActorName = "Release pipeline"
+	mustDeliver(t, f, ev)
+	lines := cardText(t, card(t, one(t, f, "/teams").body))
+	for _, want := range []string{"#All uses spent", "Keys: key2 1 of 1 approvals (1 of 1 uses spent)",
+		"Approvers who can act: none needed: the operation is exhausted", "Last use by: Release pipeline (orderer-client)"} {
+		if !slices.Contains(lines, want) {
+			t.Fatalf("the card does not say %q: %q", want, lines)
+		}
+	}
+}

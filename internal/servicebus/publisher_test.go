@@ -78,6 +78,7 @@ func TestPublishBuildsMessage(t *testing.T) {
 		{keyserver.EventApproved, []keyserver.KeySummary{{KeyID: "key2", RequiredApprovals: 1, Approvals: 1}}, "key2"},
 		{keyserver.EventRejected, []keyserver.KeySummary{{KeyID: "fw-ec"}}, "fw-ec"},
 		{keyserver.EventExpired, nil, ""},
+		{keyserver.EventExhausted, []keyserver.KeySummary{{KeyID: "key1", MaxUsageCount: 3, Uses: 3}, {KeyID: "key2", MaxUsageCount: 1, Uses: 1}}, "key1,key2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ, func(t *testing.T) {
@@ -141,7 +142,7 @@ func deref(p *string) string {
 
 func TestPublishBodyUsesWireNames(t *testing.T) {
 	rec := &recordingSender{}
-	ev := mustEvent(t, keyserver.EventCreated, keyserver.KeySummary{KeyID: "key2", RequiredApprovals: 1, MaxUsageCount: 3})
+	ev := mustEvent(t, keyserver.EventCreated, keyserver.KeySummary{KeyID: "key2", RequiredApprovals: 1, MaxUsageCount: 3, Uses: 2})
 	if err := newPublisher(rec).Publish(context.Background(), ev); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -168,7 +169,7 @@ func TestPublishBodyUsesWireNames(t *testing.T) {
 			t.Fatalf("operation has no %q: %s", name, rec.attempts[0].Body)
 		}
 	}
-	if !strings.Contains(string(fields.Operation["keys"]), `"approvalsgiven":0,"approvalsneeded":1`) {
+	if !strings.Contains(string(fields.Operation["keys"]), `"approvalsgiven":0,"approvalsneeded":1,"maxusagecount":3,"usesspent":2`) {
 		t.Fatalf("keys do not name approvals given and needed: %s", fields.Operation["keys"])
 	}
 	if len(fields.Approvers) != 1 || fields.Approvers[0]["subject"] != "bob" || fields.Approvers[0]["keyids"] == nil {

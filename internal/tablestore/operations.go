@@ -244,7 +244,7 @@ func (s *Store) loadRange(ctx context.Context, id, upper string) (*keyserver.Ope
 	}
 	var head *row
 	approvals := map[string][]keyserver.Approval{}
-	uses := map[string]int{}
+	uses, spent := map[string]int{}, map[string]int{}
 	for _, r := range rows {
 		switch {
 		case r.RowKey == opRow:
@@ -253,7 +253,11 @@ func (s *Store) loadRange(ctx context.Context, id, upper string) (*keyserver.Ope
 			k := keyIDOfRow(r.RowKey, approvalPrefix)
 			approvals[k] = append(approvals[k], approvalFromRow(r))
 		case strings.HasPrefix(r.RowKey, usePrefix):
-			uses[keyIDOfRow(r.RowKey, usePrefix)]++
+			k := keyIDOfRow(r.RowKey, usePrefix)
+			uses[k]++
+			if r.str("State") == useSpent {
+				spent[k]++
+			}
 		}
 	}
 	if head == nil {
@@ -269,7 +273,7 @@ func (s *Store) loadRange(ctx context.Context, id, upper string) (*keyserver.Ope
 			g.Approvals = []keyserver.Approval{}
 		}
 		sort.SliceStable(g.Approvals, func(i, j int) bool { return g.Approvals[i].Time.Before(g.Approvals[j].Time) })
-		g.UsageCount = uses[g.KeyID]
+		g.UsageCount, g.SpentCount = uses[g.KeyID], spent[g.KeyID]
 	}
 	return op, azcore.ETag(head.ETag), nil
 }
@@ -294,7 +298,8 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		setJSON("Keys", grants).
 		set("Open", !op.Closed()).
 		set("Reminded", op.Reminded).
-		set("ExpiryNoted", op.ExpiryNoted)
+		set("ExpiryNoted", op.ExpiryNoted).
+		set("ExhaustedNoted", op.ExhaustedNoted)
 	if op.Rejected != nil {
 		r.setJSON("Rejected", closureRowOf(op.Rejected))
 	}
@@ -309,13 +314,14 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 
 func opFromRow(r *row) (*keyserver.Operation, error) {
 	op := &keyserver.Operation{
-		ID:          r.PartitionKey,
-		Requester:   r.principal("Requester"),
-		Description: r.str("Description"),
-		Created:     r.time("Created"),
-		Expires:     r.time("Expires"),
-		Reminded:    r.flag("Reminded"),
-		ExpiryNoted: r.flag("ExpiryNoted"),
+		ID:             r.PartitionKey,
+		Requester:      r.principal("Requester"),
+		Description:    r.str("Description"),
+		Created:        r.time("Created"),
+		Expires:        r.time("Expires"),
+		Reminded:       r.flag("Reminded"),
+		ExpiryNoted:    r.flag("ExpiryNoted"),
+		ExhaustedNoted: r.flag("ExhaustedNoted"),
 	}
 	var grants []grantRow
 	if err := r.json("Keys", &grants); err != nil {

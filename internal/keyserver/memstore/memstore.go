@@ -30,6 +30,9 @@ type Store struct {
 	tokens   int
 	idem     map[memIdemKey]keyserver.IdempotencyRecord
 	policies map[string]*keyserver.Policy
+	// blindUses makes FreeUses believe every use free, as an instance that
+	// did not see the others' uses would.
+	blindUses bool
 }
 
 type memOp struct {
@@ -99,7 +102,12 @@ func cloneOp(op *keyserver.Operation) *keyserver.Operation {
 func (r *memOp) view() *keyserver.Operation {
 	c := cloneOp(r.op)
 	for _, g := range c.Keys {
-		g.UsageCount = len(r.uses[g.KeyID])
+		g.UsageCount, g.SpentCount = len(r.uses[g.KeyID]), 0
+		for _, u := range r.uses[g.KeyID] {
+			if u.spent {
+				g.SpentCount++
+			}
+		}
 	}
 	return c
 }
@@ -204,7 +212,7 @@ func (m *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 	}
 	for i, g := range after.Keys {
 		b := before.Keys[i]
-		if g.KeyID != b.KeyID || g.UsageCount != b.UsageCount || g.MaxUsageCount != b.MaxUsageCount {
+		if g.KeyID != b.KeyID || g.UsageCount != b.UsageCount || g.SpentCount != b.SpentCount || g.MaxUsageCount != b.MaxUsageCount {
 			return nil, loud("fn changed grant %s beyond its approvals", b.KeyID)
 		}
 		want := slices.Clone(b.Approvals)
@@ -329,6 +337,30 @@ func (m *Store) OpCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.ops)
+}
+
+// FreeUses reports the uses of keyID in opID neither reserved nor spent
+// (keyserver.FreeUseHinter); after BlindUses, all of them.
+func (m *Store) FreeUses(opID, keyID string) (int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.ops[opID]
+	if !ok || r.op.Grant(keyID) == nil {
+		return 0, false
+	}
+	free := r.op.Grant(keyID).MaxUsageCount
+	if !m.blindUses {
+		free -= len(r.uses[keyID])
+	}
+	return free, true
+}
+
+// BlindUses makes FreeUses report every use free (or, with false, tell the
+// truth again), as an instance that did not see the others' uses would.
+func (m *Store) BlindUses(blind bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blindUses = blind
 }
 
 // HeldUses returns how many uses of keyID are reserved or spent in opID.

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 		{"UnsentOldestFirst", testUnsentOldestFirst},
 		{"DueOperations", testDueOperations},
 		{"FinishedAndDeleted", testFinishedAndDeleted},
+		{"SpentAndExhausted", testSpentAndExhausted},
 		{"KeysRoundTrip", testKeysRoundTrip},
 		{"SubjectsRoundTrip", testSubjectsRoundTrip},
 		{"PeopleAndApps", testPeopleAndApps},
