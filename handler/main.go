@@ -23,12 +23,13 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	log, flush := app.NewLogger(os.Stdout)
 	if err := run(log); err != nil {
 		log.Error("keyserver stopped", "err", err)
 		fmt.Fprintln(os.Stderr, "handler:", err)
 		os.Exit(1)
 	}
+	flush()
 }
 
 func run(log *slog.Logger) error {

@@ -5,13 +5,15 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"sync"
 
 	"keyserver/internal/auditlog"
 )
 
 // auditState is what the service keeps about the audit log between calls.
 type auditState struct {
-	tree auditlog.TreeCache
+	tree    auditlog.TreeCache
+	sealing sync.Mutex // one sealer at a time in this process
 }
 
 // AuditCertificate returns the audit key's certificate (PEM), making and
@@ -52,7 +54,15 @@ func (s *Service) SealAudit(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	sealer := &auditlog.Sealer{Store: s.Trail, Signer: signer, Certificate: cert, Now: s.now, Log: s.log(), Tree: &s.audit.tree}
+	s.audit.sealing.Lock()
+	defer s.audit.sealing.Unlock()
 	n, err := sealer.Seal(ctx)
+	for try := 1; errors.Is(err, auditlog.ErrConflict) && try < 3; try++ {
+		// Another process sealed first: seal what it left.
+		var more int
+		more, err = sealer.Seal(ctx)
+		n += more
+	}
 	return n, auditErr(err, "Sealing the audit log")
 }
 

@@ -70,6 +70,12 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		return nil, err
 	}
 	if g.UsageCount >= g.MaxUsageCount {
+		if !op.ExhaustedNoted && allUsed(op) {
+			// A backstop: the signature that spent the last use may not
+			// have written usage.exhausted. Once noted, a refusal reads
+			// nothing more.
+			s.noteExhausted(ctx, nil, op.ID)
+		}
 		return nil, Errorf(EEXHAUSTED, "All %d uses of key %q in operation %s are spent.", g.MaxUsageCount, g.KeyID, op.ID)
 	}
 	signer, err := s.HSM.Open(ctx, k.HSMKey)
@@ -82,6 +88,11 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	}
 	ev.Digest = hex.EncodeToString(plan.digest)
 	r, err := s.Ops.ReserveUse(ctx, op.ID, k.KeyID, g.MaxUsageCount)
+	if ErrorCode(err) == EEXHAUSTED {
+		// A backstop: the signature that spent the last use may not have
+		// written usage.exhausted.
+		s.noteExhausted(ctx, nil, op.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +117,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		s.giveBack(ctx, r, ev, err)
 		return nil, err
 	}
+	s.afterUse(ctx, c, op.ID, k.KeyID)
 	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig), AuditRecord: r.AuditRecord}, nil
 }
 
@@ -123,6 +135,16 @@ func (s *Service) giveBack(ctx context.Context, r *Reservation, ev *AuditEvent, 
 	if err != nil {
 		s.log().ErrorContext(ctx, "releasing use after failed signature", "operation", r.OperationID, "key", r.KeyID, "err", err)
 	}
+}
+
+// allUsed reports whether every use of every key is reserved or spent.
+func allUsed(op *Operation) bool {
+	for _, g := range op.Keys {
+		if g.UsageCount < g.MaxUsageCount {
+			return false
+		}
+	}
+	return true
 }
 
 // signingOperation loads an operation c may see, through the store's

@@ -42,6 +42,9 @@ type Options struct {
 	HandlerOutput io.Writer
 	// Now replaces the in-process handler's clock, for expiry tests.
 	Now func() time.Time
+	// UpkeepInterval is how often the stand-in for the timer invokes the
+	// upkeep function; default 5s, negative never.
+	UpkeepInterval time.Duration
 	// PersonTokenLifetime is the lifetime of the tokens people get by
 	// signing in; default one hour. Tests shorten it to expire a session.
 	PersonTokenLifetime time.Duration
@@ -91,6 +94,7 @@ type Stack struct {
 	proc        *exec.Cmd
 	procErr     chan error
 	extra       []*extraHandler
+	timer       *timer
 }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
@@ -170,6 +174,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := st.seed(ctx); err != nil {
 		return nil, fmt.Errorf("registering the demo subjects and keys: %w", err)
 	}
+	st.timer = startTimer(st.HandlerURL, o.UpkeepInterval, o.Log)
 	return st, nil
 }
 
@@ -220,6 +225,11 @@ func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout
 		"KEYSERVER_UI_ISSUER":                   st.AuthURL,
 		"KEYSERVER_UI_CLIENT_ID":                UIClientID,
 		"KEYSERVER_UI_SCOPE":                    "openid profile",
+		"KEYSERVER_PUBLIC_URL":                  st.HandlerURL,
+		// Events are delivered in the handler's process (no namespace); a
+		// webhook from the local stack's own environment gets them too.
+		"KEYSERVER_LOCAL_WEBHOOK_URL":    os.Getenv("KEYSERVER_LOCAL_WEBHOOK_URL"),
+		"KEYSERVER_LOCAL_WEBHOOK_SECRET": os.Getenv("KEYSERVER_LOCAL_WEBHOOK_SECRET"),
 	}
 }
 
@@ -236,7 +246,7 @@ func (st *Stack) startHandler(ctx context.Context, o Options, env map[string]str
 		if err != nil {
 			return err
 		}
-		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now}
+		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now, Console: o.HandlerOutput}
 		return st.handler.Open(ctx)
 	}
 	cmd, err := startProcess(o.HandlerBinary, env, o.HandlerOutput)
@@ -281,6 +291,7 @@ func (st *Stack) Close() error {
 	for _, h := range st.extra {
 		h.stop()
 	}
+	st.timer.stop()
 	if st.proc != nil && st.proc.Process != nil {
 		stopProcess(st.proc.Process.Pid, st.procErr)
 	}
@@ -332,14 +343,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// SealAudit seals the audit log now, as the handler does every minute; the
-// handler must run in process.
-func (st *Stack) SealAudit(ctx context.Context) error {
-	if st.handler == nil {
-		return fmt.Errorf("the handler runs as a process: it seals the audit log every minute")
-	}
-	_, err := st.handler.API.Service.SealAudit(ctx)
-	return err
 }

@@ -46,7 +46,7 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 		}
 		owners := make([]*useRequest, len(actions)) // the request each action finishes, if any
 		actions, owners = finishing(opID, completes, actions, owners)
-		evs, recorded := events(completes)
+		evs, recorded := auditEvents(completes)
 		if len(actions) == 0 && len(evs) == 0 {
 			return
 		}
@@ -104,7 +104,7 @@ func splitBatch(batch []*useRequest) (reserves, completes, again []*useRequest) 
 
 // finishing appends the deletion of each completed use's reservation row;
 // owners records the request of each action. The completions' audit records
-// follow every action (see events).
+// follow every action (see auditEvents).
 func finishing(opID string, completes []*useRequest, actions []aztables.TransactionAction, owners []*useRequest) ([]aztables.TransactionAction, []*useRequest) {
 	for _, c := range completes {
 		if c.complete != nil {
@@ -115,10 +115,10 @@ func finishing(opID string, completes []*useRequest, actions []aztables.Transact
 	return actions, owners
 }
 
-// events returns the audit events of completions and recorded events, in
+// auditEvents returns the audit events of completions and recorded events, in
 // order, and the request of each: they become consecutive records of the
 // operation's chain in the transaction.
-func events(completes []*useRequest) ([]keyserver.AuditEvent, []*useRequest) {
+func auditEvents(completes []*useRequest) ([]keyserver.AuditEvent, []*useRequest) {
 	var evs []keyserver.AuditEvent
 	var owners []*useRequest
 	for _, c := range completes {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,8 +19,9 @@ import (
 // maxUpdateAttempts bounds UpdateOperation's optimistic retries.
 const maxUpdateAttempts = 8
 
-// CreateOperation writes op, its audit event and its notification in one transaction.
-func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
+// CreateOperation writes op, its audit event and its events in one
+// transaction, after their index rows (index.go).
+func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, evs []*keyserver.Event) error {
 	if !keyserver.ValidID(op.ID) {
 		return keyserver.Errorf(keyserver.EINVALID, "Operation id %q is malformed.", op.ID)
 	}
@@ -29,13 +31,22 @@ func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 	}
 	r.setJSON(usesProperty, newUses(op))
 	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()}}
-	actions, err = s.appendEvents(actions, op.ID, keyserver.AuditEvent{}, n)
+	actions, err = s.appendEvents(actions, op.ID, keyserver.AuditEvent{}, evs)
 	if err != nil {
+		return err
+	}
+	due, _ := op.NextUpkeep(op.Created)
+	index := []*row{openRow(op, due), createdRow(op)}
+	if err := s.intend(ctx, op.ID, index, evs); err != nil {
 		return err
 	}
 	_, _, err = s.submitRecorded(ctx, op.ID, actions, ev)
 	if status, _ := statusOf(err); status == http.StatusConflict {
+		s.retract(ctx, nil, evs) // the index rows are the existing operation's
 		return keyserver.Errorf(keyserver.ECONFLICT, "Operation %s already exists.", op.ID)
+	}
+	if err != nil {
+		s.retract(ctx, index, evs)
 	}
 	return classify(err, "creating operation "+op.ID)
 }
@@ -46,45 +57,67 @@ func (s *Store) Operation(ctx context.Context, id string) (*keyserver.Operation,
 	return op, err
 }
 
-// ListOperations returns operations ordered by creation time. With f.OpenAt
-// set, only those neither closed nor expired then.
+// ListOperations returns operations ordered by creation time, reading an
+// index, never the whole table. With f.CreatedSince set it reads the
+// operations created since then, in any state; otherwise the open
+// operations, with f.OpenAt set only those unexpired then. With f.KeyIDs,
+// only those naming one of them. Closed operations whose index row is not
+// settled yet are returned too; the service filters them.
 func (s *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
-	filter := "RowKey eq " + quote(opRow)
+	prefix, filter := openPrefix, rangeFilter(indexPartition, openPrefix)
 	if !f.OpenAt.IsZero() {
-		filter += " and Open eq true and Expires gt " + filterTime(f.OpenAt)
+		filter += " and Expires gt " + filterTime(f.OpenAt)
 	}
 	if !f.CreatedSince.IsZero() {
-		filter += " and Created ge " + filterTime(f.CreatedSince)
+		prefix = createdPrefix
+		filter = fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(indexPartition),
+			quote(createdPrefix+f.CreatedSince.UTC().Format(auditTimeLayout)), quote(prefixEnd(createdPrefix)))
 	}
-	heads, err := queryAll(ctx, s.ops, filter, "listing operations")
+	heads, err := querySelect(ctx, s.ops, filter, "RowKey,KeyIDs,Timestamp", "listing operations")
 	if err != nil {
 		return nil, err
 	}
-	ops := make([]*keyserver.Operation, len(heads))
-	errs := make([]error, len(heads))
+	var ids []string
+	var rows []*row
+	for _, h := range heads {
+		if f.KeyIDs == nil || slices.ContainsFunc(strings.Split(h.str("KeyIDs"), ","), func(k string) bool { return slices.Contains(f.KeyIDs, k) }) {
+			id := strings.TrimPrefix(h.RowKey, prefix)
+			ids, rows = append(ids, id[strings.LastIndex(id, "~")+1:]), append(rows, h)
+		}
+	}
+	ops := make([]*keyserver.Operation, len(ids))
+	errs := make([]error, len(ids))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for i, h := range heads {
+	for i, id := range ids {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ops[i], _, errs[i] = s.load(ctx, h.PartitionKey)
+			ops[i], _, errs[i] = s.load(ctx, id)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	var out []*keyserver.Operation
+	for i, err := range errs {
+		switch {
+		case keyserver.ErrorCode(err) == keyserver.ENOTFOUND: // an intent whose operation never committed
+			if s.now().Sub(time.Time(rows[i].Timestamp)) > orphanGrace {
+				_ = s.deleteIndexRows(ctx, []string{rows[i].RowKey})
+			}
+		case err != nil:
 			return nil, err
+		default:
+			out = append(out, ops[i])
 		}
 	}
-	sort.Slice(ops, func(i, j int) bool {
-		if !ops[i].Created.Equal(ops[j].Created) {
-			return ops[i].Created.Before(ops[j].Created)
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
 		}
-		return ops[i].ID < ops[j].ID
+		return out[i].ID < out[j].ID
 	})
-	return ops, nil
+	return out, nil
 }
 
 // UpdateOperation loads the operation, lets fn change it, and writes the op
@@ -99,6 +132,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 			return nil, err
 		}
 		wasClosed := op.Closed()
+		dueBefore, _ := op.NextUpkeep(s.now())
 		u, err := fn(op)
 		if err != nil {
 			return nil, err
@@ -114,10 +148,18 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 			continue // read again behind the fence
 		}
 		addApprovals(op, u.Approvals) // the op row counts them
+		if err := s.intend(ctx, id, nil, u.Events); err != nil {
+			return nil, err
+		}
 		err = s.update(ctx, op, h, u, closing)
 		if err == nil {
+			if due, open := op.NextUpkeep(s.now()); !open || !due.Equal(dueBefore) {
+				// When this fails, upkeep settles it once it comes due.
+				_ = s.settled(ctx, op, s.now())
+			}
 			return op, nil
 		}
+		s.retract(ctx, nil, u.Events) // nothing of this attempt committed
 		if status, _ := statusOf(err); status != http.StatusPreconditionFailed && status != http.StatusConflict && status != http.StatusNotFound {
 			return nil, classify(err, "updating operation "+id)
 		}
@@ -139,7 +181,7 @@ func (s *Store) update(ctx context.Context, op *keyserver.Operation, h *opHead, 
 	}
 	var revoked []aztables.TransactionAction
 	if closing {
-		room := maxActions - 1 - len(u.Approvals) - 2 // the op row, approvals, audit and outbox
+		room := maxActions - 2 - len(u.Approvals) - len(u.Events) // the op row, audit, approvals and events
 		if h, revoked, err = s.revoke(ctx, op.ID, h, room); err != nil {
 			return err
 		}
@@ -155,7 +197,7 @@ func (s *Store) update(ctx context.Context, op *keyserver.Operation, h *opHead, 
 		}
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: approvalRow(op.ID, a).marshal()})
 	}
-	if actions, err = s.appendEvents(append(actions, revoked...), op.ID, keyserver.AuditEvent{}, u.Notify); err != nil {
+	if actions, err = s.appendEvents(append(actions, revoked...), op.ID, keyserver.AuditEvent{}, u.Events); err != nil {
 		return err
 	}
 	_, _, err = s.submitRecorded(ctx, op.ID, actions, u.Audit)
@@ -226,12 +268,13 @@ func (s *Store) reusableOp(id string) *keyserver.Operation {
 	return op
 }
 
-// load reads the op row and the approvals of an operation in one query.
+// load reads the op row, the approvals and the uses still reserved of an
+// operation in one query: what is not reserved of the op row's count is spent.
 func (s *Store) load(ctx context.Context, id string) (*keyserver.Operation, *opHead, error) {
 	if !keyserver.ValidID(id) {
 		return nil, nil, opNotFound(id)
 	}
-	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(id), quote(opRow), quote(prefixEnd(approvalPrefix)))
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(id), quote(opRow), quote(prefixEnd(reservationPrefix)))
 	entities, err := queryEntities(ctx, s.ops, filter, "", "reading operation "+id)
 	if err != nil {
 		return nil, nil, err
@@ -246,15 +289,18 @@ func (s *Store) load(ctx context.Context, id string) (*keyserver.Operation, *opH
 	if head.RowKey != opRow {
 		return nil, nil, opNotFound(id)
 	}
-	approvals := map[string][]keyserver.Approval{}
+	approvals, reserved := map[string][]keyserver.Approval{}, map[string]int{}
 	for _, b := range entities[1:] {
 		r, err := parseRow(b)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading operation %s: %w", id, err)
 		}
-		if strings.HasPrefix(r.RowKey, approvalPrefix) {
+		switch {
+		case strings.HasPrefix(r.RowKey, approvalPrefix):
 			k := keyIDOfRow(r.RowKey, approvalPrefix)
 			approvals[k] = append(approvals[k], approvalFromRow(r))
+		case strings.HasPrefix(r.RowKey, reservationPrefix):
+			reserved[keyIDOfRow(r.RowKey, reservationPrefix)]++
 		}
 	}
 	h, err := s.headWithUses(ctx, head)
@@ -267,6 +313,7 @@ func (s *Store) load(ctx context.Context, id string) (*keyserver.Operation, *opH
 	}
 	for _, g := range op.Keys {
 		g.ApprovalCount = 0
+		g.SpentCount = max(g.UsageCount-reserved[g.KeyID]-h.legacyReserved[g.KeyID], 0)
 		if a := approvals[g.KeyID]; a != nil {
 			g.Approvals = a
 		}

@@ -55,8 +55,10 @@ type opHead struct {
 	open bool
 	// closing is the end of a closer's fence: until then no use is reserved.
 	closing time.Time
-	// legacy marks a row written before uses were counted in it.
-	legacy bool
+	// legacy marks a row written before uses were counted in it;
+	// legacyReserved then counts its use rows still reserved, by key.
+	legacy         bool
+	legacyReserved map[string]int
 	// at is when the row was read or written: what was true then.
 	at time.Time
 	// entity is the rest of the row as read; it does not change with uses.
@@ -84,6 +86,9 @@ type opEntity struct {
 	Keys             string
 	Uses             string
 	Open             bool
+	Reminded         bool
+	ExpiryNoted      bool
+	ExhaustedNoted   bool
 	Closing          string
 	Rejected         string
 	Cancelled        string
@@ -180,7 +185,10 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		setTime("Created", op.Created).
 		setTime("Expires", op.Expires).
 		setJSON("Keys", grants).
-		set("Open", !op.Closed())
+		set("Open", !op.Closed()).
+		set("Reminded", op.Reminded).
+		set("ExpiryNoted", op.ExpiryNoted).
+		set("ExhaustedNoted", op.ExhaustedNoted)
 	if op.Rejected != nil {
 		r.setJSON("Rejected", closureRowOf(op.Rejected))
 	}
@@ -203,6 +211,10 @@ func opFromRow(e *opEntity, h *opHead) (op *keyserver.Operation, counted bool, e
 		Description: e.Description,
 		Created:     entityTime(e.Created),
 		Expires:     entityTime(e.Expires),
+
+		Reminded:       e.Reminded,
+		ExpiryNoted:    e.ExpiryNoted,
+		ExhaustedNoted: e.ExhaustedNoted,
 	}
 	counted = true
 	for _, g := range e.grants {

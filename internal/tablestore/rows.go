@@ -27,7 +27,7 @@ const (
 	usePrefix         = "op~use~" // uses of operations from before the op row counted them
 	reservationPrefix = "op~res~"
 	auditPrefix       = "x~audit~"
-	outboxPrefix      = "x~outbox~"
+	eventPrefix       = "x~event~"
 	keysPartition     = "key"
 )
 

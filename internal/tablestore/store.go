@@ -49,19 +49,35 @@ var (
 	_ keyserver.AuditLog       = (*Store)(nil)
 	_ keyserver.HealthChecker  = (*Store)(nil)
 	_ keyserver.SigningLoader  = (*Store)(nil)
+	_ keyserver.SubjectLister  = (*Store)(nil)
 	_ keyserver.PolicyStore    = (*Store)(nil)
 )
 
 var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,40}$`)
 
+// Option adjusts the store's HTTP traffic to Table Storage, e.g. for a test
+// that counts or fails requests.
+type Option func(*options)
+
+type options struct {
+	wrap []func(http.RoundTripper) http.RoundTripper
+}
+
+// WithRoundTripper puts wrap around the transport of every request the store
+// makes: the aztables clients' and the sign path's own (wire.go).
+func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) { o.wrap = append(o.wrap, wrap) }
+}
+
 // NewFromConnectionString builds a Store from an explicit connection string,
 // as Azurite uses.
-func NewFromConnectionString(connStr, prefix string) (*Store, error) {
-	svc, err := aztables.NewServiceClientFromConnectionString(connStr, clientOptions())
+func NewFromConnectionString(connStr, prefix string, opts ...Option) (*Store, error) {
+	co := clientOptions(opts...)
+	svc, err := aztables.NewServiceClientFromConnectionString(connStr, co)
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client from connection string: %w", err)
 	}
-	w, err := wireFromConnectionString(connStr)
+	w, err := wireFromConnectionString(connStr, co)
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client from connection string: %w", err)
 	}
@@ -70,12 +86,13 @@ func NewFromConnectionString(connStr, prefix string) (*Store, error) {
 
 // NewWithCredential builds a Store for endpoint
 // (https://<account>.table.core.windows.net) authorised by cred.
-func NewWithCredential(endpoint string, cred azcore.TokenCredential, prefix string) (*Store, error) {
-	svc, err := aztables.NewServiceClient(endpoint, cred, clientOptions())
+func NewWithCredential(endpoint string, cred azcore.TokenCredential, prefix string, opts ...Option) (*Store, error) {
+	co := clientOptions(opts...)
+	svc, err := aztables.NewServiceClient(endpoint, cred, co)
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client for %s: %w", endpoint, err)
 	}
-	return newStore(svc, newWire(endpoint, "", &bearer{cred: cred}), prefix)
+	return newStore(svc, newWire(endpoint, "", &bearer{cred: cred}, co), prefix)
 }
 
 func newStore(svc *aztables.ServiceClient, w *wire, prefix string) (*Store, error) {
@@ -94,11 +111,19 @@ func newStore(svc *aztables.ServiceClient, w *wire, prefix string) (*Store, erro
 
 // clientOptions keep retries few and tries short, so that an unreachable
 // Table Storage shows as EUNAVAILABLE within seconds.
-func clientOptions() *aztables.ClientOptions {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	transport.MaxIdleConnsPerHost = 64
-	transport.IdleConnTimeout = 4 * time.Second // below Azurite's 5 s keep-alive
+func clientOptions(opts ...Option) *aztables.ClientOptions {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 4 * time.Second // below Azurite's 5 s keep-alive
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var transport http.RoundTripper = t
+	for _, wrap := range o.wrap {
+		transport = wrap(transport)
+	}
 	return &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Retry: policy.RetryOptions{
 			MaxRetries:    2,

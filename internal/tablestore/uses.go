@@ -239,18 +239,37 @@ func (s *Store) headWithUses(ctx context.Context, e *opEntity) (*opHead, error) 
 	if err != nil || !h.legacy {
 		return h, err
 	}
-	rows, err := querySelect(ctx, s.ops, rangeFilter(e.PartitionKey, usePrefix), "RowKey", "counting the uses of operation "+e.PartitionKey)
+	rows, err := querySelect(ctx, s.ops, rangeFilter(e.PartitionKey, usePrefix), "RowKey,State", "counting the uses of operation "+e.PartitionKey)
 	if err != nil {
 		return nil, err
 	}
 	for k := range h.max {
 		h.uses[k] = useCount{}
 	}
+	h.legacyReserved = map[string]int{}
 	for _, u := range rows {
 		k := keyIDOfRow(u.RowKey, usePrefix)
 		c := h.uses[k]
 		c.N++
 		h.uses[k] = c
+		if u.str("State") != "used" {
+			h.legacyReserved[k]++
+		}
 	}
 	return h, nil
+}
+
+// FreeUses tells, without I/O, how many uses of keyID in operation opID this
+// process believes free (keyserver.FreeUseHinter): those the op row it last
+// read or wrote counts neither reserved nor spent.
+func (s *Store) FreeUses(opID, keyID string) (int, bool) {
+	h := s.ledger.of(opID).current()
+	if h == nil {
+		return 0, false
+	}
+	max, ok := h.max[keyID]
+	if !ok {
+		return 0, false
+	}
+	return max - h.uses[keyID].N, true
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
 // wire makes the requests of the sign path itself, reading one entity and
@@ -46,13 +47,14 @@ const (
 	jsonMinimal   = "application/json;odata=minimalmetadata"
 )
 
-func newWire(service, sas string, auth authorizer) *wire {
-	opts := clientOptions()
-	return &wire{client: opts.Transport.(*http.Client), retry: opts.Retry, service: strings.TrimRight(service, "/"), sas: sas, auth: auth}
+// newWire makes a wire with the transport and retries of the aztables
+// clients' options co.
+func newWire(service, sas string, auth authorizer, co *aztables.ClientOptions) *wire {
+	return &wire{client: co.Transport.(*http.Client), retry: co.Retry, service: strings.TrimRight(service, "/"), sas: sas, auth: auth}
 }
 
 // wireFromConnectionString reads a connection string as aztables does.
-func wireFromConnectionString(connStr string) (*wire, error) {
+func wireFromConnectionString(connStr string, co *aztables.ClientOptions) (*wire, error) {
 	kv := map[string]string{}
 	for _, part := range strings.Split(strings.TrimRight(connStr, ";"), ";") {
 		k, v, ok := strings.Cut(part, "=")
@@ -70,14 +72,14 @@ func wireFromConnectionString(connStr string) (*wire, error) {
 		if kv["SharedAccessSignature"] == "" {
 			return nil, fmt.Errorf("the connection string has neither AccountKey nor SharedAccessSignature")
 		}
-		return newWire(fmt.Sprintf("https://%s.table.%s", account, suffix), kv["SharedAccessSignature"], noAuth{}), nil
+		return newWire(fmt.Sprintf("https://%s.table.%s", account, suffix), kv["SharedAccessSignature"], noAuth{}, co), nil
 	}
 	key, err := base64.StdEncoding.DecodeString(kv["AccountKey"])
 	if err != nil {
 		return nil, fmt.Errorf("the connection string's AccountKey is not base64: %w", err)
 	}
 	service := or(kv["TableEndpoint"], fmt.Sprintf("%s://%s.table.%s", protocol, account, suffix))
-	return newWire(service, "", sharedKeyLite{account: account, key: key}), nil
+	return newWire(service, "", sharedKeyLite{account: account, key: key}, co), nil
 }
 
 func or(s, def string) string {

@@ -71,7 +71,7 @@ func TestTablestoreWireFromConnectionString(t *testing.T) {
 		{"key not base64", "AccountName=acct;AccountKey=%%%", "", "", true},
 	}
 	for _, tt := range tests {
-		w, err := wireFromConnectionString(tt.conn)
+		w, err := wireFromConnectionString(tt.conn, clientOptions())
 		if tt.fails {
 			if err == nil {
 				t.Fatalf("%s: no error", tt.name)
@@ -100,7 +100,7 @@ func TestTablestoreWireRetriesLikeAztables(t *testing.T) {
 	}))
 	defer srv.Close()
 	cred := &fakeCredential{}
-	w := newWire(srv.URL, "", &bearer{cred: cred})
+	w := newWire(srv.URL, "", &bearer{cred: cred}, clientOptions())
 	w.retry.RetryDelay, w.retry.MaxRetryDelay = time.Millisecond, time.Millisecond
 	ctx := context.Background()
 	if b, err := w.get(ctx, "t", "p", "once"); err != nil || string(b) != `{"status":200}` {

@@ -8,9 +8,9 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// closeOp rejects (or cancels) the operation through UpdateOperation, as
+// closeWith rejects (or cancels) the operation through UpdateOperation, as
 // the domain does, with its audit event and notification.
-func closeOp(tb testing.TB, s Stores, opID string, reject bool, at time.Time) keyserver.AuditEvent {
+func closeWith(tb testing.TB, s Stores, opID string, reject bool, at time.Time) keyserver.AuditEvent {
 	tb.Helper()
 	ev := keyserver.AuditEvent{Time: at, Actor: approver, Action: keyserver.ActionReject, OperationID: opID, Result: "ok", Detail: "not this build"}
 	if !reject {
@@ -23,7 +23,11 @@ func closeOp(tb testing.TB, s Stores, opID string, reject bool, at time.Time) ke
 		} else {
 			o.Cancelled = cl
 		}
-		return &keyserver.Update{Audit: ev, Notify: notification(o, keyserver.EventRejected, at)}, nil
+		typ := keyserver.EventRejected
+		if !reject {
+			typ = keyserver.EventCancelled
+		}
+		return &keyserver.Update{Audit: ev, Events: []*keyserver.Event{event(o, typ, at)}}, nil
 	})
 	if err != nil {
 		tb.Fatalf("closing operation %s: %v", opID, err)
@@ -44,7 +48,7 @@ func testCloseRevokesReservations(t *testing.T, s Stores) {
 		if err := s.Ops.CompleteUse(ctx, spent, ok); err != nil {
 			t.Fatalf("CompleteUse: %v", err)
 		}
-		closed := closeOp(t, s, op.ID, reject, t0.Add(2*time.Second))
+		closed := closeWith(t, s, op.ID, reject, t0.Add(2*time.Second))
 		for _, r := range held {
 			mustCode(t, s.Ops.CompleteUse(ctx, r, useEvent(op.ID, "ok", t0.Add(3*time.Second))), keyserver.ECLOSED)
 			mustCode(t, s.Ops.ReleaseUse(ctx, r, useEvent(op.ID, "failed", t0.Add(3*time.Second))), keyserver.ECLOSED)
@@ -68,7 +72,7 @@ func testCloseAfterComplete(t *testing.T, s Stores) {
 	if err := s.Ops.CompleteUse(ctx, r, ok); err != nil {
 		t.Fatalf("CompleteUse: %v", err)
 	}
-	closed := closeOp(t, s, op.ID, false, t0.Add(2*time.Second))
+	closed := closeWith(t, s, op.ID, false, t0.Add(2*time.Second))
 	mustUsage(t, s, op.ID, "k1", 1)
 	if got := mustOperation(t, s, op.ID); got.Cancelled == nil {
 		t.Fatalf("operation not cancelled: %+v", got)
