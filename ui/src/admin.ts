@@ -2,18 +2,31 @@
 // enable/disable), with the API's validation messages next to the field.
 import { AdminKey, api, Subject } from "./api";
 import { confirmDialog, h, replace } from "./dom";
-import { Cleanup, clearErrors, errorBox, field, showFieldError } from "./parts";
+import { Cleanup, clearErrors, errorBox, field, showFieldError, splitRoles } from "./parts";
+import { loadPolicies } from "./policies";
 
 export function adminPage(main: HTMLElement, _cleanup: Cleanup, issuer: string): void {
   const subjects = h("section", { class: "admin-subjects" });
+  const policies = h("section", { class: "admin-policies" });
   const keys = h("section", { class: "admin-keys" });
-  replace(main, h("h1", null, "Admin"), subjects, keys);
+  replace(main, h("h1", null, "Admin"),
+    h("p", { class: "jump" }, "Go to ", jump("subjects", "Subjects"), " · ", jump("policies", "Trust policies"), " · ", jump("keys", "Keys")),
+    subjects, policies, keys);
   void loadSubjects(subjects, issuer);
+  void loadPolicies(policies, issuer);
   void loadKeys(keys);
 }
 
-function splitRoles(s: string): string[] {
-  return s.split(/[\s,]+/).filter(Boolean);
+function jump(id: string, label: string): HTMLElement {
+  return h("button", { type: "button", class: "link", onclick: () => document.getElementById(id)?.scrollIntoView() }, label);
+}
+
+/** subjectURL puts the id in the query: GitHub subjects hold / and :. */
+function subjectURL(s: { subject: string; issuer?: string; kind?: string }): string {
+  const q = new URLSearchParams({ id: s.subject });
+  if (s.issuer) q.set("issuer", s.issuer);
+  if (s.kind) q.set("kind", s.kind);
+  return "/api/admin/subjects?" + q.toString();
 }
 
 async function loadSubjects(sec: HTMLElement, defaultIssuer: string): Promise<void> {
@@ -30,7 +43,7 @@ async function loadSubjects(sec: HTMLElement, defaultIssuer: string): Promise<vo
             onclick: async () => {
               if (!(await confirmDialog("Delete this subject?", `${s.subject} loses every role.`, "Delete"))) return;
               try {
-                await api("DELETE", `/api/admin/subjects/${encodeURIComponent(s.subject)}?issuer=${encodeURIComponent(s.issuer)}&kind=${encodeURIComponent(s.kind)}`);
+                await api("DELETE", subjectURL(s));
                 await loadSubjects(sec, defaultIssuer);
               } catch (e) {
                 showFieldError(form.el, e);
@@ -42,7 +55,7 @@ async function loadSubjects(sec: HTMLElement, defaultIssuer: string): Promise<vo
   } catch (e) {
     list = errorBox(e);
   }
-  replace(sec, h("h2", null, "Subjects"), form.el, list);
+  replace(sec, h("h2", { id: "subjects" }, "Subjects"), form.el, list);
 }
 
 function subjectForm(defaultIssuer: string, saved: () => void): { el: HTMLFormElement; edit: (s: Subject) => void } {
@@ -66,7 +79,7 @@ function subjectForm(defaultIssuer: string, saved: () => void): { el: HTMLFormEl
     e.preventDefault();
     clearErrors(el);
     try {
-      await api("PUT", "/api/admin/subjects/" + encodeURIComponent(subject.value.trim()),
+      await api("PUT", subjectURL({ subject: subject.value.trim() }),
         { issuer: issuer.value.trim(), kind: kind.value, name: name.value.trim(), roles: splitRoles(roles.value) });
       saved();
     } catch (err) {
@@ -117,7 +130,7 @@ async function loadKeys(sec: HTMLElement): Promise<void> {
   } catch (e) {
     list = errorBox(e);
   }
-  replace(sec, h("h2", null, "Keys"), form.el, list);
+  replace(sec, h("h2", { id: "keys" }, "Keys"), form.el, list);
 }
 
 function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) => void } {
