@@ -51,6 +51,7 @@ test("an operation from a GitHub job shows its repository, ref, commit and run",
   await step(s, "the inbox row names the repository and ref", async () => {
     await card(s.page, op.id).waitFor();
     assert.equal(await card(s.page, op.id).locator(".build-summary").innerText(), `${repo} · refs/heads/main`);
+    await shot(s, "inbox-build-summary", card(s.page, op.id));
   });
   const build = s.page.getByTestId("build-context");
   await step(s, "the operation page shows where it came from", async () => {
