@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"keyserver/internal/api"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/localstack"
 )
@@ -37,10 +38,7 @@ type errorBody struct {
 
 // opView is an operation as the API returns it.
 type opView struct {
-	keyserver.Operation
-	ValidMS  int64            `json:"validms"`
-	Approved bool             `json:"approved"`
-	Status   keyserver.Status `json:"status"`
+	api.Operation
 }
 
 // mustDo sends a request to the handler. body is nil (no body), []byte or
@@ -175,17 +173,17 @@ func mustSubject(tb testing.TB, subject string, roles ...string) string {
 	tb.Helper()
 	st := mustStack(tb)
 	body := map[string]any{"issuer": st.AuthURL, "name": subject, "roles": roles}
-	var got keyserver.Subject
+	var got api.Subject
 	mustDo(tb, "PUT", "/api/admin/subjects/"+subject, mustToken(tb, "adminclient"), body).mustDecode(tb, http.StatusOK, &got)
 	return mustSubjectToken(tb, subject)
 }
 
 // mustRegisterKey binds keyID to the HSM key hsmName as adminclient.
-func mustRegisterKey(tb testing.TB, keyID, hsmName string, approvals int) keyserver.Key {
+func mustRegisterKey(tb testing.TB, keyID, hsmName string, approvals int) api.AdminKey {
 	tb.Helper()
 	st := mustStack(tb)
 	body := map[string]any{"hsmkey": st.HSMURL + "/keys/" + hsmName, "requiredapprovals": approvals, "keyinfo": "test key " + keyID}
-	var k keyserver.Key
+	var k api.AdminKey
 	mustDo(tb, "PUT", "/api/admin/keys/"+keyID, mustToken(tb, "adminclient"), body).mustDecode(tb, http.StatusOK, &k)
 	return k
 }
@@ -227,7 +225,7 @@ func mustApprove(tb testing.TB, token, id string) opView {
 }
 
 // grant returns the operation's grant for keyID or fails.
-func (o opView) grant(tb testing.TB, keyID string) *keyserver.KeyGrant {
+func (o opView) grant(tb testing.TB, keyID string) *api.Grant {
 	tb.Helper()
 	g := o.Grant(keyID)
 	if g == nil {
@@ -240,7 +238,9 @@ func (o opView) grant(tb testing.TB, keyID string) *keyserver.KeyGrant {
 // checking that a refused request changed nothing.
 func (o opView) stored(tb testing.TB) string {
 	tb.Helper()
-	b, err := json.Marshal(o.Operation)
+	stored := o.Operation
+	stored.ValidMS, stored.Approved, stored.Status = 0, false, ""
+	b, err := json.Marshal(stored)
 	if err != nil {
 		tb.Fatalf("encoding operation: %v", err)
 	}

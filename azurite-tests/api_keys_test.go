@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"keyserver/internal/api"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/localstack"
 )
@@ -121,10 +122,10 @@ func TestAPIAdminSubjects(t *testing.T) {
 	id := uniqueName("subject")
 	path := "/api/admin/subjects/" + id
 	body := map[string]any{"issuer": st.AuthURL, "name": "Pipeline " + id, "roles": []string{"orderer:key1"}}
-	var put keyserver.Subject
+	var put api.Subject
 	mustDo(t, "PUT", path, admin, body).mustDecode(t, http.StatusOK, &put)
 	for _, p := range []string{path, path + "?issuer=" + url.QueryEscape(st.AuthURL)} {
-		var got keyserver.Subject
+		var got api.Subject
 		mustDo(t, "GET", p, admin, nil).mustDecode(t, http.StatusOK, &got)
 		if got.Subject != id || got.Issuer != st.AuthURL || len(got.Roles) != 1 || got.Roles[0] != "orderer:key1" {
 			t.Fatalf("GET %s = %+v", p, got)
@@ -140,7 +141,7 @@ func TestAPIAdminSubjects(t *testing.T) {
 	mustDo(t, "PUT", path, nonAdmin, map[string]any{"issuer": st.AuthURL, "roles": []string{"admin"}}).mustRefuse(t, http.StatusForbidden, keyserver.EFORBIDDEN)
 	mustDo(t, "DELETE", path, nonAdmin, nil).mustRefuse(t, http.StatusForbidden, keyserver.EFORBIDDEN)
 	mustDo(t, "PUT", path, admin, map[string]any{"issuer": st.AuthURL, "roles": []string{"superuser"}}).mustRefuse(t, http.StatusBadRequest, keyserver.EINVALID)
-	var got keyserver.Subject
+	var got api.Subject
 	mustDo(t, "GET", path, admin, nil).mustDecode(t, http.StatusOK, &got)
 	if len(got.Roles) != 1 || got.Roles[0] != "orderer:key1" {
 		t.Fatalf("refused PUTs changed the subject: %+v", got)
@@ -165,7 +166,7 @@ func TestAPIAdminKeys(t *testing.T) {
 	mustDo(t, "PUT", path, nonAdmin, body).mustRefuse(t, http.StatusForbidden, keyserver.EFORBIDDEN)
 	mustDo(t, "GET", path, admin, nil).mustRefuse(t, http.StatusNotFound, keyserver.ENOTFOUND)
 
-	var put keyserver.Key
+	var put api.AdminKey
 	mustDo(t, "PUT", path, admin, body).mustDecode(t, http.StatusOK, &put)
 	if put.Algorithm != "EC-P256" || !put.Enabled {
 		t.Fatalf("PUT key answered %+v", put)
@@ -174,9 +175,9 @@ func TestAPIAdminKeys(t *testing.T) {
 	if _, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok {
 		t.Fatalf("self-signed certificate carries %T", cert.PublicKey)
 	}
-	var got keyserver.Key
+	var got api.AdminKey
 	mustDo(t, "GET", path, admin, nil).mustDecode(t, http.StatusOK, &got)
-	if got.HSMKey != body["hsmkey"] || got.RequiredApprovals != 1 || got.KeyInfo != body["keyinfo"] || got.Certificate != put.Certificate {
+	if !strings.HasPrefix(got.HSMKey, body["hsmkey"].(string)+"/") || got.HSMKey != put.HSMKey || got.RequiredApprovals != 1 || got.KeyInfo != body["keyinfo"] || got.Certificate != put.Certificate {
 		t.Fatalf("GET key = %+v", got)
 	}
 	mustDo(t, "GET", path, nonAdmin, nil).mustRefuse(t, http.StatusForbidden, keyserver.EFORBIDDEN)
@@ -191,7 +192,7 @@ func TestAPIAdminKeys(t *testing.T) {
 	mustDo(t, "GET", "/api/admin/keys/"+mismatch, admin, nil).mustRefuse(t, http.StatusNotFound, keyserver.ENOTFOUND)
 	// The same certificate with its own HSM key is accepted and kept.
 	good := map[string]any{"hsmkey": st.HSMURL + "/keys/key1", "requiredapprovals": 0, "keyinfo": "x", "certificate": key1["certificate"]}
-	var same keyserver.Key
+	var same api.AdminKey
 	mustDo(t, "PUT", "/api/admin/keys/"+mismatch, admin, good).mustDecode(t, http.StatusOK, &same)
 	if same.Certificate != key1["certificate"] {
 		t.Fatalf("PUT with a matching certificate stored another one")

@@ -83,7 +83,7 @@ func TestAPIPersonApproves(t *testing.T) {
 	}
 	got := mustApprove(t, person, op.ID)
 	a := got.grant(t, "key4").Approvals
-	if !got.Approved || len(a) != 1 || a[0].Approver.Kind != keyserver.KindPerson || a[0].Approver.Subject != devauth.PersonID("approver-key4") || a[0].Name != "approver-key4" {
+	if !got.Approved || len(a) != 1 || a[0].Approver.Kind != keyserver.KindPerson.String() || a[0].Approver.Subject != devauth.PersonID("approver-key4") || a[0].Name != "approver-key4" {
 		t.Fatalf("after the person's approval: %s", got.stored(t))
 	}
 	if !mustGetOp(t, orderer, op.ID).Approved {

@@ -60,6 +60,19 @@ func mustOpenOps(tb testing.TB, token string) int {
 	return len(ops)
 }
 
+// TestAPICreateOperationUnknownAndForbiddenKeysLookAlike is issue 8's
+// defect 6: POST /api/operations answers a key the caller may not order
+// exactly as one that does not exist.
+func TestAPICreateOperationUnknownAndForbiddenKeysLookAlike(t *testing.T) {
+	t.Parallel()
+	token := mustSubject(t, uniqueName("key1only"), "orderer:key1", "approver:key2")
+	forbidden := mustDo(t, "POST", "/api/operations", token, opRequest(60000, map[string]int{"key2": 1})).mustRefuse(t, 404, keyserver.ENOTFOUND)
+	unknown := mustDo(t, "POST", "/api/operations", token, opRequest(60000, map[string]int{"key9": 1})).mustRefuse(t, 404, keyserver.ENOTFOUND)
+	if strings.ReplaceAll(forbidden.Message, "key2", "key9") != unknown.Message {
+		t.Fatalf("a forbidden key gets %q, an unknown one %q", forbidden.Message, unknown.Message)
+	}
+}
+
 // TestAPICreateOperationRefusals sends every bad request as a subject of its
 // own, which sees only its own operations, and checks none was created.
 func TestAPICreateOperationRefusals(t *testing.T) {
@@ -105,7 +118,7 @@ func TestAPICreateOperationRefusals(t *testing.T) {
 		{"duplicate key", token, valid(keys(map[string]any{"keyid": "key1", "maxusagecount": 1}, map[string]any{"keyid": "key1", "maxusagecount": 2})), 400, keyserver.EINVALID},
 		{"maxusagecount 0", token, valid(keys(map[string]any{"keyid": "key1", "maxusagecount": 0})), 400, keyserver.EINVALID},
 		{"maxusagecount 1001", token, valid(keys(map[string]any{"keyid": "key1", "maxusagecount": 1001})), 400, keyserver.EINVALID},
-		{"unknown keyid", token, valid(keys(map[string]any{"keyid": "no-such-key", "maxusagecount": 1})), 400, keyserver.EINVALID},
+		{"unknown keyid", token, valid(keys(map[string]any{"keyid": "no-such-key", "maxusagecount": 1})), 404, keyserver.ENOTFOUND},
 		{"invalid keyid", token, valid(keys(map[string]any{"keyid": "../key1", "maxusagecount": 1})), 400, keyserver.EINVALID},
 		{"missing token", "", valid(nil), 401, keyserver.EUNAUTHENTICATED},
 		{"garbage token", "garbage", valid(nil), 401, keyserver.EUNAUTHENTICATED},
@@ -144,15 +157,15 @@ func TestAPIClosedOperationsRefuseChanges(t *testing.T) {
 	cancelled := mustOpenOp(t, orderer, 60000, map[string]int{"key2": 1})
 	var got opView
 	mustDo(t, "POST", "/api/operations/"+rejected.ID+"/reject", approver, map[string]string{"reason": "not this build"}).mustDecode(t, http.StatusOK, &got)
-	if got.Status != keyserver.StatusRejected || got.Rejected == nil || got.Rejected.Reason != "not this build" {
+	if got.Status != string(keyserver.StatusRejected) || got.Rejected == nil || got.Rejected.Reason != "not this build" {
 		t.Fatalf("after reject: status %s, rejected %+v", got.Status, got.Rejected)
 	}
 	mustDo(t, "POST", "/api/operations/"+cancelled.ID+"/cancel", orderer, nil).mustDecode(t, http.StatusOK, &got)
-	if got.Status != keyserver.StatusCancelled || got.Cancelled == nil {
+	if got.Status != string(keyserver.StatusCancelled) || got.Cancelled == nil {
 		t.Fatalf("after cancel: status %s, cancelled %+v", got.Status, got.Cancelled)
 	}
 	clock.Advance(2 * time.Second)
-	if s := mustGetOp(t, orderer, expired.ID).Status; s != keyserver.StatusExpired {
+	if s := mustGetOp(t, orderer, expired.ID).Status; s != string(keyserver.StatusExpired) {
 		t.Fatalf("status after the clock passed validms = %s, want expired", s)
 	}
 	actions := []struct {
@@ -239,7 +252,7 @@ func TestAPIPendingListsOnlyApprovable(t *testing.T) {
 	}
 	for id, op := range list {
 		g := op.Grant("key4")
-		if op.Status != keyserver.StatusPending || g == nil || len(g.Approvals) >= g.RequiredApprovals {
+		if op.Status != string(keyserver.StatusPending) || g == nil || len(g.Approvals) >= g.RequiredApprovals {
 			t.Fatalf("approver-key4's pending list holds %s (status %s, key4 grant %+v)", id, op.Status, g)
 		}
 	}

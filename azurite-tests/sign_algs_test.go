@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"keyserver/internal/api"
 	"keyserver/internal/hsmfake"
 	"keyserver/internal/keyserver"
 )
@@ -17,7 +18,7 @@ import (
 // algOrder is one sign order of the matrix and how openssl checks its answer.
 type algOrder struct {
 	name     string
-	order    keyserver.SignOrder
+	order    api.SignOrder
 	digest   []byte
 	pkeyopts []string
 }
@@ -36,14 +37,14 @@ func rsaOrders(tb testing.TB) []algOrder {
 		format := []string{keyserver.InputHex, keyserver.InputBase64}[i%2]
 		out = append(out, algOrder{
 			name:     "digestinfo-" + hashNames[h] + "-" + format,
-			order:    keyserver.SignOrder{InputData: encodeInput(format, mustDigestInfo(tb, h, digest)), InputFormat: format, InputPadding: "digestinfo", SignatureFormat: "asn1"},
+			order:    api.SignOrder{InputData: encodeInput(format, mustDigestInfo(tb, h, digest)), InputFormat: format, InputPadding: "digestinfo", SignatureFormat: "asn1"},
 			digest:   digest,
 			pkeyopts: []string{md},
 		})
 		format = []string{keyserver.InputBase64, keyserver.InputHex}[i%2]
 		out = append(out, algOrder{
 			name:     "pss-" + hashNames[h] + "-" + format,
-			order:    keyserver.SignOrder{InputData: encodeInput(format, digest), InputFormat: format, InputPadding: "pss", SignatureFormat: "asn1", HashAlgorithm: hashNames[h]},
+			order:    api.SignOrder{InputData: encodeInput(format, digest), InputFormat: format, InputPadding: "pss", SignatureFormat: "asn1", HashAlgorithm: hashNames[h]},
 			digest:   digest,
 			pkeyopts: []string{md, "rsa_padding_mode:pss", "rsa_pss_saltlen:digest"},
 		})
@@ -60,7 +61,7 @@ func ecOrders() []algOrder {
 			format := []string{keyserver.InputHex, keyserver.InputBase64}[(i+j)%2]
 			out = append(out, algOrder{
 				name:   fmt.Sprintf("%s-%d-bytes-%s", sf, len(digest), format),
-				order:  keyserver.SignOrder{InputData: encodeInput(format, digest), InputFormat: format, InputPadding: "none", SignatureFormat: sf},
+				order:  api.SignOrder{InputData: encodeInput(format, digest), InputFormat: format, InputPadding: "none", SignatureFormat: sf},
 				digest: digest,
 			})
 		}
@@ -148,7 +149,7 @@ func TestSignEveryAlgorithm(t *testing.T) {
 				}
 			}
 			got := mustGetOp(t, token, op.ID)
-			if g := got.grant(t, keyID); g.UsageCount != len(orders) || got.Status != keyserver.StatusExhausted {
+			if g := got.grant(t, keyID); g.UsageCount != len(orders) || got.Status != string(keyserver.StatusExhausted) {
 				t.Fatalf("after %d signatures: usagecount %d, status %s", len(orders), g.UsageCount, got.Status)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"keyserver/internal/api"
 	"keyserver/internal/hsmfake"
 	"keyserver/internal/keyserver"
 )
@@ -26,9 +27,9 @@ func mustSigningKey(tb testing.TB, spec hsmfake.KeySpec, approvals int) (keyID, 
 }
 
 // ecOrder is a valid P-256 sign order (asn1 answer) for a digest of msg.
-func ecOrder(opID, keyID, msg string) (keyserver.SignOrder, []byte) {
+func ecOrder(opID, keyID, msg string) (api.SignOrder, []byte) {
 	digest := hashOf(crypto.SHA256, []byte(msg))
-	return keyserver.SignOrder{OperationID: opID, KeyID: keyID, InputData: encodeInput("hex", digest), InputFormat: "hex", InputPadding: "none", SignatureFormat: "asn1", Description: "test"}, digest
+	return api.SignOrder{OperationID: opID, KeyID: keyID, InputData: encodeInput("hex", digest), InputFormat: "hex", InputPadding: "none", SignatureFormat: "asn1", Description: "test"}, digest
 }
 
 // TestSignConcurrentOrdersNeverPassMax sends 100 orders at once to an
@@ -69,7 +70,7 @@ func TestSignConcurrentOrdersNeverPassMax(t *testing.T) {
 	for i, a := range answers {
 		switch a.Status {
 		case http.StatusCreated:
-			var res keyserver.SignResult
+			var res api.SignResult
 			a.mustDecode(t, http.StatusCreated, &res)
 			if !ecdsa.VerifyASN1(pub, digests[i], mustDecodeResult(t, "hex", res.Result)) {
 				t.Fatalf("order %d: the signature does not verify", i)
@@ -86,7 +87,7 @@ func TestSignConcurrentOrdersNeverPassMax(t *testing.T) {
 		t.Fatalf("%d signed and %d exhausted, want 10 and 90", signed, exhausted)
 	}
 	got := mustGetOp(t, token, op.ID)
-	if g := got.grant(t, keyID); g.UsageCount != 10 || got.Status != keyserver.StatusExhausted {
+	if g := got.grant(t, keyID); g.UsageCount != 10 || got.Status != string(keyserver.StatusExhausted) {
 		t.Fatalf("usagecount %d, status %s; want 10, exhausted", g.UsageCount, got.Status)
 	}
 }

@@ -15,13 +15,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"keyserver/internal/api"
 	"keyserver/internal/keyserver"
 )
 
 // mustSign posts a sign order and checks the 201 answer echoes the order.
-func mustSign(tb testing.TB, token string, o keyserver.SignOrder) keyserver.SignResult {
+func mustSign(tb testing.TB, token string, o api.SignOrder) api.SignResult {
 	tb.Helper()
-	var res keyserver.SignResult
+	var res api.SignResult
 	mustDo(tb, "POST", "/api/signorders", token, o).mustDecode(tb, http.StatusCreated, &res)
 	if res.KeyID != o.KeyID || res.InputData != o.InputData || res.Result == "" {
 		tb.Fatalf("sign answer keyid %q, inputdata %q, result %d chars; want keyid %q and the order's inputdata", res.KeyID, res.InputData, len(res.Result), o.KeyID)

@@ -6,19 +6,20 @@ import (
 	"testing"
 	"time"
 
+	"keyserver/internal/api"
 	"keyserver/internal/keyserver"
 )
 
 // key1Order is a valid PKCS#1 order for demo key1 (RSA-2048).
-func key1Order(tb testing.TB, opID, msg string) keyserver.SignOrder {
+func key1Order(tb testing.TB, opID, msg string) api.SignOrder {
 	tb.Helper()
 	digest := hashOf(crypto.SHA256, []byte(msg))
-	return keyserver.SignOrder{OperationID: opID, KeyID: "key1", InputData: encodeInput("hex", mustDigestInfo(tb, crypto.SHA256, digest)),
+	return api.SignOrder{OperationID: opID, KeyID: "key1", InputData: encodeInput("hex", mustDigestInfo(tb, crypto.SHA256, digest)),
 		InputFormat: "hex", InputPadding: "digestinfo", SignatureFormat: "asn1", Description: "test"}
 }
 
 // key2Order is a valid P-256 order for demo key2.
-func key2Order(opID, msg string) keyserver.SignOrder {
+func key2Order(opID, msg string) api.SignOrder {
 	o, _ := ecOrder(opID, "key2", msg)
 	o.SignatureFormat = "p1363"
 	return o
@@ -31,35 +32,35 @@ func TestSignRefusalsConsumeNothing(t *testing.T) {
 	orderer := mustToken(t, "orderer-client")
 	op := mustOpenOp(t, orderer, 600000, map[string]int{"key1": 1, "key2": 1})
 	mustApprove(t, mustToken(t, "approver-key2"), op.ID)
-	change := func(o keyserver.SignOrder, f func(*keyserver.SignOrder)) keyserver.SignOrder { f(&o); return o }
+	change := func(o api.SignOrder, f func(*api.SignOrder)) api.SignOrder { f(&o); return o }
 	badDigestInfo := mustDigestInfo(t, crypto.SHA256, hashOf(crypto.SHA256, []byte("x")))
 	badDigestInfo[6] ^= 0x01 // corrupt the hash OID
 	cases := []struct {
 		name   string
 		client string
-		order  keyserver.SignOrder
+		order  api.SignOrder
 		status int
 		code   string
 	}{
-		{"RSA PSS digest of 31 bytes", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *keyserver.SignOrder) {
+		{"RSA PSS digest of 31 bytes", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *api.SignOrder) {
 			o.InputPadding, o.InputData = "pss", encodeInput("hex", make([]byte, 31))
 		}), 400, keyserver.EINVALID},
-		{"PSS digest not of the named hash", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *keyserver.SignOrder) {
+		{"PSS digest not of the named hash", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *api.SignOrder) {
 			o.InputPadding, o.HashAlgorithm, o.InputData = "pss", "SHA384", encodeInput("hex", make([]byte, 32))
 		}), 400, keyserver.EINVALID},
-		{"EC digest of 20 bytes", "orderer-client", change(key2Order(op.ID, "a"), func(o *keyserver.SignOrder) {
+		{"EC digest of 20 bytes", "orderer-client", change(key2Order(op.ID, "a"), func(o *api.SignOrder) {
 			o.InputData = encodeInput("hex", make([]byte, 20))
 		}), 400, keyserver.EINVALID},
-		{"malformed DigestInfo", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *keyserver.SignOrder) {
+		{"malformed DigestInfo", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *api.SignOrder) {
 			o.InputData = encodeInput("hex", badDigestInfo)
 		}), 400, keyserver.EINVALID},
-		{"raw digest as DigestInfo", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *keyserver.SignOrder) {
+		{"raw digest as DigestInfo", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *api.SignOrder) {
 			o.InputData = encodeInput("hex", make([]byte, 32))
 		}), 400, keyserver.EINVALID},
-		{"inputdata not hex", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *keyserver.SignOrder) { o.InputData = "zz" }), 400, keyserver.EINVALID},
-		{"EC padding on RSA key", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *keyserver.SignOrder) { o.InputPadding = "none" }), 400, keyserver.EINVALID},
-		{"unknown key", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *keyserver.SignOrder) { o.KeyID = "no-such-key" }), 404, keyserver.ENOTFOUND},
-		{"key not in the operation", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *keyserver.SignOrder) { o.KeyID = "key3" }), 403, keyserver.EFORBIDDEN},
+		{"inputdata not hex", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *api.SignOrder) { o.InputData = "zz" }), 400, keyserver.EINVALID},
+		{"EC padding on RSA key", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *api.SignOrder) { o.InputPadding = "none" }), 400, keyserver.EINVALID},
+		{"unknown key", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *api.SignOrder) { o.KeyID = "no-such-key" }), 404, keyserver.ENOTFOUND},
+		{"key not in the operation", "orderer-client", change(key1Order(t, op.ID, "a"), func(o *api.SignOrder) { o.KeyID = "key3" }), 403, keyserver.EFORBIDDEN},
 		{"another requester's operation", "orderer-clientkey1", key1Order(t, op.ID, "a"), 404, keyserver.ENOTFOUND},
 		{"an approver signing", "approver-key2", key2Order(op.ID, "a"), 404, keyserver.ENOTFOUND},
 		{"unknown operation", "orderer-client", key1Order(t, keyserver.NewID(), "a"), 404, keyserver.ENOTFOUND},
@@ -91,7 +92,7 @@ func TestSignClosedOperations(t *testing.T) {
 	mustDo(t, "POST", "/api/operations/"+cancelled.ID+"/cancel", orderer, nil).mustDecode(t, http.StatusOK, &opView{})
 	cases := []struct {
 		name   string
-		order  keyserver.SignOrder
+		order  api.SignOrder
 		status int
 		code   string
 	}{
@@ -118,7 +119,7 @@ func TestSignExpiredOperationIsGone(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	mustDo(t, "POST", "/api/signorders", orderer, key1Order(t, op.ID, "late")).mustRefuse(t, http.StatusGone, keyserver.EEXPIRED)
 	got := mustGetOp(t, orderer, op.ID)
-	if g := got.grant(t, "key1"); g.UsageCount != 0 || got.Status != keyserver.StatusExpired {
+	if g := got.grant(t, "key1"); g.UsageCount != 0 || got.Status != string(keyserver.StatusExpired) {
 		t.Fatalf("after a refused late order: usagecount %d, status %s; want 0, expired", g.UsageCount, got.Status)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"keyserver/internal/api"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/localstack"
 )
@@ -114,7 +115,7 @@ func signOrderer(ctx context.Context, st *localstack.Stack, keyID string, n int,
 			return nil, err
 		}
 	}
-	order := keyserver.SignOrder{OperationID: op.ID, KeyID: keyID, InputFormat: "hex", Description: "benchmark"}
+	order := api.SignOrder{OperationID: op.ID, KeyID: keyID, InputFormat: "hex", Description: "benchmark"}
 	if keyID == "key1" {
 		order.InputData, order.InputPadding, order.SignatureFormat = hex.EncodeToString(keyserver.DigestInfo(sha256Hash, digest)), "digestinfo", "asn1"
 	} else {
@@ -130,7 +131,7 @@ func signOrderer(ctx context.Context, st *localstack.Stack, keyID string, n int,
 			return err
 		}
 		defer resp.Body.Close()
-		var out keyserver.SignResult
+		var out api.SignResult
 		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
 			return fmt.Errorf("signorders: %s", resp.Status)
 		}

@@ -6,24 +6,6 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// subjectBody is the body of PUT /api/admin/subjects/{id}; the subject id is
-// in the path. Kind is "person" or "app"; empty means app.
-type subjectBody struct {
-	Issuer string   `json:"issuer"`
-	Kind   string   `json:"kind"`
-	Name   string   `json:"name"`
-	Roles  []string `json:"roles"`
-}
-
-// keyBody is the body of PUT /api/admin/keys/{keyid}; the key id is in the path.
-type keyBody struct {
-	HSMKey            string `json:"hsmkey"`
-	RequiredApprovals *int   `json:"requiredapprovals"`
-	KeyInfo           string `json:"keyinfo"`
-	Certificate       string `json:"certificate"`
-	Enabled           *bool  `json:"enabled"`
-}
-
 // subjectPrincipal reads the subject id from the path and the issuer and
 // kind from the query; either may be left out when the registrations of the
 // id leave no doubt.
@@ -87,7 +69,7 @@ func (s *Server) listSubjects(w http.ResponseWriter, r *http.Request, c keyserve
 	if err != nil {
 		return err
 	}
-	views := make([]subjectJSON, len(subs))
+	views := make([]Subject, len(subs))
 	for i, sub := range subs {
 		views[i] = viewSubject(sub)
 	}
@@ -100,7 +82,7 @@ func (s *Server) listAdminKeys(w http.ResponseWriter, r *http.Request, c keyserv
 	if err != nil {
 		return err
 	}
-	views := make([]adminKeyJSON, len(keys))
+	views := make([]AdminKey, len(keys))
 	for i, k := range keys {
 		views[i] = viewAdminKey(k)
 	}
@@ -109,7 +91,7 @@ func (s *Server) listAdminKeys(w http.ResponseWriter, r *http.Request, c keyserv
 }
 
 func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var body subjectBody
+	var body SubjectRegistration
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
@@ -151,7 +133,7 @@ func (s *Server) getAdminKey(w http.ResponseWriter, r *http.Request, c keyserver
 }
 
 func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var body keyBody
+	var body KeyRegistration
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}

@@ -24,7 +24,9 @@ type Server struct {
 	Verifier keyserver.TokenVerifier
 	// Health names the dependencies checked by GET /api/health.
 	Health map[string]keyserver.HealthChecker
-	Log    *slog.Logger
+	// HealthTimeout bounds each dependency check; zero means DefaultHealthTimeout.
+	HealthTimeout time.Duration
+	Log           *slog.Logger
 	// UI is the web UI; nil serves none.
 	UI *webui.UI
 

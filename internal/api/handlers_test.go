@@ -109,9 +109,9 @@ func (hs *harness) do(method, path, who string, body any, out any) *httptest.Res
 	return rec
 }
 
-func (hs *harness) create(who, description string) operationJSON {
+func (hs *harness) create(who, description string) Operation {
 	hs.t.Helper()
-	var op operationJSON
+	var op Operation
 	rec := hs.do("POST", "/api/operations", who, map[string]any{"validms": 60000, "description": description,
 		"new-keyusagerestrictions": []map[string]any{{"keyid": "key1", "maxusagecount": 1}, {"keyid": "key4", "maxusagecount": 1}}}, &op)
 	if rec.Code != http.StatusCreated {
@@ -123,7 +123,7 @@ func (hs *harness) create(who, description string) operationJSON {
 func TestOperationViewNamesKeysAndActions(t *testing.T) {
 	hs := newHarness(t)
 	op := hs.create("pipeline", "Firmware <b>1.0</b>")
-	var v operationJSON
+	var v Operation
 	hs.do("GET", "/api/operations/"+op.ID, "alice", nil, &v)
 	if v.Requester.Name != "Name of pipeline" || v.Requester.Subject != "pipeline" || v.Requester.Issuer != issuer {
 		t.Errorf("requester = %+v", v.Requester)
@@ -163,7 +163,7 @@ func TestOperationAudit(t *testing.T) {
 	hs := newHarness(t)
 	op := hs.create("pipeline", "Firmware for the audit")
 	hs.do("POST", "/api/operations/"+op.ID+"/reject", "alice", map[string]string{"reason": "wrong branch"}, nil)
-	var evs []eventJSON
+	var evs []Event
 	if rec := hs.do("GET", "/api/operations/"+op.ID+"/audit", "pipeline", nil, &evs); rec.Code != http.StatusOK {
 		t.Fatalf("audit: %d %s", rec.Code, rec.Body.String())
 	}
@@ -185,7 +185,7 @@ func TestOperationListings(t *testing.T) {
 	hs.do("POST", "/api/operations/"+closed.ID+"/cancel", "pipeline", nil, nil)
 	ids := func(who, query string) []string {
 		t.Helper()
-		var ops []operationJSON
+		var ops []Operation
 		if rec := hs.do("GET", "/api/operations"+query, who, nil, &ops); rec.Code != http.StatusOK {
 			t.Fatalf("%s as %s: %d %s", query, who, rec.Code, rec.Body.String())
 		}
@@ -214,7 +214,7 @@ func TestOperationListings(t *testing.T) {
 			t.Errorf("%s as %s = %v, want %v", tc.query, tc.who, got, tc.want)
 		}
 	}
-	var e errorBody
+	var e Error
 	for _, q := range []string{"?all=1&status=bogus", "?mine=yes", "?mine=1&all=1"} {
 		if rec := hs.do("GET", "/api/operations"+q, "audit", nil, &e); rec.Code != http.StatusBadRequest {
 			t.Errorf("%s: %d %s", q, rec.Code, rec.Body.String())
@@ -228,7 +228,7 @@ func TestOperationListings(t *testing.T) {
 
 func TestKeyCertificateDetails(t *testing.T) {
 	hs := newHarness(t)
-	var keys []keyJSON
+	var keys []Key
 	hs.do("GET", "/api/keys", "root", nil, &keys)
 	if len(keys) != 2 {
 		t.Fatalf("keys = %+v", keys)
@@ -245,11 +245,11 @@ func TestKeyCertificateDetails(t *testing.T) {
 
 func TestAdminListsAndFieldErrors(t *testing.T) {
 	hs := newHarness(t)
-	var subs []subjectJSON
+	var subs []Subject
 	if rec := hs.do("GET", "/api/admin/subjects", "root", nil, &subs); rec.Code != http.StatusOK || len(subs) != 5 || subs[0].Subject != "alice" || subs[0].Name != "Name of alice" {
 		t.Fatalf("subjects: %d %+v", rec.Code, subs)
 	}
-	var keys []adminKeyJSON
+	var keys []AdminKey
 	if rec := hs.do("GET", "/api/admin/keys", "root", nil, &keys); rec.Code != http.StatusOK || len(keys) != 2 || keys[1].HSMKey != "h4" || !keys[1].Enabled {
 		t.Fatalf("admin keys: %d %+v", rec.Code, keys)
 	}
@@ -258,7 +258,7 @@ func TestAdminListsAndFieldErrors(t *testing.T) {
 			t.Errorf("%s as auditor: %d", p, rec.Code)
 		}
 	}
-	var e errorBody
+	var e Error
 	hs.do("PUT", "/api/admin/subjects/carol", "root", map[string]any{"issuer": issuer, "roles": []string{"superuser"}}, &e)
 	if e.Field != "roles" || !strings.Contains(e.Message, "superuser") {
 		t.Errorf("bad role: %+v", e)
@@ -275,11 +275,11 @@ func TestUIRoutes(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'") || !strings.Contains(rec.Body.String(), "/assets/app.js") {
 		t.Errorf("UI page: %d %v", rec.Code, rec.Header())
 	}
-	var cfg uiConfigJSON
+	var cfg UIConfig
 	if rec := hs.do("GET", "/api/ui/config", "", nil, &cfg); rec.Code != http.StatusOK || cfg.ClientID != "ui" || cfg.Issuer != "https://login.test/tenant/v2.0" {
 		t.Errorf("config: %d %+v", rec.Code, cfg)
 	}
-	var e errorBody
+	var e Error
 	if rec := hs.do("GET", "/api/nothing", "", nil, &e); rec.Code != http.StatusNotFound || e.Error != keyserver.ENOTFOUND {
 		t.Errorf("unknown API path: %d %s", rec.Code, rec.Body.String())
 	}

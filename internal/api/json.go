@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/strictjson"
 )
 
 var statusByCode = map[string]int{
@@ -34,13 +35,6 @@ func StatusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-type errorBody struct {
-	Error     string `json:"error"`
-	Message   string `json:"message"`
-	Field     string `json:"field,omitempty"`
-	RequestID string `json:"requestid,omitempty"`
-}
-
 func writeError(w http.ResponseWriter, err error, requestID string) int {
 	code := keyserver.ErrorCode(err)
 	status := StatusOf(code)
@@ -50,7 +44,7 @@ func writeError(w http.ResponseWriter, err error, requestID string) int {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, errorBody{Error: code, Message: keyserver.ErrorMessage(err), Field: keyserver.ErrorField(err), RequestID: requestID})
+	writeJSON(w, status, Error{Error: code, Message: keyserver.ErrorMessage(err), Field: keyserver.ErrorField(err), RequestID: requestID})
 	return status
 }
 
@@ -67,8 +61,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// decode reads a JSON body strictly: at most MaxBodyBytes, no unknown fields,
-// nothing after the value. An empty body is allowed only when optional.
+// decode reads a JSON body strictly (see strictjson): at most MaxBodyBytes,
+// one value, no unknown, repeated or case-variant member names. An empty body
+// is allowed only when optional.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
@@ -84,21 +79,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error 
 		}
 		return keyserver.Errorf(keyserver.EINVALID, "The request needs a JSON body.")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return keyserver.Errorf(keyserver.EINVALID, "The request body is not valid JSON for this route: %s.", jsonProblem(err))
-	}
-	if dec.More() {
-		return keyserver.Errorf(keyserver.EINVALID, "The request body has data after its JSON value.")
+	if err := strictjson.Unmarshal(body, v); err != nil {
+		return keyserver.Errorf(keyserver.EINVALID, "The request body is not valid JSON for this route: %s.", err)
 	}
 	return nil
-}
-
-func jsonProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return "field " + typeErr.Field + " must be " + typeErr.Type.String()
-	}
-	return err.Error()
 }

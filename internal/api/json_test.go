@@ -33,7 +33,7 @@ func TestStatusOfEveryCode(t *testing.T) {
 func TestWriteErrorHidesInternalDetails(t *testing.T) {
 	rec := httptest.NewRecorder()
 	status := writeError(rec, errors.New("table password=hunter2 leaked"), "rid")
-	var body errorBody
+	var body Error
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,8 @@ func TestWriteErrorHidesInternalDetails(t *testing.T) {
 
 func TestDecode(t *testing.T) {
 	type target struct {
-		A int `json:"a"`
+		A     int    `json:"a"`
+		KeyID string `json:"keyid"`
 	}
 	tests := []struct {
 		name     string
@@ -59,6 +60,11 @@ func TestDecode(t *testing.T) {
 		{"unknown field", `{"a":1,"b":2}`, false, keyserver.EINVALID},
 		{"wrong type", `{"a":"x"}`, false, keyserver.EINVALID},
 		{"trailing data", `{"a":1}{"a":2}`, false, keyserver.EINVALID},
+		{"trailing brace", `{"keyid":"a"}}`, false, keyserver.EINVALID},
+		{"trailing bracket", `{"keyid":"a"}]`, false, keyserver.EINVALID},
+		{"duplicate", `{"keyid":"a","keyid":"b"}`, false, keyserver.EINVALID},
+		{"case-variant duplicate", `{"keyid":"a","KEYID":"b"}`, false, keyserver.EINVALID},
+		{"case variant", `{"KeyId":"b"}`, false, keyserver.EINVALID},
 		{"too large", `{"a":1,"pad":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, false, keyserver.ETOOLARGE},
 	}
 	for _, tc := range tests {

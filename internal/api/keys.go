@@ -11,7 +11,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, c keyserver.Ca
 	if err != nil {
 		return err
 	}
-	views := make([]keyJSON, len(keys))
+	views := make([]Key, len(keys))
 	for i, k := range keys {
 		views[i] = viewKey(k)
 	}

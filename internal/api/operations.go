@@ -8,11 +8,11 @@ import (
 )
 
 func (s *Server) createOperation(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var req keyserver.OperationRequest
+	var req OperationRequest
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	op, created, err := s.createOnce(r, c, &req)
+	op, created, err := s.createOnce(r, c, req.domain())
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (s *Server) listOperations(w http.ResponseWriter, r *http.Request, c keyser
 	if err != nil {
 		return err
 	}
-	views := make([]operationJSON, len(ops))
+	views := make([]Operation, len(ops))
 	for i, op := range ops {
 		views[i] = s.view(r.Context(), c, op)
 	}
@@ -87,9 +87,9 @@ func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request, c keyse
 	if err != nil {
 		return err
 	}
-	views := make([]eventJSON, len(evs))
+	views := make([]Event, len(evs))
 	for i, ev := range evs {
-		views[i] = eventJSON{Time: ev.Time, Actor: s.principal(r.Context(), ev.Actor), Action: ev.Action,
+		views[i] = Event{Time: ev.Time, Actor: s.principal(r.Context(), ev.Actor), Action: ev.Action,
 			KeyID: ev.KeyID, Digest: ev.Digest, Result: ev.Result, Detail: ev.Detail}
 	}
 	writeJSON(w, http.StatusOK, views)
@@ -97,9 +97,7 @@ func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request, c keyse
 }
 
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var body struct {
-		Comment string `json:"comment"`
-	}
+	var body ApproveRequest
 	if err := decode(w, r, &body, true); err != nil {
 		return err
 	}
@@ -112,9 +110,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c keyserver.Cal
 }
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var body struct {
-		Reason string `json:"reason"`
-	}
+	var body RejectRequest
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
@@ -140,14 +136,14 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, c keyserver.Call
 }
 
 func (s *Server) signOrder(w http.ResponseWriter, r *http.Request, c keyserver.Caller) error {
-	var order keyserver.SignOrder
+	var order SignOrder
 	if err := decode(w, r, &order, false); err != nil {
 		return err
 	}
-	res, err := s.Service.Sign(r.Context(), c, &order)
+	res, err := s.Service.Sign(r.Context(), c, order.domain())
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, res)
+	writeJSON(w, http.StatusCreated, viewSignResult(res))
 	return nil
 }

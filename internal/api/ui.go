@@ -7,20 +7,13 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// uiConfigJSON tells the web UI where people sign in.
-type uiConfigJSON struct {
-	Issuer   string `json:"issuer"`
-	ClientID string `json:"clientid"`
-	Scope    string `json:"scope"`
-}
-
 func (s *Server) uiConfig(w http.ResponseWriter, r *http.Request) error {
 	if s.UI == nil || !s.UI.Config().Enabled() {
 		return keyserver.Errorf(keyserver.ENOTFOUND, "Sign-in to the web UI is not configured: set KEYSERVER_UI_ISSUER and KEYSERVER_UI_CLIENT_ID.")
 	}
 	cfg := s.UI.Config()
 	w.Header().Set("Cache-Control", "no-cache")
-	writeJSON(w, http.StatusOK, uiConfigJSON{Issuer: cfg.Issuer, ClientID: cfg.ClientID, Scope: cfg.Scope})
+	writeJSON(w, http.StatusOK, UIConfig{Issuer: cfg.Issuer, ClientID: cfg.ClientID, Scope: cfg.Scope})
 	return nil
 }
 

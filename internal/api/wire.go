@@ -1,96 +1,149 @@
 package api
 
 import (
-	"context"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
-	"strings"
 	"time"
-
-	"keyserver/internal/keyserver"
 )
 
-// The API's JSON bodies are their own types, so that renaming a domain field
-// never changes the wire.
+// This file holds the API's wire types: the JSON of every request and answer,
+// kept apart from the domain's structs so that renaming a domain field never
+// changes the wire. The PKCS#11 module and existing pipelines depend on these
+// names; testdata/wire pins the answers byte for byte. views.go builds them.
 
-// principalJSON names a subject; name is its registered display name, when known.
-type principalJSON struct {
+// Principal names a subject on the wire: the token issuer, the subject,
+// whether it is a person or an app, and its registered display name when known.
+type Principal struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
 	Kind    string `json:"kind"`
 	Name    string `json:"name,omitempty"`
 }
 
-type approvalJSON struct {
-	Approver principalJSON `json:"approver"`
-	Name     string        `json:"name,omitempty"`
-	Time     time.Time     `json:"time"`
-	Comment  string        `json:"comment,omitempty"`
+// Approval is one approver's consent, as operations show it.
+type Approval struct {
+	Approver Principal `json:"approver"`
+	Name     string    `json:"name,omitempty"`
+	Time     time.Time `json:"time"`
+	Comment  string    `json:"comment,omitempty"`
 }
 
-type grantJSON struct {
-	KeyID             string         `json:"keyid"`
-	KeyInfo           string         `json:"keyinfo,omitempty"`
-	Algorithm         string         `json:"algorithm,omitempty"`
-	MaxUsageCount     int            `json:"maxusagecount"`
-	UsageCount        int            `json:"usagecount"`
-	RequiredApprovals int            `json:"requiredapprovals"`
-	Approvals         []approvalJSON `json:"approvals"`
+// Grant is what an operation allows for one key.
+type Grant struct {
+	KeyID             string     `json:"keyid"`
+	KeyInfo           string     `json:"keyinfo,omitempty"`
+	Algorithm         string     `json:"algorithm,omitempty"`
+	MaxUsageCount     int        `json:"maxusagecount"`
+	UsageCount        int        `json:"usagecount"`
+	RequiredApprovals int        `json:"requiredapprovals"`
+	Approvals         []Approval `json:"approvals"`
 }
 
-type closureJSON struct {
-	By     principalJSON `json:"by"`
-	Time   time.Time     `json:"time"`
-	Reason string        `json:"reason,omitempty"`
+// Closure says who rejected or cancelled an operation, when and why.
+type Closure struct {
+	By     Principal `json:"by"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason,omitempty"`
 }
 
-// actionJSON says whether the caller may take an action now, and why not.
-type actionJSON struct {
+// Action says whether the caller may take an action now, and why not.
+type Action struct {
 	Allowed bool   `json:"allowed"`
 	Reason  string `json:"reason,omitempty"`
 }
 
-type actionsJSON struct {
-	Approve actionJSON `json:"approve"`
-	Reject  actionJSON `json:"reject"`
-	Cancel  actionJSON `json:"cancel"`
+// Actions are what the caller may do with an operation.
+type Actions struct {
+	Approve Action `json:"approve"`
+	Reject  Action `json:"reject"`
+	Cancel  Action `json:"cancel"`
 }
 
-// operationJSON is an operation as the API returns it: the stored fields,
-// the derived "approved" and "status", and what the caller may do with it.
-type operationJSON struct {
-	ID          string        `json:"id"`
-	Requester   principalJSON `json:"requester"`
-	Description string        `json:"description"`
-	Created     time.Time     `json:"created"`
-	Expires     time.Time     `json:"expires"`
-	ValidMS     int64         `json:"validms"`
-	Keys        []grantJSON   `json:"keys"`
-	Rejected    *closureJSON  `json:"rejected,omitempty"`
-	Cancelled   *closureJSON  `json:"cancelled,omitempty"`
-	Approved    bool          `json:"approved"`
-	Status      string        `json:"status"`
-	Actions     actionsJSON   `json:"actions"`
+// Operation is an operation as every operations route answers it: the
+// stored fields, the derived validms, approved and status, and what the
+// caller may do with it.
+type Operation struct {
+	ID          string    `json:"id"`
+	Requester   Principal `json:"requester"`
+	Description string    `json:"description"`
+	Created     time.Time `json:"created"`
+	Expires     time.Time `json:"expires"`
+	Keys        []Grant   `json:"keys"`
+	Rejected    *Closure  `json:"rejected,omitempty"`
+	Cancelled   *Closure  `json:"cancelled,omitempty"`
+	ValidMS     int64     `json:"validms"`
+	Approved    bool      `json:"approved"`
+	Status      string    `json:"status"`
+	Actions     Actions   `json:"actions"`
 	// BuildContext is where the operation came from, from the requester's CI token.
 	BuildContext *buildContextView `json:"buildcontext,omitempty"`
 }
 
-// eventJSON is one entry of an operation's audit timeline.
-type eventJSON struct {
-	Time   time.Time     `json:"time"`
-	Actor  principalJSON `json:"actor"`
-	Action string        `json:"action"`
-	KeyID  string        `json:"keyid,omitempty"`
-	Digest string        `json:"digest,omitempty"`
-	Result string        `json:"result"`
-	Detail string        `json:"detail,omitempty"`
+// Grant returns the operation's grant for keyID, or nil.
+func (o *Operation) Grant(keyID string) *Grant {
+	for i := range o.Keys {
+		if o.Keys[i].KeyID == keyID {
+			return &o.Keys[i]
+		}
+	}
+	return nil
 }
 
-// keyJSON is a key as GET /api/keys returns it; the HSM reference stays
-// internal. The cert* fields describe the certificate for people.
-type keyJSON struct {
+// Event is one entry of an operation's audit timeline.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Actor  Principal `json:"actor"`
+	Action string    `json:"action"`
+	KeyID  string    `json:"keyid,omitempty"`
+	Digest string    `json:"digest,omitempty"`
+	Result string    `json:"result"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// KeyRequest is one entry of "new-keyusagerestrictions".
+type KeyRequest struct {
+	KeyID         string `json:"keyid"`
+	MaxUsageCount int    `json:"maxusagecount"`
+}
+
+// OperationRequest is the body of POST /api/operations.
+type OperationRequest struct {
+	ValidMS     int64        `json:"validms"`
+	Description string       `json:"description"`
+	Keys        []KeyRequest `json:"new-keyusagerestrictions"`
+}
+
+// ApproveRequest is the optional body of POST /api/operations/{id}/approve.
+type ApproveRequest struct {
+	Comment string `json:"comment"`
+}
+
+// RejectRequest is the body of POST /api/operations/{id}/reject.
+type RejectRequest struct {
+	Reason string `json:"reason"`
+}
+
+// SignOrder is the body of POST /api/signorders, as the PKCS#11 client sends it.
+type SignOrder struct {
+	OperationID     string `json:"operationid"`
+	KeyID           string `json:"keyid"`
+	InputData       string `json:"inputdata"`
+	InputFormat     string `json:"inputformat"`
+	InputPadding    string `json:"inputpadding"`
+	SignatureFormat string `json:"signatureformat"`
+	Description     string `json:"description"`
+	HashAlgorithm   string `json:"hashalgorithm,omitempty"`
+}
+
+// SignResult is the answer to a sign order.
+type SignResult struct {
+	KeyID           string `json:"keyid"`
+	InputData       string `json:"inputdata"`
+	SignatureFormat string `json:"signatureformat"`
+	Result          string `json:"result"`
+}
+
+// Key is a key as GET /api/keys shows it; the HSM reference stays internal.
+// The cert* fields describe the certificate for people.
+type Key struct {
 	KeyID             string     `json:"keyid"`
 	KeyInfo           string     `json:"keyinfo"`
 	Certificate       string     `json:"certificate"`
@@ -103,8 +156,8 @@ type keyJSON struct {
 	CertSHA256        string     `json:"certsha256,omitempty"`
 }
 
-// adminKeyJSON is a key as the admin routes return it.
-type adminKeyJSON struct {
+// AdminKey is a key registration as the admin routes answer it.
+type AdminKey struct {
 	KeyID             string `json:"keyid"`
 	HSMKey            string `json:"hsmkey"`
 	RequiredApprovals int    `json:"requiredapprovals"`
@@ -114,8 +167,17 @@ type adminKeyJSON struct {
 	Enabled           bool   `json:"enabled"`
 }
 
-// subjectJSON is a registered subject as the admin routes return it.
-type subjectJSON struct {
+// KeyRegistration is the body of PUT /api/admin/keys/{keyid}; the key id is in the path.
+type KeyRegistration struct {
+	HSMKey            string `json:"hsmkey"`
+	RequiredApprovals *int   `json:"requiredapprovals"`
+	KeyInfo           string `json:"keyinfo"`
+	Certificate       string `json:"certificate"`
+	Enabled           *bool  `json:"enabled"`
+}
+
+// Subject is a subject registration as the admin routes answer it.
+type Subject struct {
 	Issuer  string   `json:"issuer"`
 	Subject string   `json:"subject"`
 	Kind    string   `json:"kind"`
@@ -123,88 +185,32 @@ type subjectJSON struct {
 	Roles   []string `json:"roles"`
 }
 
-func (s *Server) principal(ctx context.Context, p keyserver.Principal) principalJSON {
-	return principalJSON{Issuer: p.Issuer, Subject: p.Subject, Kind: p.Kind.String(), Name: s.Service.DisplayName(ctx, p)}
+// SubjectRegistration is the body of PUT /api/admin/subjects/{id}; the
+// subject id is in the path. Kind is "person" or "app"; empty means app.
+type SubjectRegistration struct {
+	Issuer string   `json:"issuer"`
+	Kind   string   `json:"kind"`
+	Name   string   `json:"name"`
+	Roles  []string `json:"roles"`
 }
 
-func (s *Server) now() time.Time {
-	if s.Service.Now != nil {
-		return s.Service.Now()
-	}
-	return time.Now()
+// UIConfig is the answer of GET /api/ui/config: where the web UI signs people in.
+type UIConfig struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"clientid"`
+	Scope    string `json:"scope"`
 }
 
-func action(refusal error) actionJSON {
-	if refusal != nil {
-		return actionJSON{Reason: keyserver.ErrorMessage(refusal)}
-	}
-	return actionJSON{Allowed: true}
+// Health is the answer of GET /api/health.
+type Health struct {
+	Status       string            `json:"status"`
+	Dependencies map[string]string `json:"dependencies"`
 }
 
-func (s *Server) view(ctx context.Context, c keyserver.Caller, op *keyserver.Operation) operationJSON {
-	now := s.now()
-	v := operationJSON{
-		ID: op.ID, Requester: s.principal(ctx, op.Requester), Description: op.Description,
-		Created: op.Created, Expires: op.Expires, ValidMS: op.Expires.Sub(op.Created).Milliseconds(),
-		Keys: make([]grantJSON, len(op.Keys)), Approved: op.Approved(now), Status: string(op.Status(now)),
-		Actions: actionsJSON{
-			Approve: action(op.ApproveRefusal(c, now)),
-			Reject:  action(op.RejectRefusal(c, now)),
-			Cancel:  action(op.CancelRefusal(c, now)),
-		},
-	}
-	for i, g := range op.Keys {
-		gj := grantJSON{KeyID: g.KeyID, MaxUsageCount: g.MaxUsageCount, UsageCount: g.UsageCount,
-			RequiredApprovals: g.RequiredApprovals, Approvals: make([]approvalJSON, len(g.Approvals))}
-		if k := s.Service.GrantKey(ctx, g.KeyID); k != nil {
-			gj.KeyInfo, gj.Algorithm = k.KeyInfo, k.Algorithm
-		}
-		for j, a := range g.Approvals {
-			gj.Approvals[j] = approvalJSON{Approver: principalJSON{Issuer: a.Approver.Issuer, Subject: a.Approver.Subject, Kind: a.Approver.Kind.String(), Name: a.Name},
-				Name: a.Name, Time: a.Time, Comment: a.Comment}
-		}
-		v.Keys[i] = gj
-	}
-	v.Rejected = s.closure(ctx, op.Rejected)
-	v.Cancelled = s.closure(ctx, op.Cancelled)
-	v.BuildContext = viewBuildContext(op.BuildContext)
-	return v
-}
-
-func (s *Server) closure(ctx context.Context, cl *keyserver.Closure) *closureJSON {
-	if cl == nil {
-		return nil
-	}
-	return &closureJSON{By: s.principal(ctx, cl.By), Time: cl.Time, Reason: cl.Reason}
-}
-
-func viewKey(k *keyserver.Key) keyJSON {
-	v := keyJSON{KeyID: k.KeyID, KeyInfo: k.KeyInfo, Certificate: k.Certificate, Algorithm: k.Algorithm, RequiredApprovals: k.RequiredApprovals}
-	block, _ := pem.Decode([]byte(k.Certificate))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return v
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return v
-	}
-	sum := sha256.Sum256(block.Bytes)
-	nb, na := cert.NotBefore.UTC(), cert.NotAfter.UTC()
-	v.CertSubject, v.CertIssuer = cert.Subject.String(), cert.Issuer.String()
-	v.CertNotBefore, v.CertNotAfter = &nb, &na
-	v.CertSHA256 = strings.ToUpper(hex.EncodeToString(sum[:]))
-	return v
-}
-
-func viewAdminKey(k *keyserver.Key) adminKeyJSON {
-	return adminKeyJSON{KeyID: k.KeyID, HSMKey: k.HSMKey, RequiredApprovals: k.RequiredApprovals, KeyInfo: k.KeyInfo,
-		Certificate: k.Certificate, Algorithm: k.Algorithm, Enabled: k.Enabled}
-}
-
-func viewSubject(sub *keyserver.Subject) subjectJSON {
-	roles := sub.Roles
-	if roles == nil {
-		roles = []string{}
-	}
-	return subjectJSON{Issuer: sub.Issuer, Subject: sub.Subject, Kind: sub.Kind.String(), Name: sub.Name, Roles: roles}
+// Error is the body of every refusal; field names the request member at fault, when one is.
+type Error struct {
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"requestid,omitempty"`
 }

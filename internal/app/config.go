@@ -4,7 +4,6 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"keyserver/internal/keyserver"
 	"keyserver/internal/oidc"
+	"keyserver/internal/strictjson"
 	"keyserver/internal/webui"
 )
 
@@ -79,17 +79,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Issuers, err = oidc.ParseIssuers(env("KEYSERVER_TRUSTED_ISSUERS"), c.OIDC); err != nil {
 		return c, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
-	if err := json.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &c.BootstrapAdmins); err != nil {
+	var admins []bootstrapAdmin
+	if err := strictjson.Unmarshal([]byte(env("KEYSERVER_BOOTSTRAP_ADMINS")), &admins); err != nil {
 		return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS must be a JSON array of {\"issuer\",\"subject\",\"kind\"}: %w", err)
 	}
 	aliases := oidc.Aliases(c.Issuers)
-	for _, a := range c.BootstrapAdmins {
+	for _, a := range admins {
 		if a.Issuer == "" || a.Subject == "" {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: every entry needs issuer and subject")
 		}
 		if to, ok := aliases[a.Issuer]; ok {
 			return c, fmt.Errorf("KEYSERVER_BOOTSTRAP_ADMINS: issuer %q is the same as %q (sameas); name %q", a.Issuer, to, to)
 		}
+		c.BootstrapAdmins = append(c.BootstrapAdmins, keyserver.Principal{Issuer: a.Issuer, Subject: a.Subject, Kind: a.Kind})
 	}
 	if err := c.UI.Validate(); err != nil {
 		return c, fmt.Errorf("KEYSERVER_UI_ISSUER, KEYSERVER_UI_CLIENT_ID, KEYSERVER_UI_SCOPE: %w", err)
@@ -100,6 +102,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("KEYSERVER_KEYVAULT_CREDENTIAL must be managedidentity, default or azurecli")
 	}
 	return c, nil
+}
+
+// bootstrapAdmin is one entry of KEYSERVER_BOOTSTRAP_ADMINS.
+type bootstrapAdmin struct {
+	Issuer  string         `json:"issuer"`
+	Subject string         `json:"subject"`
+	Kind    keyserver.Kind `json:"kind"` // "person" or "app"; empty means app
 }
 
 func duration(s, name string) (time.Duration, error) {

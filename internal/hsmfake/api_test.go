@@ -71,6 +71,8 @@ func TestUnsupportedRequestsFailLoudly(t *testing.T) {
 		{http.MethodPut, "/keys/k", map[string]any{}, 405},
 		{http.MethodGet, "/keys/k/" + v + "/sign", nil, 405},
 		{http.MethodGet, "/keys/k/create", nil, 405},
+		{http.MethodGet, "/keys/k/rotate", nil, 405},
+		{http.MethodPost, "/keys/k/rotate", map[string]any{"lifetimeActions": []any{}}, 400},
 		{http.MethodPost, "/keys/t/create", map[string]any{"kty": "oct-HSM"}, 400},
 		{http.MethodPost, "/keys/t/create", map[string]any{"kty": "EC", "tags": map[string]string{"a": "b"}}, 400},
 		{http.MethodPost, "/keys/t/create", map[string]any{"kty": "EC", "key_ops": []string{"encrypt"}}, 400},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
+	"crypto/sha512"
 	"errors"
 	"net/http"
 	"slices"
@@ -138,5 +139,48 @@ func TestAzkeysClient(t *testing.T) {
 				t.Fatalf("GetKey of a missing key: %v, want a 404 KeyNotFound ResponseError", err)
 			}
 		})
+	}
+}
+
+// TestAzkeysRotateKey: rotating makes a new current version of the same type;
+// the old version stays readable and signs, and each signature's kid names
+// the version that made it.
+func TestAzkeysRotateKey(t *testing.T) {
+	f := mustServer(t, t.TempDir(), FlavourVault)
+	client := mustAzkeysClient(t, f, &staticCredential{})
+	ctx := context.Background()
+	old, err := client.CreateKey(ctx, "rot", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeECHSM), Curve: to.Ptr(azkeys.CurveNameP384)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := client.RotateKey(ctx, "rot", nil)
+	if err != nil {
+		t.Fatalf("RotateKey: %v", err)
+	}
+	if rotated.Key.KID.Version() == old.Key.KID.Version() || *rotated.Key.Kty != azkeys.KeyTypeECHSM || *rotated.Key.Crv != azkeys.CurveNameP384 {
+		t.Fatalf("rotated to %s (%s %s), from %s", *rotated.Key.KID, *rotated.Key.Kty, *rotated.Key.Crv, *old.Key.KID)
+	}
+	latest, err := client.GetKey(ctx, "rot", "", nil)
+	if err != nil || *latest.Key.KID != *rotated.Key.KID {
+		t.Fatalf("the current version is %v (%v), want %s", latest.Key.KID, err, *rotated.Key.KID)
+	}
+	digest := sha512.Sum384([]byte("after rotation"))
+	for _, c := range []struct {
+		version string
+		want    *azkeys.KeyBundle
+	}{
+		{"", &rotated.KeyBundle},
+		{old.Key.KID.Version(), &old.KeyBundle},
+	} {
+		res, err := client.Sign(ctx, "rot", c.version, azkeys.SignParameters{Algorithm: to.Ptr(azkeys.SignatureAlgorithmES384), Value: digest[:]}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *res.KID != *c.want.Key.KID || !verifySig(mustPublicKey(t, jwkOf(c.want.Key)), "ES384", crypto.SHA384, digest[:], res.Result) {
+			t.Fatalf("signing with version %q: kid %s, want %s and a signature of that version", c.version, *res.KID, *c.want.Key.KID)
+		}
+	}
+	if _, err := client.RotateKey(ctx, "missing", nil); err == nil {
+		t.Fatal("rotating a missing key succeeded")
 	}
 }

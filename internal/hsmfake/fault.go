@@ -48,9 +48,9 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 
 func (f *Fault) validate() error {
 	switch f.Op {
-	case opSign, opGet, opCreate, opList, opVerify, "any":
+	case opSign, opGet, opCreate, opList, opVerify, opRotate, "any":
 	default:
-		return fmt.Errorf("fault op %q: use sign, get, create, list, verify or any", f.Op)
+		return fmt.Errorf("fault op %q: use sign, get, create, rotate, list, verify or any", f.Op)
 	}
 	switch f.Status {
 	case 0, http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusServiceUnavailable:

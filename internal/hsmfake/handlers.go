@@ -160,6 +160,26 @@ func (s *Server) createHandler(name string) func(http.ResponseWriter, *http.Requ
 	}
 }
 
+// rotateHandler makes a new version of the key. Key Vault's rotate takes no
+// body; the fake refuses one rather than ignore it.
+func (s *Server) rotateHandler(name string) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+		if err != nil {
+			return badParameter("Reading the request body failed: %v", err)
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			return unsupported(http.StatusBadRequest, "rotate takes no request body in the fake.")
+		}
+		k, err := s.rotateKey(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		writeKeyBundle(w, r, k)
+		return nil
+	}
+}
+
 type signRequest struct {
 	Alg   string `json:"alg"`
 	Value string `json:"value"`

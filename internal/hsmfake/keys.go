@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -116,6 +117,15 @@ func (k *keyVersion) kty() string {
 		t += "-HSM"
 	}
 	return t
+}
+
+// spec is what creates another version like k.
+func (k *keyVersion) spec() KeySpec {
+	spec := KeySpec{Name: k.name, Kty: k.kty(), Crv: k.curve()}
+	if r, ok := k.pub.(*rsa.PublicKey); ok {
+		spec.Size = r.N.BitLen()
+	}
+	return spec
 }
 
 // curve is the key's curve name, or "" for RSA.

@@ -12,6 +12,7 @@ const (
 	opCreate = "create"
 	opSign   = "sign"
 	opVerify = "verify"
+	opRotate = "rotate"
 )
 
 // route is a recognised request: its operation and what serves it.
@@ -81,6 +82,8 @@ func (s *Server) route(r *http.Request) (route, error) {
 		return method(http.MethodPost, route{opCreate, s.createHandler(name)})
 	case len(segs) == 3 && segs[2] == "sign":
 		return method(http.MethodPost, route{opSign, s.signHandler(name, "")})
+	case len(segs) == 3 && segs[2] == "rotate":
+		return method(http.MethodPost, route{opRotate, s.rotateHandler(name)})
 	case len(segs) == 3 && segs[2] == "verify":
 		return method(http.MethodPost, route{opVerify, s.verifyHandler(name, "")})
 	case len(segs) == 3 && isVersion(segs[2]):
@@ -90,7 +93,7 @@ func (s *Server) route(r *http.Request) (route, error) {
 	case len(segs) == 4 && isVersion(segs[2]) && segs[3] == "verify":
 		return method(http.MethodPost, route{opVerify, s.verifyHandler(name, segs[2])})
 	}
-	return route{}, unsupported(http.StatusNotFound, "%s %s is not implemented; the fake serves list, get, create, sign and verify (versions are 32 hex digits).", r.Method, r.URL.Path)
+	return route{}, unsupported(http.StatusNotFound, "%s %s is not implemented; the fake serves list, get, create, rotate, sign and verify (versions are 32 hex digits).", r.Method, r.URL.Path)
 }
 
 // isVersion accepts a 32-hex-digit version or "" (the latest).

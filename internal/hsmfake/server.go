@@ -142,6 +142,26 @@ func (s *Server) CreateKey(ctx context.Context, name, kty string, size int, crv 
 	return kidOf(s.cfg.BaseURL, k), nil
 }
 
+// RotateKey makes a new version of key name, of the same type and size or
+// curve as its current one, as Key Vault's rotate does, and returns its kid.
+func (s *Server) RotateKey(ctx context.Context, name string) (string, error) {
+	k, err := s.rotateKey(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return kidOf(s.cfg.BaseURL, k), nil
+}
+
+func (s *Server) rotateKey(ctx context.Context, name string) (*keyVersion, error) {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	cur, err := s.lookup(name, "")
+	if err != nil {
+		return nil, err
+	}
+	return s.createKey(ctx, cur.spec())
+}
+
 // EnsureKey creates spec's key unless a key of that name exists, and returns
 // the kid of its latest version.
 func (s *Server) EnsureKey(ctx context.Context, spec KeySpec) (kid string, created bool, err error) {

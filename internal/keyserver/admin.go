@@ -125,7 +125,9 @@ func (s *Service) AdminKey(ctx context.Context, c Caller, keyID string) (*Key, e
 }
 
 // PutKey registers or replaces a key; admin only. The HSM key must exist.
-// A certificate, when given, must carry the HSM key's public key; without one
+// With a backend whose keys have versions, the HSM key is pinned to the
+// version it names, or to its current one: registering again re-pins it. A
+// certificate, when given, must carry that version's public key; without one
 // the HSM key self-signs a certificate.
 func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	if err := requireAdmin(c); err != nil {
@@ -142,6 +144,12 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	}
 	if k.HSMKey == "" {
 		return Errorf(EINVALID, "hsmkey must name the HSM key, e.g. https://<vault>.vault.azure.net/keys/<name>.").On("hsmkey")
+	}
+	var err error
+	if p, ok := s.HSM.(KeyPinner); ok {
+		if k.HSMKey, err = p.Pin(ctx, k.HSMKey); err != nil {
+			return err
+		}
 	}
 	signer, err := s.HSM.Open(ctx, k.HSMKey)
 	if err != nil {
@@ -161,6 +169,7 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 		return err
 	}
 	s.keys.forget(k.KeyID)
+	s.certKeys.forget(k.KeyID)
 	return s.auditAdmin(ctx, c, "put key "+k.KeyID+" hsmkey "+k.HSMKey)
 }
 
@@ -189,8 +198,7 @@ func CheckCertificate(certPEM string, pub crypto.PublicKey) error {
 	if err != nil {
 		return Errorf(EINVALID, "certificate cannot be parsed: %v.", err)
 	}
-	type equaler interface{ Equal(crypto.PublicKey) bool }
-	if e, ok := pub.(equaler); !ok || !e.Equal(cert.PublicKey) {
+	if !samePublicKey(pub, cert.PublicKey) {
 		return Errorf(EINVALID, "certificate's public key differs from the HSM key's.")
 	}
 	return nil

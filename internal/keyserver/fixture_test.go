@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/keyserver/memhsm"
 	"keyserver/internal/keyserver/memstore"
 )
 
@@ -77,7 +78,7 @@ var testSubjects = map[string][]string{
 type fixture struct {
 	svc   *keyserver.Service
 	store *memstore.Store
-	hsm   *fakeHSM
+	hsm   *memhsm.HSM
 	notes *recordingNotifier
 	clock *fakeClock
 }
@@ -86,12 +87,9 @@ func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	f := &fixture{
 		store: memstore.New(),
-		hsm:   &fakeHSM{},
+		hsm:   memhsm.New(),
 		notes: &recordingNotifier{},
 		clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
-	}
-	for name, k := range testKeys() {
-		f.hsm.add(name, k)
 	}
 	for _, k := range testKeyring {
 		mustDo(tb, f.store.PutKey(context.Background(), &keyserver.Key{KeyID: k.id, HSMKey: k.hsm, RequiredApprovals: k.approvals, Enabled: k.enabled}))

@@ -40,12 +40,19 @@ func ValidateIdempotencyKey(key string) error {
 // Fingerprint identifies what the request asks for: the validity, the
 // description and the keys with their counts, in any order.
 func (r *OperationRequest) Fingerprint() string {
-	keys := slices.Clone(r.Keys)
-	slices.SortFunc(keys, func(a, b KeyRequest) int { return strings.Compare(a.KeyID, b.KeyID) })
+	type key struct { // spelled out: KeyRequest carries no tags
+		KeyID         string `json:"keyid"`
+		MaxUsageCount int    `json:"maxusagecount"`
+	}
+	keys := make([]key, len(r.Keys))
+	for i, k := range r.Keys {
+		keys[i] = key{k.KeyID, k.MaxUsageCount}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return strings.Compare(a.KeyID, b.KeyID) })
 	b, err := json.Marshal(struct {
-		ValidMS     int64        `json:"validms"`
-		Description string       `json:"description"`
-		Keys        []KeyRequest `json:"keys"`
+		ValidMS     int64  `json:"validms"`
+		Description string `json:"description"`
+		Keys        []key  `json:"keys"`
 	}{r.ValidMS, r.Description, keys})
 	if err != nil {
 		panic("keyserver: encoding a request fingerprint: " + err.Error())

@@ -7,13 +7,13 @@ import (
 // Key is a registered signing key: a key id callers use, the reference to
 // the HSM key that makes its signatures, and its approval policy.
 type Key struct {
-	KeyID             string `json:"keyid"`
-	HSMKey            string `json:"hsmkey"`
-	RequiredApprovals int    `json:"requiredapprovals"`
-	KeyInfo           string `json:"keyinfo"`
-	Certificate       string `json:"certificate"`
-	Algorithm         string `json:"algorithm"`
-	Enabled           bool   `json:"enabled"`
+	KeyID             string
+	HSMKey            string
+	RequiredApprovals int
+	KeyInfo           string
+	Certificate       string
+	Algorithm         string
+	Enabled           bool
 }
 
 var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

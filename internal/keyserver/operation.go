@@ -21,21 +21,21 @@ const (
 
 // Approval is one approver's consent to the uses of one key.
 type Approval struct {
-	Approver Principal `json:"approver"`
-	Name     string    `json:"name,omitempty"`
-	Time     time.Time `json:"time"`
-	Comment  string    `json:"comment,omitempty"`
+	Approver Principal
+	Name     string
+	Time     time.Time
+	Comment  string
 }
 
 // KeyGrant is what an operation allows for one key.
 type KeyGrant struct {
-	KeyID             string     `json:"keyid"`
-	MaxUsageCount     int        `json:"maxusagecount"`
-	UsageCount        int        `json:"usagecount"`
-	RequiredApprovals int        `json:"requiredapprovals"`
-	Approvals         []Approval `json:"approvals"`
+	KeyID             string
+	MaxUsageCount     int
+	UsageCount        int
+	RequiredApprovals int
+	Approvals         []Approval
 	// HSMKey is the HSM key the grant was opened for; approvals hold for it only.
-	HSMKey string `json:"-"`
+	HSMKey string
 }
 
 // Approved reports whether the grant has the approvals it needs.
@@ -53,24 +53,24 @@ func (g *KeyGrant) ApprovedBy(p Principal) bool {
 
 // Closure records who ended an operation, when and why.
 type Closure struct {
-	By     Principal `json:"by"`
-	Time   time.Time `json:"time"`
-	Reason string    `json:"reason,omitempty"`
+	By     Principal
+	Time   time.Time
+	Reason string
 }
 
 // Operation is a ticket: a validity window, a description for approvers and
 // the keys it may use.
 type Operation struct {
-	ID          string      `json:"id"`
-	Requester   Principal   `json:"requester"`
-	Description string      `json:"description"`
-	Created     time.Time   `json:"created"`
-	Expires     time.Time   `json:"expires"`
-	Keys        []*KeyGrant `json:"keys"`
-	Rejected    *Closure    `json:"rejected,omitempty"`
-	Cancelled   *Closure    `json:"cancelled,omitempty"`
+	ID          string
+	Requester   Principal
+	Description string
+	Created     time.Time
+	Expires     time.Time
+	Keys        []*KeyGrant
+	Rejected    *Closure
+	Cancelled   *Closure
 	// BuildContext is where the operation came from, from the requester's token.
-	BuildContext *BuildContext `json:"-"`
+	BuildContext *BuildContext
 }
 
 // Grant returns the operation's grant for keyID, or nil.
@@ -186,17 +186,17 @@ var DefaultLimits = Limits{
 	MaxKeysPerTicket: 32,
 }
 
-// KeyRequest is one entry of "new-keyusagerestrictions".
+// KeyRequest is one key an operation asks for, and how many uses.
 type KeyRequest struct {
-	KeyID         string `json:"keyid"`
-	MaxUsageCount int    `json:"maxusagecount"`
+	KeyID         string
+	MaxUsageCount int
 }
 
-// OperationRequest is the body of POST /api/operations.
+// OperationRequest is what POST /api/operations asks for.
 type OperationRequest struct {
-	ValidMS     int64        `json:"validms"`
-	Description string       `json:"description"`
-	Keys        []KeyRequest `json:"new-keyusagerestrictions"`
+	ValidMS     int64
+	Description string
+	Keys        []KeyRequest
 }
 
 // Validate checks the request's shape against l, without looking keys up.

@@ -54,15 +54,9 @@ func (s *Service) newOperation(ctx context.Context, c Caller, req *OperationRequ
 		op.BuildContext = BuildContextOf(c.Issuer, c.Claims)
 	}
 	for _, kr := range req.Keys {
-		k, err := s.key(ctx, kr.KeyID)
-		if ErrorCode(err) == ENOTFOUND {
-			return nil, Errorf(EINVALID, "Key %q is not registered.", kr.KeyID)
-		}
+		k, err := s.orderableKey(ctx, c, kr.KeyID)
 		if err != nil {
 			return nil, err
-		}
-		if !c.CanOrder(k.KeyID) {
-			return nil, Errorf(EFORBIDDEN, "You may not order signatures with key %q.", k.KeyID)
 		}
 		if !k.Enabled {
 			return nil, Errorf(EINVALID, "Key %q is disabled.", k.KeyID)

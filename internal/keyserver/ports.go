@@ -191,6 +191,21 @@ type KeyBackend interface {
 	Open(ctx context.Context, hsmKey string) (ContextSigner, error)
 }
 
+// KeyPinner is an optional ability of a KeyBackend whose keys have versions:
+// Pin resolves a reference to the reference of one version, read from the
+// HSM now, whose key never changes. Keys are registered pinned, so that every
+// instance signs with the version the key's certificate carries.
+type KeyPinner interface {
+	Pin(ctx context.Context, hsmKey string) (string, error)
+}
+
+// AttributedSigner is an optional ability of a ContextSigner whose key has
+// versions: SignAttributed also returns the public key of the version that
+// made the signature, as the HSM's answer names it.
+type AttributedSigner interface {
+	SignAttributed(ctx context.Context, digest []byte, opts crypto.SignerOpts) (sig []byte, signedBy crypto.PublicKey, err error)
+}
+
 // HealthChecker is implemented by adapters that can report their health.
 type HealthChecker interface {
 	Health(ctx context.Context) error

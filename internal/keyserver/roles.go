@@ -15,6 +15,8 @@ const (
 // Principal is an authenticated identity: the token issuer, the subject
 // named by the issuer's claim for its kind, and whether it is a person or an
 // app. A person and an app are never the same principal, whatever their ids.
+// Its tags serve the notification body only (internal/servicebus marshals
+// Notification); the API has its own types in internal/api.
 type Principal struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`
@@ -31,8 +33,8 @@ func (p Principal) String() string {
 // Subject is a registered principal with a display name and roles.
 type Subject struct {
 	Principal
-	Name  string   `json:"name"`
-	Roles []string `json:"roles"`
+	Name  string
+	Roles []string
 }
 
 // ValidateRole reports whether r is a role the Keyserver understands.

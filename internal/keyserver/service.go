@@ -32,6 +32,7 @@ type Service struct {
 	subjects    ttlCache[Principal, *Subject]
 	policyCache ttlCache[struct{}, []*Policy]
 	keys        ttlCache[string, *Key]
+	certKeys    certKeys
 }
 
 func (s *Service) now() time.Time {
@@ -96,6 +97,17 @@ func (s *Service) key(ctx context.Context, keyID string) (*Key, error) {
 	return s.keys.get(keyID, s.CacheTTL, s.now(), func() (*Key, error) {
 		return s.Keys.Key(ctx, keyID)
 	})
+}
+
+// orderableKey returns a registered key c may order signatures with. An
+// unknown key and a forbidden one get the same answer, so that callers cannot
+// probe which key ids exist.
+func (s *Service) orderableKey(ctx context.Context, c Caller, keyID string) (*Key, error) {
+	k, err := s.key(ctx, keyID)
+	if ErrorCode(err) == ENOTFOUND || (err == nil && !c.CanOrder(k.KeyID)) {
+		return nil, Errorf(ENOTFOUND, "Key %q does not exist or you may not use it.", keyID)
+	}
+	return k, err
 }
 
 // notify delivers an operation's pending notifications and clears them from

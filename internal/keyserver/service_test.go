@@ -70,7 +70,7 @@ func TestCallerCacheExpiresWithTheClock(t *testing.T) {
 
 	// Keys are cached the same way: a key that appears is unknown until the TTL passes.
 	c := f.mustCaller(t, "admin")
-	if _, err := f.svc.CreateOperation(ctx, c, request(kr("late", 1))); keyserver.ErrorCode(err) != keyserver.EINVALID {
+	if _, err := f.svc.CreateOperation(ctx, c, request(kr("late", 1))); keyserver.ErrorCode(err) != keyserver.ENOTFOUND {
 		t.Fatalf("CreateOperation with an unknown key: %v", err)
 	}
 	mustDo(t, f.store.PutKey(ctx, &keyserver.Key{KeyID: "late", HSMKey: "p256", Enabled: true}))
@@ -91,10 +91,10 @@ func TestCreateOperationRefusals(t *testing.T) {
 		wantCode string
 		wantMsg  string
 	}{
-		{"unknown key", "admin", request(kr("key1", 1), kr("nokey", 1)), keyserver.EINVALID, `"nokey"`},
-		{"no orderer right", "orderer1", request(kr("key1", 1), kr("key2", 1)), keyserver.EFORBIDDEN, `"key2"`},
-		{"approver only", "approvers", request(kr("key2", 1)), keyserver.EFORBIDDEN, `"key2"`},
-		{"auditor", "auditor", request(kr("key1", 1)), keyserver.EFORBIDDEN, `"key1"`},
+		{"unknown key", "admin", request(kr("key1", 1), kr("nokey", 1)), keyserver.ENOTFOUND, `"nokey"`},
+		{"no orderer right", "orderer1", request(kr("key1", 1), kr("key2", 1)), keyserver.ENOTFOUND, `"key2"`},
+		{"approver only", "approvers", request(kr("key2", 1)), keyserver.ENOTFOUND, `"key2"`},
+		{"auditor", "auditor", request(kr("key1", 1)), keyserver.ENOTFOUND, `"key1"`},
 		{"disabled key", "orderer", request(kr("off", 1)), keyserver.EINVALID, `"off"`},
 		{"bad request", "orderer", &keyserver.OperationRequest{ValidMS: 0, Description: "Build firmware", Keys: []keyserver.KeyRequest{kr("key1", 1)}}, keyserver.EINVALID, "validms"},
 	}
@@ -113,6 +113,20 @@ func TestCreateOperationRefusals(t *testing.T) {
 				t.Fatalf("a refused request sent %d notifications", n)
 			}
 		})
+	}
+}
+
+// TestCreateOperationUnknownAndForbiddenKeysLookAlike is issue 8's defect 6:
+// whether a key the caller may not order exists must not show.
+func TestCreateOperationUnknownAndForbiddenKeysLookAlike(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	orderer1 := f.mustCaller(t, "orderer1")
+	_, forbidden := f.svc.CreateOperation(ctx, orderer1, request(kr("key2", 1)))
+	_, unknown := f.svc.CreateOperation(ctx, orderer1, request(kr("nokey", 1)))
+	if keyserver.ErrorCode(forbidden) != keyserver.ErrorCode(unknown) ||
+		strings.ReplaceAll(keyserver.ErrorMessage(forbidden), "key2", "nokey") != keyserver.ErrorMessage(unknown) {
+		t.Fatalf("a forbidden key gets %v, an unknown one %v", forbidden, unknown)
 	}
 }
 

@@ -44,11 +44,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	if !ValidID(o.OperationID) {
 		return nil, notFoundOperation(o.OperationID)
 	}
-	k, err := s.key(ctx, o.KeyID)
-	if ErrorCode(err) == ENOTFOUND || (err == nil && !c.CanOrder(k.KeyID)) {
-		// An unknown key and a forbidden one look the same.
-		return nil, Errorf(ENOTFOUND, "Key %q does not exist or you may not use it.", o.KeyID)
-	}
+	k, err := s.orderableKey(ctx, c, o.KeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -89,9 +85,12 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signer.SignContext(ctx, plan.digest, plan.opts)
+	sig, by, err := signAttributed(ctx, signer, plan.digest, plan.opts)
+	if err == nil {
+		err = s.certKeys.check(k, by, signer.Public())
+	}
 	if err == nil && plan.format == FormatP1363 {
-		sig, err = ECDSAToP1363(sig, signer.Public().(*ecdsa.PublicKey).Curve)
+		sig, err = ECDSAToP1363(sig, by.(*ecdsa.PublicKey).Curve)
 	}
 	ev.Time = s.now()
 	if err == nil && !ev.Time.Before(op.Expires) {

@@ -130,7 +130,7 @@ func TestSignRefusals(t *testing.T) {
 			if res != nil {
 				t.Fatalf("a refused order returned %+v", res)
 			}
-			if n := f.hsm.signCount(); n != 0 {
+			if n := f.hsm.SignCount(); n != 0 {
 				t.Fatalf("a refused order reached the HSM %d times", n)
 			}
 			for name, id := range ids {

@@ -197,7 +197,7 @@ func TestSignHSMFailureReleasesTheUse(t *testing.T) {
 			if tt.key == "key1" {
 				o = order(op.ID, tt.key, keyserver.DigestInfo(crypto.SHA256, digestOf(crypto.SHA256)), keyserver.PaddingDigestInfo, "", keyserver.InputHex)
 			}
-			f.hsm.set(tt.failErr, tt.corrupt)
+			f.hsm.Set(tt.failErr, tt.corrupt)
 			res, err := f.svc.Sign(ctx, c, o)
 			wantCode(t, err, tt.want)
 			if res != nil {
@@ -210,7 +210,7 @@ func TestSignHSMFailureReleasesTheUse(t *testing.T) {
 				t.Fatalf("audit event = %+v", ev)
 			}
 			// The use was given back: the one use still signs, and then none is left.
-			f.hsm.set(nil, false)
+			f.hsm.Set(nil, false)
 			if _, err := f.svc.Sign(ctx, c, o); err != nil {
 				t.Fatalf("Sign after the failure: %v", err)
 			}
@@ -292,9 +292,7 @@ func TestSignExpiringDuringTheHSMCallIsRefused(t *testing.T) {
 	c := f.mustCaller(t, "orderer")
 	op := f.mustCreate(t, "orderer", kr("ec256", 1))
 	o := order(op.ID, "ec256", digestOf(crypto.SHA256), keyserver.PaddingNone, "", keyserver.InputHex)
-	f.hsm.mu.Lock()
-	f.hsm.during = func() { f.clock.Advance(op.Expires.Sub(op.Created)) }
-	f.hsm.mu.Unlock()
+	f.hsm.During(func() { f.clock.Advance(op.Expires.Sub(op.Created)) })
 	res, err := f.svc.Sign(ctx, c, o)
 	wantCode(t, err, keyserver.EEXPIRED)
 	if res != nil {

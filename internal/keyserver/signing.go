@@ -14,24 +14,24 @@ import (
 	"strings"
 )
 
-// SignOrder is the body of POST /api/signorders, as the PKCS#11 client sends it.
+// SignOrder is a request to sign, as the PKCS#11 client sends it through POST /api/signorders.
 type SignOrder struct {
-	OperationID     string `json:"operationid"`
-	KeyID           string `json:"keyid"`
-	InputData       string `json:"inputdata"`
-	InputFormat     string `json:"inputformat"`
-	InputPadding    string `json:"inputpadding"`
-	SignatureFormat string `json:"signatureformat"`
-	Description     string `json:"description"`
-	HashAlgorithm   string `json:"hashalgorithm,omitempty"`
+	OperationID     string
+	KeyID           string
+	InputData       string
+	InputFormat     string
+	InputPadding    string
+	SignatureFormat string
+	Description     string
+	HashAlgorithm   string
 }
 
 // SignResult is the answer to a sign order; Result uses the order's input format.
 type SignResult struct {
-	KeyID           string `json:"keyid"`
-	InputData       string `json:"inputdata"`
-	SignatureFormat string `json:"signatureformat"`
-	Result          string `json:"result"`
+	KeyID           string
+	InputData       string
+	SignatureFormat string
+	Result          string
 }
 
 // Input paddings and signature formats of the wire protocol.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"keyserver/internal/keyserver"
+	"keyserver/internal/keyserver/memhsm"
 )
 
 func TestDigestInfoRoundTrip(t *testing.T) {
@@ -162,10 +163,7 @@ func mustSelfSign(tb testing.TB, hsm keyserver.KeyBackend, hsmKey, keyID string,
 }
 
 func TestSelfSignAndCheckCertificate(t *testing.T) {
-	hsm := &fakeHSM{}
-	for name, k := range testKeys() {
-		hsm.add(name, k)
-	}
+	hsm := memhsm.New()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, name := range []string{"rsa2048", "p256", "p384", "p521"} {
 		t.Run(name, func(t *testing.T) {
@@ -211,17 +209,17 @@ func TestSelfSignAndCheckCertificate(t *testing.T) {
 }
 
 func TestSelfSignPassesHSMFailures(t *testing.T) {
-	hsm := &fakeHSM{}
-	hsm.add("p256", mustTestKey(t, "p256"))
+	hsm := &memhsm.HSM{}
+	hsm.Add("p256", mustTestKey(t, "p256"))
 	ctx := context.Background()
 	signer, err := keyserver.Verified(hsm).Open(ctx, "p256")
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	hsm.set(keyserver.Errorf(keyserver.ERATELIMITED, "Too many requests."), false)
+	hsm.Set(keyserver.Errorf(keyserver.ERATELIMITED, "Too many requests."), false)
 	_, err = keyserver.SelfSign(ctx, signer, "k", time.Now())
 	wantCode(t, err, keyserver.ERATELIMITED)
-	hsm.set(nil, true)
+	hsm.Set(nil, true)
 	_, err = keyserver.SelfSign(ctx, signer, "k", time.Now())
 	wantCode(t, err, keyserver.EUNAVAILABLE)
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // Verified wraps a key backend so that every signature is checked against
-// the key's public key before it is returned: a bad signature is never handed out.
+// the public key of the key version that made it before it is returned: a bad
+// signature is never handed out.
 func Verified(b KeyBackend) KeyBackend { return verifiedBackend{b} }
 
 type verifiedBackend struct{ KeyBackend }
@@ -22,17 +23,54 @@ func (v verifiedBackend) Open(ctx context.Context, hsmKey string) (ContextSigner
 	return verifiedSigner{s}, nil
 }
 
+// Pin passes KeyPinner through; a backend without versions keeps hsmKey.
+func (v verifiedBackend) Pin(ctx context.Context, hsmKey string) (string, error) {
+	if p, ok := v.KeyBackend.(KeyPinner); ok {
+		return p.Pin(ctx, hsmKey)
+	}
+	return hsmKey, nil
+}
+
 type verifiedSigner struct{ ContextSigner }
 
+// SignAttributed signs and verifies the signature against the public key of
+// the version that made it.
+func (v verifiedSigner) SignAttributed(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, crypto.PublicKey, error) {
+	sig, by, err := signAttributed(ctx, v.ContextSigner, digest, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := VerifySignature(by, digest, sig, opts); err != nil {
+		return nil, nil, Wrap(EUNAVAILABLE, err, "The HSM returned a signature that does not verify; no signature was issued.")
+	}
+	return sig, by, nil
+}
+
+// SignContext returns only a signature made by the key Public returns.
 func (v verifiedSigner) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	sig, err := v.ContextSigner.SignContext(ctx, digest, opts)
+	sig, by, err := v.SignAttributed(ctx, digest, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := VerifySignature(v.Public(), digest, sig, opts); err != nil {
-		return nil, Wrap(EUNAVAILABLE, err, "The HSM returned a signature that does not verify; no signature was issued.")
+	if !samePublicKey(by, v.Public()) {
+		return nil, Errorf(EUNAVAILABLE, "The HSM signed with another version of the key than the one opened; no signature was issued.")
 	}
 	return sig, nil
+}
+
+// signAttributed signs with s and names the public key that made the
+// signature: the version the HSM names when s can say, else s's own.
+func signAttributed(ctx context.Context, s ContextSigner, digest []byte, opts crypto.SignerOpts) ([]byte, crypto.PublicKey, error) {
+	if a, ok := s.(AttributedSigner); ok {
+		return a.SignAttributed(ctx, digest, opts)
+	}
+	sig, err := s.SignContext(ctx, digest, opts)
+	return sig, s.Public(), err
+}
+
+func samePublicKey(a, b crypto.PublicKey) bool {
+	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(b)
 }
 
 // VerifySignature checks sig over digest with pub; ECDSA signatures are ASN.1 DER.

@@ -52,7 +52,10 @@ type Backend struct {
 	keys    map[string]*signer        // by hsmKey
 }
 
-var _ keyserver.KeyBackend = (*Backend)(nil)
+var (
+	_ keyserver.KeyBackend = (*Backend)(nil)
+	_ keyserver.KeyPinner  = (*Backend)(nil)
+)
 
 // New builds a Backend with one shared HTTP client for all vaults.
 func New(cfg Config) (*Backend, error) {
@@ -146,22 +149,36 @@ func (b *Backend) client(ref keyRef) (*azkeys.Client, error) {
 }
 
 // Open returns a signer for hsmKey. The first Open of a key reads its
-// public key and version from the HSM; later ones do no I/O.
+// public key and version from the HSM; later ones do no I/O. A versioned
+// hsmKey signs with that version, whose key never changes. A versionless one
+// signs with the HSM's current version, and its signatures name the version
+// that made them (SignAttributed).
 func (b *Backend) Open(ctx context.Context, hsmKey string) (keyserver.ContextSigner, error) {
+	return b.open(ctx, hsmKey)
+}
+
+// Pin reads hsmKey's current version from the HSM (a versioned hsmKey keeps
+// its version) and returns the reference of that version.
+func (b *Backend) Pin(ctx context.Context, hsmKey string) (string, error) {
+	ref, c, err := b.resolve(hsmKey)
+	if err != nil {
+		return "", err
+	}
+	s, err := b.fetch(ctx, c, ref, hsmKey)
+	if err != nil {
+		return "", err
+	}
+	return s.pinned(), nil
+}
+
+func (b *Backend) open(ctx context.Context, hsmKey string) (*signer, error) {
 	b.mu.Lock()
 	s, ok := b.keys[hsmKey]
 	b.mu.Unlock()
 	if ok {
 		return s, nil
 	}
-	ref, err := parseKeyURL(hsmKey)
-	if err != nil {
-		return nil, err
-	}
-	if ref.loopback && !b.loopbackOK {
-		return nil, keyserver.Errorf(keyserver.EINVALID, "HSM key %q is on a loopback host, which is only allowed with a local HSM fake (KEYSERVER_KEYVAULT_CA_FILE).", hsmKey)
-	}
-	c, err := b.client(ref)
+	ref, c, err := b.resolve(hsmKey)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +193,19 @@ func (b *Backend) Open(ctx context.Context, hsmKey string) (keyserver.ContextSig
 	}
 	b.keys[hsmKey] = s
 	return s, nil
+}
+
+// resolve parses hsmKey and returns the client of its vault.
+func (b *Backend) resolve(hsmKey string) (keyRef, *azkeys.Client, error) {
+	ref, err := parseKeyURL(hsmKey)
+	if err != nil {
+		return ref, nil, err
+	}
+	if ref.loopback && !b.loopbackOK {
+		return ref, nil, keyserver.Errorf(keyserver.EINVALID, "HSM key %q is on a loopback host, which is only allowed with a local HSM fake (KEYSERVER_KEYVAULT_CA_FILE).", hsmKey)
+	}
+	c, err := b.client(ref)
+	return ref, c, err
 }
 
 func (b *Backend) fetch(ctx context.Context, c *azkeys.Client, ref keyRef, hsmKey string) (*signer, error) {
@@ -206,7 +236,7 @@ func (b *Backend) fetch(ctx context.Context, c *azkeys.Client, ref keyRef, hsmKe
 	if version == "" {
 		return nil, keyserver.Errorf(keyserver.EUNAVAILABLE, "The HSM returned a key without a version.")
 	}
-	return newSigner(c, b.timeout, hsmKey, ref.name, version, pub)
+	return newSigner(b, c, ref, hsmKey, version, pub)
 }
 
 // Health reads one opened key of every vault the backend has used, which

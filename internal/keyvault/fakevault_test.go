@@ -157,11 +157,15 @@ func (fv *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fv.getKey(w, parts[1], version)
-	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "keys" && parts[3] == "sign":
+	case r.Method == http.MethodPost && len(parts) >= 3 && len(parts) <= 4 && parts[0] == "keys" && parts[len(parts)-1] == "sign":
 		if fv.applyFault(w, r, "sign") {
 			return
 		}
-		fv.sign(w, body, parts[1], parts[2])
+		version := "" // azkeys leaves out an empty version: the current one
+		if len(parts) == 4 {
+			version = parts[2]
+		}
+		fv.sign(w, body, parts[1], version)
 	default:
 		fv.t.Errorf("fake vault: unsupported request %s %s", r.Method, r.URL.Path)
 		writeError(w, http.StatusNotImplemented, "NotImplemented")
@@ -222,7 +226,7 @@ func (fv *fakeVault) getKey(w http.ResponseWriter, name, version string) {
 
 func (fv *fakeVault) sign(w http.ResponseWriter, body []byte, name, version string) {
 	k, ok := fv.key(name, version)
-	if !ok || version == "" {
+	if !ok {
 		writeError(w, http.StatusNotFound, "KeyNotFound")
 		return
 	}

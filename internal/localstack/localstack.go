@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -81,6 +82,8 @@ type Stack struct {
 
 	log         *slog.Logger
 	handlerPort int
+	env         map[string]string // the handler's app settings
+	now         func() time.Time
 	servers     []*http.Server
 	handler     *app.Main
 	proc        *exec.Cmd
@@ -144,6 +147,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	st.handlerPort = handlerPort
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
 	env := st.handlerEnv(handlerPort, st.Azurite.ConnectionString(), st.Auth.IdentityHeader(), o.SignTimeout)
+	st.env, st.now = env, o.Now
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout
 	}
@@ -268,6 +272,27 @@ func (st *Stack) waitHealthy(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("the handler did not become healthy: %v", last)
+}
+
+// AnotherHandler starts one more in-process handler on the stack's services,
+// as a second Functions instance would, and returns its URL; the caller
+// closes it.
+func (st *Stack) AnotherHandler(ctx context.Context) (*app.Main, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	env := maps.Clone(st.env)
+	env["FUNCTIONS_CUSTOMHANDLER_PORT"] = strconv.Itoa(port)
+	cfg, err := app.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, "", err
+	}
+	m := &app.Main{Config: cfg, Log: st.log, Now: st.now}
+	if err := m.Open(ctx); err != nil {
+		return nil, "", err
+	}
+	return m, "http://localhost:" + strconv.Itoa(port), nil
 }
 
 // Done is closed when a handler process exits; nil when in process.

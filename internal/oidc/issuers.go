@@ -6,7 +6,6 @@
 package oidc
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"keyserver/internal/strictjson"
 )
 
 // Issuer is one trusted token issuer, as configured in the
@@ -62,13 +63,8 @@ var (
 // An empty SubjectClaim becomes "sub".
 func ParseIssuers(jsonText string, o Options) ([]Issuer, error) {
 	var issuers []Issuer
-	dec := json.NewDecoder(strings.NewReader(jsonText))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&issuers); err != nil {
+	if err := strictjson.Unmarshal([]byte(jsonText), &issuers); err != nil {
 		return nil, fmt.Errorf("parsing trusted issuers: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("parsing trusted issuers: trailing data after the JSON array")
 	}
 	if err := CheckIssuers(issuers, o); err != nil {
 		return nil, err

@@ -27,6 +27,23 @@ type grantRow struct {
 	HSMKey            string `json:"hsmkey,omitempty"`
 }
 
+// closureRow is how the op row keeps a rejection or cancellation.
+type closureRow struct {
+	By struct {
+		Issuer  string         `json:"issuer"`
+		Subject string         `json:"subject"`
+		Kind    keyserver.Kind `json:"kind"` // absent (an app) in rows written before people
+	} `json:"by"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+func closureRowOf(c *keyserver.Closure) closureRow {
+	var r closureRow
+	r.By.Issuer, r.By.Subject, r.By.Kind, r.Time, r.Reason = c.By.Issuer, c.By.Subject, c.By.Kind, c.Time, c.Reason
+	return r
+}
+
 // CreateOperation writes op, its audit event and its notification in one transaction.
 func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
 	if !keyserver.ValidID(op.ID) {
@@ -235,10 +252,10 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		setJSON("Keys", grants).
 		set("Open", !op.Closed())
 	if op.Rejected != nil {
-		r.setJSON("Rejected", op.Rejected)
+		r.setJSON("Rejected", closureRowOf(op.Rejected))
 	}
 	if op.Cancelled != nil {
-		r.setJSON("Cancelled", op.Cancelled)
+		r.setJSON("Cancelled", closureRowOf(op.Cancelled))
 	}
 	if op.BuildContext != nil {
 		r.setJSON("BuildContext", buildContextRowOf(op.BuildContext))
@@ -272,10 +289,11 @@ func opFromRow(r *row) (*keyserver.Operation, error) {
 		if r.str(name) == "" {
 			continue
 		}
-		*c = &keyserver.Closure{}
-		if err := r.json(name, *c); err != nil {
+		var cr closureRow
+		if err := r.json(name, &cr); err != nil {
 			return nil, err
 		}
+		*c = &keyserver.Closure{By: keyserver.Principal{Issuer: cr.By.Issuer, Subject: cr.By.Subject, Kind: cr.By.Kind}, Time: cr.Time, Reason: cr.Reason}
 	}
 	return op, nil
 }

@@ -98,6 +98,15 @@ func TestTablestoreOperationRowRoundTrip(t *testing.T) {
 	if strings.Contains(r.str("Keys"), `"approvals"`) || strings.Contains(r.str("Keys"), `"usagecount"`) {
 		t.Fatalf("op row keys %s hold approvals or usage", r.str("Keys"))
 	}
+	// Rows written before keep being read: the stored JSON is pinned.
+	for col, want := range map[string]string{
+		"Keys":      `[{"keyid":"k1","maxusagecount":5,"requiredapprovals":2,"hsmkey":"https://v.vault.azure.net/keys/k1"}]`,
+		"Cancelled": `{"by":{"issuer":"i","subject":"s","kind":"app"},"time":"2030-01-02T03:04:05.1234567Z","reason":"no longer needed"}`,
+	} {
+		if got := r.str(col); got != want {
+			t.Errorf("op row %s = %s, want %s", col, got, want)
+		}
+	}
 	back, err := parseRow(r.marshal())
 	if err != nil {
 		t.Fatalf("parseRow: %v", err)

@@ -1,0 +1,266 @@
+// Package strictjson decodes JSON strictly, for request bodies and JSON-valued
+// app settings alike: exactly one value and nothing after it, no unknown
+// members, no member named twice, and member names spelled exactly as the
+// target declares them. encoding/json alone accepts `{"keyid":"a"}}` (when
+// streaming), takes the last of `{"keyid":"a","KEYID":"b"}` and matches
+// `{"KeyId":"b"}` to keyid; two readers of one document could then disagree.
+package strictjson
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Unmarshal decodes the single JSON value in data into v, which must be a
+// non-nil pointer. It first checks the document against v's type, then
+// decodes it with encoding/json, refusing unknown members.
+func Unmarshal(data []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("strictjson: Unmarshal needs a non-nil pointer, not %T", v)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := check(dec, rv.Type().Elem(), ""); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("there is trailing data after the JSON value")
+	}
+	full := json.NewDecoder(bytes.NewReader(data))
+	full.DisallowUnknownFields()
+	if err := full.Decode(v); err != nil {
+		return problem(err)
+	}
+	return nil
+}
+
+// problem rewrites encoding/json's errors as a sentence for the caller.
+func problem(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		if typeErr.Field == "" {
+			return fmt.Errorf("the value must be %s, not a JSON %s", typeName(typeErr.Type), typeErr.Value)
+		}
+		return fmt.Errorf("%s must be %s, not a JSON %s", typeErr.Field, typeName(typeErr.Type), typeErr.Value)
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return t.String()
+}
+
+var (
+	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// custom reports whether t decodes itself; its members are then only checked
+// for repeats.
+func custom(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return t.Implements(unmarshalerType) || p.Implements(unmarshalerType) ||
+		t.Implements(textUnmarshalerType) || p.Implements(textUnmarshalerType)
+}
+
+// check reads one value from dec and checks its members against t; a nil t
+// means any type (only repeated names are refused).
+func check(dec *json.Decoder, t reflect.Type, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		if err == io.EOF {
+			return errors.New("the JSON value is missing or incomplete")
+		}
+		return syntaxProblem(err)
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (t.Kind() == reflect.Interface || custom(t)) {
+		t = nil
+	}
+	switch tok {
+	case json.Delim('{'):
+		return checkObject(dec, t, path)
+	case json.Delim('['):
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := check(dec, elem, path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token()
+		return syntaxProblem(err)
+	}
+	return nil
+}
+
+func checkObject(dec *json.Decoder, t reflect.Type, path string) error {
+	var fields map[string]reflect.Type
+	var mapElem reflect.Type
+	if t != nil {
+		switch t.Kind() {
+		case reflect.Struct:
+			fields = structFields(t)
+		case reflect.Map:
+			mapElem = t.Elem()
+		}
+	}
+	seen := map[string]string{} // folded name (exact for maps) -> name as written
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return syntaxProblem(err)
+		}
+		name := tok.(string)
+		key := name
+		if t == nil || fields != nil {
+			key = fold(name)
+		}
+		if prev, ok := seen[key]; ok {
+			if prev == name {
+				return fmt.Errorf("%s member %q appears twice", where(path), name)
+			}
+			return fmt.Errorf("%s members %q and %q differ only in case; name each member once, spelled exactly", where(path), prev, name)
+		}
+		seen[key] = name
+		var next reflect.Type
+		switch {
+		case fields != nil:
+			ft, ok := fields[name]
+			if !ok {
+				if want := spelling(fields, name); want != "" {
+					return fmt.Errorf("%s member %q must be spelled %q; member names are case-sensitive", where(path), name, want)
+				}
+				return fmt.Errorf("%s member %q is unknown", where(path), name)
+			}
+			next = ft
+		case mapElem != nil:
+			next = mapElem
+		}
+		if err := check(dec, next, join(path, name)); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token()
+	return syntaxProblem(err)
+}
+
+// structFields maps the JSON member names of t's fields to their types, as
+// encoding/json names them (tag name, else the field name; embedded structs
+// promoted).
+func structFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		ft := f.Type
+		if f.Anonymous && name == "" {
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for n, et := range structFields(ft) {
+					if _, ok := fields[n]; !ok {
+						fields[n] = et
+					}
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = ft
+	}
+	return fields
+}
+
+func spelling(fields map[string]reflect.Type, name string) string {
+	for n := range fields {
+		if fold(n) == fold(name) {
+			return n
+		}
+	}
+	return ""
+}
+
+// fold maps names that encoding/json matches to each other (bytes.EqualFold)
+// to one string.
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		for {
+			f := unicode.SimpleFold(r)
+			if f <= r {
+				r = f
+				break
+			}
+			r = f
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func where(path string) string {
+	if path == "" {
+		return "the object's"
+	}
+	return "in " + path + ","
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func syntaxProblem(err error) error {
+	if err == nil {
+		return nil
+	}
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("the JSON value is incomplete")
+	}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Errorf("the JSON is malformed at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+}
