@@ -70,7 +70,7 @@ run: deps tools build pkcs11 ks
 funcapp:
 	rm -rf .funcapp && mkdir -p .funcapp
 	cp host.json .funcapp/
-	cp -r functions/* .funcapp/
+	for d in functions/*/; do cp -r "$$d" .funcapp/; done
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o .funcapp/handler ./handler
 	chmod +x .funcapp/handler
 

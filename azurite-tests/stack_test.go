@@ -2,6 +2,7 @@ package azuritetests
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -51,7 +52,9 @@ func mustStack(tb testing.TB) *localstack.Stack {
 			Dir:         stackDir,
 			SignTimeout: 3 * time.Second,
 			Now:         clock.Now,
-			Log:         slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			// The terminal lines of every event (TestMakeRunShowsApprovalRequests checks them).
+			HandlerOutput: io.Discard,
+			Log:           slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 	})
 	if stackErr != nil {

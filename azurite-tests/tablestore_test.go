@@ -83,7 +83,7 @@ func TestTablestoreKeysRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Key: %v", err)
 	}
-	if *got != *k {
+	if !reflect.DeepEqual(got, k) {
 		t.Fatalf("Key = %+v, want %+v", got, k)
 	}
 	k2 := &keyserver.Key{KeyID: "a-first", HSMKey: "h2", Enabled: false}
@@ -94,7 +94,7 @@ func TestTablestoreKeysRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Keys: %v", err)
 	}
-	if len(keys) != 2 || *keys[0] != *k2 || *keys[1] != *k {
+	if len(keys) != 2 || !reflect.DeepEqual(keys[0], k2) || !reflect.DeepEqual(keys[1], k) {
 		t.Fatalf("Keys = %+v, want [%+v %+v]", keys, k2, k)
 	}
 	if err := s.DeleteKey(ctx, k.KeyID); err != nil {
@@ -162,12 +162,12 @@ func TestTablestoreUpdateOperationApprovesAndRejects(t *testing.T) {
 	s, ctx := mustTablestore(t), context.Background()
 	op := mustCreateOp(t, s, map[string]int{"k1": 3})
 	approval := keyserver.Approval{Approver: tsApprover, Name: "Alice", Time: tsT0.Add(time.Minute), Comment: "ok"}
-	n := &keyserver.Notification{ID: "n1", Event: "approved", OperationID: op.ID, Requester: tsRequester, KeyIDs: []string{"k1"}, Status: keyserver.StatusApproved, Time: tsT0}
+	n := &keyserver.Event{ID: "n1", Type: keyserver.EventApproved, Time: tsT0, Operation: keyserver.Summarize(op, tsT0)}
 	got, err := s.UpdateOperation(ctx, op.ID, func(o *keyserver.Operation) (*keyserver.Update, error) {
 		return &keyserver.Update{
 			Approvals: []keyserver.NewApproval{{KeyID: "k1", Approval: approval}},
 			Audit:     keyserver.AuditEvent{Time: tsT0.Add(time.Millisecond), Actor: tsApprover, Action: keyserver.ActionApprove, OperationID: o.ID, Result: "ok"},
-			Notify:    n,
+			Events:    []*keyserver.Event{n},
 		}, nil
 	})
 	if err != nil {
@@ -209,27 +209,17 @@ func TestTablestoreUpdateOperationApprovesAndRejects(t *testing.T) {
 	if len(evs) != 3 || evs[0].Action != keyserver.ActionCreate || evs[1].Action != keyserver.ActionApprove || evs[2].Action != keyserver.ActionReject {
 		t.Fatalf("events = %+v, want create, approve, reject", evs)
 	}
-	pending, err := s.PendingNotifications(ctx, op.ID)
-	if err != nil {
-		t.Fatalf("PendingNotifications: %v", err)
+	unsent, err := s.UnsentEvents(ctx, tsT0.Add(time.Hour), 100)
+	if err != nil || len(unsent) != 1 || unsent[0].ID != n.ID || unsent[0].Type != n.Type || unsent[0].Operation.ID != op.ID {
+		t.Fatalf("UnsentEvents = %+v, %v; want [%+v] (this test's tables hold one operation)", unsent, err, n)
 	}
-	if len(pending) != 1 || !reflect.DeepEqual(pending[0], n) {
-		t.Fatalf("PendingNotifications = %+v, want [%+v]", pending, n)
-	}
-	all, err := s.AllPendingNotifications(ctx)
-	if err != nil || len(all) != 1 || !reflect.DeepEqual(all[0], n) {
-		t.Fatalf("AllPendingNotifications = %+v, %v; want [%+v] (this test's tables hold one operation)", all, err, n)
-	}
-	for range 2 { // the second ack finds nothing and still succeeds
-		if err := s.AckNotification(ctx, op.ID, n.ID); err != nil {
-			t.Fatalf("AckNotification: %v", err)
+	for range 2 { // the second mark finds nothing and still succeeds
+		if err := s.MarkPublished(ctx, op.ID, []string{n.ID}); err != nil {
+			t.Fatalf("MarkPublished: %v", err)
 		}
 	}
-	if pending, err := s.PendingNotifications(ctx, op.ID); err != nil || len(pending) != 0 {
-		t.Fatalf("PendingNotifications after ack = %+v, %v; want none", pending, err)
-	}
-	if all, err := s.AllPendingNotifications(ctx); err != nil || len(all) != 0 {
-		t.Fatalf("AllPendingNotifications after ack = %+v, %v; want none", all, err)
+	if unsent, err := s.UnsentEvents(ctx, tsT0.Add(time.Hour), 100); err != nil || len(unsent) != 0 {
+		t.Fatalf("UnsentEvents after publishing = %+v, %v; want none", unsent, err)
 	}
 	_, err = s.UpdateOperation(ctx, keyserver.NewID(), func(*keyserver.Operation) (*keyserver.Update, error) { return nil, nil })
 	mustCode(t, err, keyserver.ENOTFOUND)
@@ -245,7 +235,7 @@ func TestTablestoreUpdateFnErrorWritesNothing(t *testing.T) {
 		return &keyserver.Update{
 			Approvals: []keyserver.NewApproval{{KeyID: "k1", Approval: keyserver.Approval{Approver: tsApprover, Time: tsT0}}},
 			Audit:     keyserver.AuditEvent{Action: keyserver.ActionCancel},
-			Notify:    &keyserver.Notification{ID: "n1"},
+			Events:    []*keyserver.Event{{ID: "n1", Type: keyserver.EventCancelled, Operation: keyserver.OperationSummary{ID: o.ID}}},
 		}, fnErr
 	})
 	if err != fnErr {
@@ -262,8 +252,8 @@ func TestTablestoreUpdateFnErrorWritesNothing(t *testing.T) {
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("OperationEvents = %+v, %v; want only the create event", evs, err)
 	}
-	if pending, err := s.PendingNotifications(ctx, op.ID); err != nil || len(pending) != 0 {
-		t.Fatalf("PendingNotifications = %+v, %v; want none", pending, err)
+	if unsent, err := s.UnsentEvents(ctx, tsT0.Add(time.Hour), 100); err != nil || len(unsent) != 0 {
+		t.Fatalf("UnsentEvents = %+v, %v; want none", unsent, err)
 	}
 }
 
@@ -285,7 +275,7 @@ func TestTablestoreListOperations(t *testing.T) {
 		openAt time.Time
 		want   int
 	}{
-		{"all", time.Time{}, 2},
+		{"every open one", time.Time{}, 1},
 		{"open now", tsT0.Add(time.Minute), 1},
 		{"after expiry", tsT0.Add(2 * time.Hour), 0},
 	}

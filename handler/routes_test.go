@@ -3,22 +3,15 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"keyserver/functions"
 	"keyserver/internal/api"
+	"keyserver/internal/triggers"
 )
-
-type functionJSON struct {
-	Bindings []struct {
-		Type    string   `json:"type"`
-		Route   string   `json:"route"`
-		Methods []string `json:"methods"`
-	} `json:"bindings"`
-}
 
 type function struct {
 	name    string
@@ -26,26 +19,21 @@ type function struct {
 	methods []string
 }
 
+// mustFunctions returns the HTTP functions.
 func mustFunctions(tb testing.TB) []function {
 	tb.Helper()
-	paths, err := filepath.Glob("../functions/*/function.json")
-	if err != nil || len(paths) == 0 {
+	all, err := functions.All()
+	if err != nil || len(all) == 0 {
 		tb.Fatalf("no function.json files found: %v", err)
 	}
 	var fns []function
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var fj functionJSON
-		if err := json.Unmarshal(b, &fj); err != nil {
-			tb.Fatalf("%s: %v", p, err)
-		}
-		for _, b := range fj.Bindings {
-			if b.Type == "httpTrigger" {
-				fns = append(fns, function{name: filepath.Base(filepath.Dir(p)), route: "/" + b.Route, methods: b.Methods})
+	for _, f := range all {
+		if b := f.Trigger(); b.Str("type") == "httpTrigger" {
+			var methods []string
+			for _, m := range b["methods"].([]any) {
+				methods = append(methods, m.(string))
 			}
+			fns = append(fns, function{name: f.Name, route: "/" + b.Str("route"), methods: methods})
 		}
 	}
 	return fns
@@ -161,7 +149,8 @@ func TestHostJSON(t *testing.T) {
 			Description struct {
 				DefaultExecutablePath string
 			}
-			EnableForwardingHTTPRequest bool `json:"enableForwardingHttpRequest"`
+			EnableForwardingHTTPRequest *bool `json:"enableForwardingHttpRequest"`
+			EnableProxyingHTTPRequest   bool  `json:"enableProxyingHttpRequest"`
 		}
 		Extensions struct {
 			HTTP struct {
@@ -183,7 +172,47 @@ func TestHostJSON(t *testing.T) {
 			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
 		}
 	}
-	if !host.CustomHandler.EnableForwardingHTTPRequest {
-		t.Error("enableForwardingHttpRequest must be true")
+	// Proxying streams the request as it is; forwarding is the legacy option
+	// that rebuilds it. Non-HTTP triggers use the invocation protocol either way.
+	if !host.CustomHandler.EnableProxyingHTTPRequest {
+		t.Error("enableProxyingHttpRequest must be true")
+	}
+	if host.CustomHandler.EnableForwardingHTTPRequest != nil {
+		t.Error("enableForwardingHttpRequest is the legacy option; use enableProxyingHttpRequest alone")
+	}
+}
+
+// TestTriggersMatchFunctions: every function without an HTTP trigger is served
+// at POST /<name> over the invocation protocol, and every such route has its
+// function folder.
+func TestTriggersMatchFunctions(t *testing.T) {
+	all, err := functions.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var folders []string
+	for _, f := range all {
+		if f.Trigger() == nil {
+			t.Errorf("function %s has no trigger", f.Name)
+			continue
+		}
+		if f.Trigger().Str("type") != "httpTrigger" {
+			folders = append(folders, "/"+f.Name)
+		}
+	}
+	routes := triggers.Routes()
+	slices.Sort(folders)
+	slices.Sort(routes)
+	if !slices.Equal(folders, routes) {
+		t.Fatalf("non-HTTP function folders %v, trigger routes %v", folders, routes)
+	}
+	// Only the Functions host may invoke a trigger: no HTTP function may
+	// proxy a POST from the internet to an invocation path.
+	for _, fn := range mustFunctions(t) {
+		for _, r := range routes {
+			if slices.Contains(fn.methods, "post") && templateRegexp(fn.route).MatchString(r) {
+				t.Errorf("HTTP function %s (%s) lets the internet POST %s, the %s function's invocation path", fn.name, fn.route, r, r[1:])
+			}
+		}
 	}
 }

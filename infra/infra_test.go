@@ -1,6 +1,7 @@
-// Package infra_test checks infra/main.bicep and infra/deploy.sh against the
-// handler's declared app settings (app.Settings) and the security rules of the deployment,
-// without a Bicep CLI.
+// Package infra_test checks infra/main.bicep, the function folders and
+// infra/deploy.sh against the handler's documented app settings and the
+// security rules of the deployment, without a Bicep CLI: main.bicep is parsed
+// into its declarations (bicep_test.go) and checked for structure.
 package infra_test
 
 import (
@@ -17,23 +18,33 @@ import (
 	"keyserver/internal/servicebus"
 )
 
-// roleNames are the built-in roles main.bicep may assign, by definition id.
-var roleNames = map[string]string{
-	"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
-	"0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
-	"12338af0-0e69-4776-bea7-57ae8d297424": "Key Vault Crypto User",
-	"69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender",
-	"3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+// platformSettings are set in Azure for the Functions host, not the handler.
+var platformSettings = []string{
+	"AzureWebJobsStorage__accountName",
+	"APPLICATIONINSIGHTS_CONNECTION_STRING",
+	"APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
 
-// hostForbidden are Functions host settings never set in Azure: rejected by
-// the Flex Consumption plan, or replaced by identity-based ones. The handler's
-// own settings are checked against app.Settings.
-var hostForbidden = []string{
+// flexRejectedSettings are Functions host settings never set in Azure:
+// rejected by the Flex Consumption plan, or replaced by identity-based ones.
+// The handler's own settings are checked against app.Settings.
+var flexRejectedSettings = []string{
 	"AzureWebJobsStorage",
 	"FUNCTIONS_WORKER_RUNTIME",
 	"FUNCTIONS_EXTENSION_VERSION",
 	"WEBSITE_RUN_FROM_PACKAGE",
+	"WEBSITE_CONTENTSHARE",
+	"WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+	"WEBSITE_NODE_DEFAULT_VERSION",
+}
+
+// flexRejectedSiteConfig are siteConfig properties a Flex Consumption site
+// rejects (ftpsState fails with ARM error 51021) or that belong to other
+// plans: the runtime and scale live in functionAppConfig there.
+var flexRejectedSiteConfig = []string{
+	"ftpsState", "linuxFxVersion", "windowsFxVersion", "alwaysOn", "use32BitWorkerProcess",
+	"netFrameworkVersion", "javaVersion", "nodeVersion", "pythonVersion", "powerShellVersion",
+	"functionAppScaleLimit", "minimumElasticInstanceCount", "preWarmedInstanceCount",
 }
 
 // forbiddenText must not appear in the Bicep (case-insensitive): secrets,
@@ -49,18 +60,17 @@ var requiredText = []string{
 	"DisableLocalAuth: true",
 	"httpsOnly: true",
 	"minTlsVersion: '1.2'",
-	"ftpsState: 'Disabled'",
 	"type: 'SystemAssigned'",
 	"enableRbacAuthorization: true",
 	"enablePurgeProtection: true",
 	"enableSoftDelete: true",
 	"requiresDuplicateDetection: true",
+	"deadLetteringOnMessageExpiration: true",
 	"name: 'custom'", // custom handler runtime
-	"name: 'AzureWebJobsStorage__accountName'",
 	"value: 'Authorization=AAD'",
 }
 
-var requiredOutputs = []string{"functionAppName", "functionAppHostName", "keyVaultUri", "storageAccountName"}
+var requiredOutputs = []string{"functionAppName", "functionAppHostName", "functionAppPrincipalId", "keyVaultUri", "storageAccountName"}
 
 func mustRead(tb testing.TB, path string) string {
 	tb.Helper()
@@ -107,117 +117,137 @@ func code(bicep string) string {
 }
 
 var (
-	appSettingName = regexp.MustCompile(`name:\s*'([A-Za-z0-9_]+)'\s*\n\s*value:`)
-	keyserverName  = regexp.MustCompile(`KEYSERVER_[A-Z0-9_]+`)
-	guidPattern    = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
-	paramDecl      = regexp.MustCompile(`(?m)^param\s+(\w+)\s`)
-	outputDecl     = regexp.MustCompile(`(?m)^output\s+(\w+)\s`)
-	queueName      = regexp.MustCompile(`approvalsQueueName\s*=\s*'([^']+)'`)
-	isoDuration    = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
+	isoDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
 )
 
-// bicepProblems returns every inconsistency between bicep and the handler's
-// settings (app.Settings); an empty result means the template passes.
-func bicepProblems(bicep string, settings []app.Setting) []string {
-	var problems []string
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+// problems collects what is wrong with a template.
+type problems []string
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// bicepProblems returns every inconsistency between bicep, the handler's
+// settings (app.Settings) and the function folders; an empty result means
+// the template passes.
+func bicepProblems(bicep string, declared []app.Setting, fns []functionFolder) []string {
+	handler := map[string]app.Setting{}
+	for _, s := range declared {
+		handler[s.Name] = s
+	}
+	var p problems
 	src := code(bicep)
+	problemsOf := balanceProblems(src)
+	if len(problemsOf) > 0 {
+		return problemsOf
+	}
+	t, err := parseTemplate(bicep)
+	if err != nil {
+		return []string{"parsing main.bicep: " + err.Error()}
+	}
+	settings, err := t.appSettings()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	settingProblems(&p, settings, handler)
+	textProblems(&p, bicep, src)
+	siteConfigProblems(&p, t)
+	declarationProblems(&p, t, src)
+	roleProblems(&p, t)
+	functionProblems(&p, t, settings, handler, fns)
+	monitoringProblems(&p, t)
+	networkProblems(&p, t)
+	return p
+}
 
-	set := map[string]bool{}
-	for _, m := range appSettingName.FindAllStringSubmatch(src, -1) {
-		set[m[1]] = true
-	}
-	declared := map[string]app.Setting{}
-	for _, s := range settings {
-		declared[s.Name] = s
-	}
-	for _, name := range keyserverName.FindAllString(bicep, -1) {
-		if _, ok := declared[name]; !ok {
-			add("%s is not a setting the handler reads (app.Settings)", name)
-		}
-	}
-	for _, s := range settings {
+// settingProblems checks every app setting in both directions: what the
+// template sets is a setting app.Settings says infra sets (or one the host
+// reads), and every setting infra sets is set.
+func settingProblems(p *problems, settings map[string]string, handler map[string]app.Setting) {
+	for name := range settings {
+		s, read := handler[name]
 		switch {
-		case s.Azure == app.Infra && !set[s.Name]:
-			add("app setting %s is missing", s.Name)
-		case s.Azure == app.LocalOnly && set[s.Name]:
-			add("app setting %s must not be set in Azure: it is local only", s.Name)
-		case s.Secret && set[s.Name]:
-			add("app setting %s must not be set in Azure: it holds a secret", s.Name)
-		case s.Azure != app.Infra && set[s.Name]:
-			add("app setting %s is not one infra sets (app.Settings says %v); declare it so or drop it", s.Name, s.Azure)
+		case slices.Contains(flexRejectedSettings, name):
+			p.add("app setting %s must not be set in Azure", name)
+		case !read && !slices.Contains(platformSettings, name):
+			p.add("app setting %s is not a setting the handler reads (app.Settings)", name)
+		case !read:
+		case s.Azure == app.LocalOnly:
+			p.add("app setting %s must not be set in Azure: it is local only", name)
+		case s.Secret:
+			p.add("app setting %s must not be set in Azure: it holds a secret", name)
+		case s.Azure != app.Infra:
+			p.add("app setting %s is not one infra sets (app.Settings says %v); declare it so or drop it", name, s.Azure)
 		}
 	}
-	for _, name := range hostForbidden {
-		if set[name] {
-			add("app setting %s must not be set in Azure", name)
+	for name, s := range handler {
+		if _, set := settings[name]; !set && s.Azure == app.Infra {
+			p.add("app setting %s is missing", name)
 		}
 	}
+	for _, name := range platformSettings {
+		if _, ok := settings[name]; !ok {
+			p.add("app setting %s is missing", name)
+		}
+	}
+}
 
+func textProblems(p *problems, bicep, src string) {
 	lower := strings.ToLower(bicep)
 	for _, s := range forbiddenText {
 		if strings.Contains(lower, strings.ToLower(s)) {
-			add("forbidden text %q", s)
+			p.add("forbidden text %q", s)
 		}
 	}
 	for _, s := range requiredText {
 		if !strings.Contains(src, s) {
-			add("required property %q is missing", s)
+			p.add("required property %q is missing", s)
 		}
-	}
-
-	used := map[string]bool{}
-	for _, line := range strings.Split(bicep, "\n") {
-		for _, id := range guidPattern.FindAllString(line, -1) {
-			name, ok := roleNames[strings.ToLower(id)]
-			switch {
-			case !ok:
-				add("unexpected role definition id %s", id)
-			case !strings.Contains(line, "// "+name):
-				add("role definition id %s is not commented with its name %q", id, name)
-			}
-			used[strings.ToLower(id)] = true
-		}
-	}
-	for id, name := range roleNames {
-		if !used[id] {
-			add("role %s (%s) is not assigned", name, id)
-		}
-	}
-
-	for _, m := range paramDecl.FindAllStringSubmatch(src, -1) {
-		uses := regexp.MustCompile(`\b`+m[1]+`\b`).FindAllStringIndex(src, -1)
-		if len(uses) < 2 { // the declaration itself is one
-			add("param %s is never used", m[1])
-		}
-	}
-	var outputs []string
-	for _, m := range outputDecl.FindAllStringSubmatch(src, -1) {
-		outputs = append(outputs, m[1])
-	}
-	for _, o := range requiredOutputs {
-		if !slices.Contains(outputs, o) {
-			add("output %s is missing", o)
-		}
-	}
-
-	queue := declared["KEYSERVER_SERVICEBUS_QUEUE"].Default
-	if m := queueName.FindStringSubmatch(src); m == nil || m[1] != queue {
-		add("queue name %v differs from the handler's default %q", m, queue)
 	}
 	for _, prop := range []string{"duplicateDetectionHistoryTimeWindow", "defaultMessageTimeToLive"} {
-		m := regexp.MustCompile(prop + `:\s*'([^']+)'`).FindStringSubmatch(src)
-		if m == nil {
-			add("queue property %s is missing", prop)
-			continue
+		ms := regexp.MustCompile(prop+`:\s*'([^']+)'`).FindAllStringSubmatch(src, -1)
+		if ms == nil {
+			p.add("service bus property %s is missing", prop)
 		}
-		if d, ok := parseISODuration(m[1]); !ok || d < servicebus.TimeToLive {
-			add("queue %s %s is shorter than the message TTL %v", prop, m[1], servicebus.TimeToLive)
+		for _, m := range ms {
+			if d, ok := parseISODuration(m[1]); !ok || d < servicebus.TimeToLive {
+				p.add("service bus %s %s is shorter than the message TTL %v", prop, m[1], servicebus.TimeToLive)
+			}
 		}
 	}
+}
 
-	problems = append(problems, balanceProblems(src)...)
-	return problems
+// siteConfigProblems forbids the siteConfig keys Flex Consumption rejects.
+func siteConfigProblems(p *problems, t *template) {
+	app := t.find("resource", "functionApp")
+	sc, ok := app.object().get("properties", "siteConfig").(*object)
+	if !ok {
+		p.add("functionApp has no properties.siteConfig")
+		return
+	}
+	for _, k := range sc.keys {
+		if slices.Contains(flexRejectedSiteConfig, k) {
+			p.add("siteConfig.%s is rejected by Flex Consumption", k)
+		}
+	}
+	if app.object().get("properties", "functionAppConfig", "runtime") == nil {
+		p.add("functionApp has no functionAppConfig.runtime")
+	}
+}
+
+func declarationProblems(p *problems, t *template, src string) {
+	for _, d := range t.decls {
+		if d.kind != "param" {
+			continue
+		}
+		uses := regexp.MustCompile(`\b`+d.name+`\b`).FindAllStringIndex(src, -1)
+		if len(uses) < 2 { // the declaration itself is one
+			p.add("param %s is never used", d.name)
+		}
+	}
+	for _, o := range requiredOutputs {
+		if t.find("output", o) == nil {
+			p.add("output %s is missing", o)
+		}
+	}
 }
 
 // parseISODuration parses the PnDTnHnMnS subset of ISO 8601 durations.
@@ -266,47 +296,8 @@ func balanceProblems(src string) []string {
 }
 
 func TestMainBicep(t *testing.T) {
-	for _, p := range bicepProblems(mustRead(t, "main.bicep"), app.Settings) {
+	for _, p := range bicepProblems(mustRead(t, "main.bicep"), app.Settings, mustFunctionFolders(t)) {
 		t.Errorf("main.bicep: %s", p)
-	}
-}
-
-// TestChecksCatchBreakage breaks main.bicep in one way per case and expects
-// the checks to say so, so that TestMainBicep can fail.
-func TestChecksCatchBreakage(t *testing.T) {
-	bicep := mustRead(t, "main.bicep")
-	tests := []struct {
-		name, old, new, want string
-	}{
-		{"unknown setting", "'KEYSERVER_SIGN_TIMEOUT'", "'KEYSERVER_SIGNING_TIMEOUT'", "not a setting the handler reads"},
-		{"missing setting", "name: 'KEYSERVER_TABLE_PREFIX'", "name: 'X_TABLE_PREFIX'", "KEYSERVER_TABLE_PREFIX is missing"},
-		{"ca file", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_KEYVAULT_CA_FILE'", "local only"},
-		{"connection string", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_TABLES_CONNECTION_STRING'", "KEYSERVER_TABLES_CONNECTION_STRING must not be set"},
-		{"optional setting", "name: 'KEYSERVER_SIGN_TIMEOUT'", "name: 'KEYSERVER_MAX_VALIDITY'", "not one infra sets"},
-		{"host storage", "name: 'AzureWebJobsStorage__accountName'", "name: 'AzureWebJobsStorage'", "AzureWebJobsStorage must not be set"},
-		{"account key", "value: storage.name", "value: 'AccountKey=${storage.name}'", "AccountKey="},
-		{"list keys", "value: storage.name", "value: storage.listKeys().keys[0].value", "listKeys("},
-		{"dev auth", "param location string", "param devAuthUrl string\nparam location string", "devauth"},
-		{"shared key", "allowSharedKeyAccess: false", "allowSharedKeyAccess: true", "allowSharedKeyAccess: false"},
-		{"wrong role", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "ba92f5b4-2d11-453d-a403-e96b0029c9fe", "unexpected role"},
-		{"unused param", "param location string", "param unusedThing string\nparam location string", "unusedThing is never used"},
-		{"unused named in comment", "param location string", "// extraParam\n@description('extraParam')\nparam extraParam string\nparam location string", "extraParam is never used"},
-		{"short dedup window", "duplicateDetectionHistoryTimeWindow: 'P1D'", "duplicateDetectionHistoryTimeWindow: 'PT10M'", "shorter than"},
-		{"queue name", "approvalsQueueName = 'approvals'", "approvalsQueueName = 'notes'", "queue name"},
-		{"missing output", "output keyVaultUri string", "output vaultUri string", "output keyVaultUri is missing"},
-		{"unbalanced", "  properties: {\n    allowSharedKeyAccess", "  properties: \n    allowSharedKeyAccess", "unbalanced"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if !strings.Contains(bicep, tt.old) {
-				t.Fatalf("main.bicep no longer contains %q; update this case", tt.old)
-			}
-			broken := strings.Replace(bicep, tt.old, tt.new, 1)
-			problems := bicepProblems(broken, app.Settings)
-			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }) {
-				t.Fatalf("no problem mentions %q; got %q", tt.want, problems)
-			}
-		})
 	}
 }
 
@@ -328,46 +319,5 @@ func TestParseISODuration(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Fatalf("parseISODuration(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
-	}
-}
-
-func TestDeployScript(t *testing.T) {
-	script := mustRead(t, "deploy.sh")
-	for _, want := range []string{
-		"set -euo pipefail",
-		"az deployment group create",
-		"main.bicep",
-		"func azure functionapp publish",
-		"--custom",
-		"az functionapp deployment source config-zip",
-		".funcapp",
-		"RESOURCE_GROUP is not set",
-		"az login",
-	} {
-		if !strings.Contains(script, want) {
-			t.Errorf("deploy.sh does not contain %q", want)
-		}
-	}
-	for _, bad := range []string{"devauth", "KEYSERVER_KEYVAULT_CA_FILE", "AccountKey="} {
-		if strings.Contains(strings.ToLower(script), strings.ToLower(bad)) {
-			t.Errorf("deploy.sh contains %q", bad)
-		}
-	}
-	// Every parameter the script passes is one main.bicep declares.
-	declared := map[string]bool{}
-	for _, m := range paramDecl.FindAllStringSubmatch(mustRead(t, "main.bicep"), -1) {
-		declared[m[1]] = true
-	}
-	passed := regexp.MustCompile(`(?m)^\s+(\w+): \{value: \$\w+\}`).FindAllStringSubmatch(script, -1)
-	if len(passed) == 0 {
-		t.Fatalf("deploy.sh passes no parameters")
-	}
-	for _, m := range passed {
-		if !declared[m[1]] {
-			t.Errorf("deploy.sh passes %s, which main.bicep does not declare", m[1])
-		}
-	}
-	if len(passed) != len(declared) {
-		t.Errorf("deploy.sh passes %d parameters, main.bicep declares %d", len(passed), len(declared))
 	}
 }

@@ -8,10 +8,15 @@ targetScope = 'resourceGroup'
 @description('Azure region of every resource. It must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
 param location string = resourceGroup().location
 
-@description('Short lowercase prefix of resource names (letters and digits).')
+@description('Short lowercase prefix of resource names: a letter, then 1 to 9 letters or digits.')
 @minLength(2)
 @maxLength(10)
 param namePrefix string
+
+@description('Salt of the Key Vault name (lowercase letters and digits, or none). A purge-protected vault name stays reserved for 90 days after deletion, so a new deployment needs a new name; deploy.sh keeps the salt in a tag of the resource group.')
+@minLength(1)
+@maxLength(8)
+param vaultNameSalt string
 
 @description('JSON array of {"issuer","audience","subjectclaim","personclaim","discoveryurl","sameas"}: the OIDC issuers whose tokens the Keyserver accepts (KEYSERVER_TRUSTED_ISSUERS; see docs/ARCHITECTURE.md, People and apps).')
 param trustedIssuers string
@@ -25,7 +30,8 @@ param useManagedHsm bool = false
 @description('Name of an existing Managed HSM in this subscription; used only when useManagedHsm is true.')
 param managedHsmName string = ''
 
-// Duplicate detection, which the notifier relies on, needs Standard or Premium.
+// Duplicate detection, which the event publisher relies on, needs Standard or
+// Premium. Private endpoints need Premium: private networking always uses it.
 @description('Service Bus namespace SKU.')
 @allowed([
   'Standard'
@@ -33,13 +39,33 @@ param managedHsmName string = ''
 ])
 param serviceBusSku string = 'Standard'
 
+@description('Base URL of the Keyserver that notifications link to (KEYSERVER_PUBLIC_URL); empty means https://<function app>.azurewebsites.net.')
+param publicUrl string = ''
+
+@description('Days a finished operation is kept before upkeep deletes it; its audit events stay (KEYSERVER_RETENTION_DAYS).')
+@minValue(1)
+param retentionDays int = 90
+
+@description('true: VNet integration for the app and private endpoints for Storage, Key Vault and Service Bus, whose public network access is then off. See README.md.')
+param enablePrivateNetworking bool = false
+
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var storageAccountName = take('${namePrefix}st${suffix}', 24)
-var keyVaultName = take('${namePrefix}kv${suffix}', 24)
+// 'none' keeps the unsalted name of a vault deployed before names were salted.
+var vaultSalt = vaultNameSalt == 'none' ? '' : vaultNameSalt
+var keyVaultName = take('${namePrefix}kv${vaultSalt}${suffix}', 24)
 var serviceBusName = '${namePrefix}-sb-${suffix}'
 var functionAppName = '${namePrefix}-func-${suffix}'
 var deploymentContainerName = 'app-package-${suffix}'
-var approvalsQueueName = 'approvals'
+// The containers the Functions host keeps its locks, timer schedules and keys in.
+var hostContainerNames = [
+  'azure-webjobs-hosts'
+  'azure-webjobs-secrets'
+]
+var eventsTopicName = 'keyserver-events'
+var notifySubscriptionName = 'notify'
+// The notify function's identity connection: <connection>__fullyQualifiedNamespace.
+var serviceBusConnection = 'KEYSERVER_SERVICEBUS'
 var tablePrefix = 'ks'
 var keyserverTables = [
   '${tablePrefix}Keys'
@@ -48,12 +74,15 @@ var keyserverTables = [
   '${tablePrefix}Audit'
   '${tablePrefix}Policies'
 ]
+var serviceBusTier = enablePrivateNetworking ? 'Premium' : serviceBusSku
+var publicAccess = enablePrivateNetworking ? 'Disabled' : 'Enabled'
+var keyserverUrl = empty(publicUrl) ? 'https://${functionAppName}.azurewebsites.net' : publicUrl
 
 // Built-in role definition ids (the same in every tenant).
 var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
 var roleStorageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor
-var roleKeyVaultCryptoUser = '12338af0-0e69-4776-bea7-57ae8d297424' // Key Vault Crypto User
 var roleServiceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
+var roleServiceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
 var roleMonitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
 
 // ---------------------------------------------------------------- storage
@@ -74,7 +103,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicAccess
+    networkAcls: {
+      defaultAction: enablePrivateNetworking ? 'Deny' : 'Allow'
+      bypass: 'None'
+    }
   }
 }
 
@@ -90,6 +123,16 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
     publicAccess: 'None'
   }
 }
+
+resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for c in hostContainerNames: {
+    parent: blobService
+    name: c
+    properties: {
+      publicAccess: 'None'
+    }
+  }
+]
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
@@ -112,7 +155,7 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
     sku: {
       name: 'PerGB2018'
     }
-    retentionInDays: 30
+    retentionInDays: 90
   }
 }
 
@@ -135,28 +178,39 @@ resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: serviceBusName
   location: location
   sku: {
-    name: serviceBusSku
-    tier: serviceBusSku
+    name: serviceBusTier
+    tier: serviceBusTier
   }
   properties: {
     disableLocalAuth: true
     minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicAccess
   }
 }
 
-// Message id = notification id, so duplicate detection drops outbox
-// re-sends. Window and TTL match the notifier's 24h message TTL.
-resource approvalsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+// Every event the Keyserver publishes. Message id = event id, so duplicate
+// detection drops the re-sends of upkeep. Window and TTL match the
+// publisher's 24h message TTL.
+resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
   parent: serviceBus
-  name: approvalsQueueName
+  name: eventsTopicName
   properties: {
     requiresDuplicateDetection: true
     duplicateDetectionHistoryTimeWindow: 'P1D'
     defaultMessageTimeToLive: 'P1D'
-    deadLetteringOnMessageExpiration: true
+  }
+}
+
+// Read by the notify function. A delivery that fails is retried up to
+// maxDeliveryCount times, then dead-lettered: nothing is dropped silently.
+resource notifySubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: eventsTopic
+  name: notifySubscriptionName
+  properties: {
     maxDeliveryCount: 10
     lockDuration: 'PT1M'
+    defaultMessageTimeToLive: 'P1D'
+    deadLetteringOnMessageExpiration: true
   }
 }
 
@@ -176,11 +230,193 @@ resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = if (!useManagedHsm) {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicAccess
+    networkAcls: {
+      defaultAction: enablePrivateNetworking ? 'Deny' : 'Allow'
+      bypass: 'None'
+    }
   }
 }
 
 var keyVaultUri = useManagedHsm ? 'https://${managedHsmName}.managedhsm.azure.net/' : keyVault!.properties.vaultUri
+
+// Every request to the vault, each signature included, goes to Log Analytics
+// (table AZKVAuditLogs).
+resource keyVaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!useManagedHsm) {
+  name: 'keyserver-audit'
+  scope: keyVault
+  properties: {
+    workspaceId: logAnalytics.id
+    logAnalyticsDestinationType: 'Dedicated'
+    logs: [
+      {
+        category: 'AuditEvent'
+        enabled: true
+      }
+    ]
+  }
+}
+
+// Read public keys and sign: nothing else. Key Vault Crypto User would also
+// allow encrypt, decrypt, wrap and unwrap. Role names are unique per tenant.
+resource signerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!useManagedHsm) {
+  name: guid(resourceGroup().id, 'keyserver-signer')
+  properties: {
+    roleName: 'Keyserver Signer ${uniqueString(resourceGroup().id)}'
+    description: 'Read the public part of Key Vault keys and sign with them.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: [
+          'Microsoft.KeyVault/vaults/keys/read'
+          'Microsoft.KeyVault/vaults/keys/sign/action'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+// ---------------------------------------------------------------- private networking (optional)
+
+var vnetName = '${namePrefix}-vnet-${suffix}'
+var appSubnetId = resourceId('Microsoft.Network/virtualNetworks/subnets', vnetName, 'app')
+var endpointSubnetId = resourceId('Microsoft.Network/virtualNetworks/subnets', vnetName, 'endpoints')
+var storageTargets = [
+  {
+    name: 'blob'
+    id: storage.id
+    group: 'blob'
+    zone: 'privatelink.blob.${environment().suffixes.storage}'
+  }
+  {
+    name: 'table'
+    id: storage.id
+    group: 'table'
+    zone: 'privatelink.table.${environment().suffixes.storage}'
+  }
+  {
+    name: 'servicebus'
+    id: serviceBus.id
+    group: 'namespace'
+    zone: 'privatelink.servicebus.windows.net'
+  }
+]
+var vaultTargets = useManagedHsm ? [] : [
+  {
+    name: 'vault'
+    id: resourceId('Microsoft.KeyVault/vaults', keyVaultName)
+    group: 'vault'
+    zone: 'privatelink.vaultcore.azure.net'
+  }
+]
+var privateTargets = enablePrivateNetworking ? concat(storageTargets, vaultTargets) : []
+
+resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = if (enablePrivateNetworking) {
+  name: vnetName
+  location: location
+  properties: {
+    addressSpace: {
+      addressPrefixes: [
+        '10.40.0.0/16'
+      ]
+    }
+    subnets: [
+      {
+        // Flex Consumption integrates through a subnet delegated to Microsoft.App/environments.
+        name: 'app'
+        properties: {
+          addressPrefix: '10.40.0.0/24'
+          delegations: [
+            {
+              name: 'flex-consumption'
+              properties: {
+                serviceName: 'Microsoft.App/environments'
+              }
+            }
+          ]
+        }
+      }
+      {
+        name: 'endpoints'
+        properties: {
+          addressPrefix: '10.40.1.0/24'
+          privateEndpointNetworkPolicies: 'Disabled'
+        }
+      }
+    ]
+  }
+}
+
+resource privateZones 'Microsoft.Network/privateDnsZones@2020-06-01' = [
+  for t in privateTargets: {
+    name: t.zone
+    location: 'global'
+  }
+]
+
+resource privateZoneLinks 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2020-06-01' = [
+  for (t, i) in privateTargets: {
+    parent: privateZones[i]
+    name: 'keyserver'
+    location: 'global'
+    properties: {
+      registrationEnabled: false
+      virtualNetwork: {
+        id: vnet.id
+      }
+    }
+  }
+]
+
+resource privateEndpoints 'Microsoft.Network/privateEndpoints@2023-11-01' = [
+  for t in privateTargets: {
+    name: '${namePrefix}-pe-${t.name}-${suffix}'
+    location: location
+    dependsOn: [
+      vnet
+      keyVault
+    ]
+    properties: {
+      subnet: {
+        id: endpointSubnetId
+      }
+      privateLinkServiceConnections: [
+        {
+          name: t.name
+          properties: {
+            privateLinkServiceId: t.id
+            groupIds: [
+              t.group
+            ]
+          }
+        }
+      ]
+    }
+  }
+]
+
+resource privateZoneGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2023-11-01' = [
+  for (t, i) in privateTargets: {
+    parent: privateEndpoints[i]
+    name: 'default'
+    properties: {
+      privateDnsZoneConfigs: [
+        {
+          name: t.name
+          properties: {
+            privateDnsZoneId: privateZones[i].id
+          }
+        }
+      ]
+    }
+  }
+]
 
 // ---------------------------------------------------------------- function app
 
@@ -199,7 +435,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 
 // Flex Consumption takes the worker runtime from functionAppConfig.runtime
 // ('custom' = custom handler) and rejects FUNCTIONS_WORKER_RUNTIME and
-// FUNCTIONS_EXTENSION_VERSION as app settings.
+// FUNCTIONS_EXTENSION_VERSION as app settings, and siteConfig.ftpsState,
+// linuxFxVersion, alwaysOn and the like (infra_test.go lists them).
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: functionAppName
   location: location
@@ -207,12 +444,16 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   identity: {
     type: 'SystemAssigned'
   }
+  dependsOn: [
+    vnet
+  ]
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: enablePrivateNetworking ? appSubnetId : null
+    vnetRouteAllEnabled: enablePrivateNetworking
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       appSettings: [
         // Functions host storage through the app's identity.
         {
@@ -229,7 +470,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'Authorization=AAD'
         }
-        // Read by the handler (docs/ARCHITECTURE.md).
+        // Read by the handler and the function.json files (docs/ARCHITECTURE.md).
         {
           name: 'KEYSERVER_TABLES_ENDPOINT'
           value: 'https://${storage.name}.table.${environment().suffixes.storage}'
@@ -254,13 +495,26 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'KEYSERVER_SIGN_TIMEOUT'
           value: '10s'
         }
+        // The publisher's namespace and the notify trigger's identity connection.
         {
-          name: 'KEYSERVER_SERVICEBUS_NAMESPACE'
+          name: '${serviceBusConnection}__fullyQualifiedNamespace'
           value: '${serviceBus.name}.servicebus.windows.net'
         }
         {
-          name: 'KEYSERVER_SERVICEBUS_QUEUE'
-          value: approvalsQueue.name
+          name: 'KEYSERVER_SERVICEBUS_TOPIC'
+          value: eventsTopic.name
+        }
+        {
+          name: 'KEYSERVER_SERVICEBUS_SUBSCRIPTION'
+          value: notifySubscription.name
+        }
+        {
+          name: 'KEYSERVER_PUBLIC_URL'
+          value: keyserverUrl
+        }
+        {
+          name: 'KEYSERVER_RETENTION_DAYS'
+          value: string(retentionDays)
         }
       ]
     }
@@ -298,19 +552,31 @@ resource ftpPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-
 // ---------------------------------------------------------------- role assignments
 // Names use functionApp.id (known at compile time), not the principal id.
 
-// Host storage: blob leases, host keys, timer locks, and the deployment
-// package container. Blob Data Owner is what the Functions host needs for an
-// identity-based AzureWebJobsStorage; no queue role, as no blob or queue
-// trigger is used.
-resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, functionApp.id, roleStorageBlobDataOwner)
-  scope: storage
+// The deployment package: Flex Consumption reads it with the app's identity.
+resource deploymentBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deploymentContainer.id, functionApp.id, roleStorageBlobDataOwner)
+  scope: deploymentContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageBlobDataOwner)
     principalId: functionApp.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
+
+// Host storage (AzureWebJobsStorage__accountName): the timer's schedule and
+// lock blobs and the host keys, in the two containers the host uses. No queue
+// role: the app has no blob or queue triggers, which are what need one.
+resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (c, i) in hostContainerNames: {
+    name: guid(hostContainers[i].id, functionApp.id, roleStorageBlobDataOwner)
+    scope: hostContainers[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageBlobDataOwner)
+      principalId: functionApp.identity.principalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
 
 // Keyserver tables (keys, subjects, operations, audit, trust policies).
 resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -323,23 +589,34 @@ resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-// Sign (and read public keys) with the vault's keys; no key management.
-resource keyVaultCryptoUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!useManagedHsm) {
-  name: guid(resourceGroup().id, keyVaultName, functionApp.id, roleKeyVaultCryptoUser)
+// Sign (and read public keys) with the vault's keys; no key management, no decryption.
+resource keyVaultSigner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!useManagedHsm) {
+  name: guid(resourceGroup().id, keyVaultName, functionApp.id, 'keyserver-signer')
   scope: keyVault
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleKeyVaultCryptoUser)
+    roleDefinitionId: signerRole.id
     principalId: functionApp.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-// Send approval notifications to this one queue only.
+// Publish events to this one topic only.
 resource serviceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(approvalsQueue.id, functionApp.id, roleServiceBusDataSender)
-  scope: approvalsQueue
+  name: guid(eventsTopic.id, functionApp.id, roleServiceBusDataSender)
+  scope: eventsTopic
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleServiceBusDataSender)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The notify trigger receives from this one subscription only.
+resource serviceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(notifySubscription.id, functionApp.id, roleServiceBusDataReceiver)
+  scope: notifySubscription
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleServiceBusDataReceiver)
     principalId: functionApp.identity.principalId
     principalType: 'ServicePrincipal'
   }
@@ -363,3 +640,5 @@ output functionAppHostName string = functionApp.properties.defaultHostName
 output functionAppPrincipalId string = functionApp.identity.principalId
 output keyVaultUri string = keyVaultUri
 output storageAccountName string = storage.name
+output logAnalyticsWorkspaceId string = logAnalytics.id
+output publicUrl string = keyserverUrl

@@ -26,6 +26,7 @@ func main() {
 	flag.IntVar(&o.AzuritePort, "azurite-port", 10002, "Azurite table service port")
 	flag.StringVar(&o.Flavour, "flavour", "vault", "HSM fake flavour: vault or managedhsm")
 	flag.DurationVar(&o.PersonTokenLifetime, "person-token-lifetime", time.Hour, "lifetime of the tokens people get by signing in")
+	flag.DurationVar(&o.UpkeepInterval, "upkeep-interval", localstack.DefaultUpkeepInterval, "how often the stand-in for the timer runs the upkeep function")
 	flag.Parse()
 	o.Log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
@@ -45,8 +46,9 @@ Keyserver local stack is up (Ctrl-C stops it).
   CI stand-ins    %s and %s   (GitHub- and GitLab-shaped issuers; docs/PIPELINES.md)
   HSM fake        %s   (CA: %s)
   Azurite tables  %s
+Events (approval requests, approvals, expiries) are printed here with their link; upkeep runs every %s.
 Get a token:  export KSC_ID_TOKEN=$(curl -sS -X POST -u orderer-client:orderer-client -d grant_type=client_credentials %s/oauth2/token | jq -r .access_token)
-`, st.HandlerURL, st.HandlerURL, st.AuthURL, st.AuthURL, st.IdentityHeaderFile, st.CI.GitHubIssuer(), st.CI.GitLabIssuer(), st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), st.AuthURL)
+`, st.HandlerURL, st.HandlerURL, st.AuthURL, st.AuthURL, st.IdentityHeaderFile, st.CI.GitHubIssuer(), st.CI.GitLabIssuer(), st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), o.UpkeepInterval, st.AuthURL)
 	select {
 	case <-ctx.Done():
 	case err := <-st.Done():

@@ -144,6 +144,7 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request, c keyserver.Call
 	k := &keyserver.Key{
 		KeyID: r.PathValue("keyid"), HSMKey: body.HSMKey, RequiredApprovals: *body.RequiredApprovals,
 		KeyInfo: body.KeyInfo, Certificate: body.Certificate, Enabled: body.Enabled == nil || *body.Enabled,
+		Channels: channelsOf(body.Channels),
 	}
 	if err := s.Service.PutKey(r.Context(), c, k); err != nil {
 		return err

@@ -70,6 +70,7 @@ func goldenKey() *keyserver.Key {
 	return &keyserver.Key{
 		KeyID: "key1", HSMKey: "https://vault.example/keys/k1", RequiredApprovals: 2, KeyInfo: "RSA <2048>",
 		Certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Algorithm: "RSA-2048", Enabled: true,
+		Channels: []keyserver.Channel{{ID: "ch1", Type: "webhook", URL: "https://hooks.example/path/s3cret", Secret: "hmac-s3cret", Events: []string{"operation.created"}}},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -231,7 +232,7 @@ func TestHandlersAdminKeysAndSubjects(t *testing.T) {
 	var put, got AdminKey
 	f.mustAnswer(f.send("PUT", "/api/admin/keys/key4", "root", `{"hsmkey":"p384","requiredapprovals":2,"keyinfo":"P-384","enabled":false}`), http.StatusOK, &put)
 	f.mustAnswer(f.send("GET", "/api/admin/keys/key4", "root", ""), http.StatusOK, &got)
-	if put != got || got.HSMKey != "p384" || got.Algorithm != "EC-P384" || got.Enabled || got.RequiredApprovals != 2 || !strings.Contains(got.Certificate, "CERTIFICATE") {
+	if !reflect.DeepEqual(put, got) || got.HSMKey != "p384" || got.Algorithm != "EC-P384" || got.Enabled || got.RequiredApprovals != 2 || !strings.Contains(got.Certificate, "CERTIFICATE") {
 		t.Fatalf("PUT answered %+v, GET %+v", put, got)
 	}
 	var sub Subject

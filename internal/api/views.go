@@ -91,7 +91,7 @@ func viewKey(k *keyserver.Key) Key {
 
 func viewAdminKey(k *keyserver.Key) AdminKey {
 	return AdminKey{KeyID: k.KeyID, HSMKey: k.HSMKey, RequiredApprovals: k.RequiredApprovals, KeyInfo: k.KeyInfo,
-		Certificate: k.Certificate, Algorithm: k.Algorithm, Enabled: k.Enabled}
+		Certificate: k.Certificate, Algorithm: k.Algorithm, Enabled: k.Enabled, Channels: viewChannels(k.Channels)}
 }
 
 func viewSubject(sub *keyserver.Subject) Subject {

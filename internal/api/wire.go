@@ -165,15 +165,39 @@ type AdminKey struct {
 	Certificate       string `json:"certificate"`
 	Algorithm         string `json:"algorithm"`
 	Enabled           bool   `json:"enabled"`
+	// Channels never show a secret.
+	Channels []Channel `json:"channels"`
 }
 
-// KeyRegistration is the body of PUT /api/admin/keys/{keyid}; the key id is in the path.
+// KeyRegistration is the body of PUT /api/admin/keys/{keyid}; the key id is
+// in the path. Channels left out keep the key's channels.
 type KeyRegistration struct {
-	HSMKey            string `json:"hsmkey"`
-	RequiredApprovals *int   `json:"requiredapprovals"`
-	KeyInfo           string `json:"keyinfo"`
-	Certificate       string `json:"certificate"`
-	Enabled           *bool  `json:"enabled"`
+	HSMKey            string                 `json:"hsmkey"`
+	RequiredApprovals *int                   `json:"requiredapprovals"`
+	KeyInfo           string                 `json:"keyinfo"`
+	Certificate       string                 `json:"certificate"`
+	Enabled           *bool                  `json:"enabled"`
+	Channels          *[]ChannelRegistration `json:"channels"`
+}
+
+// ChannelRegistration is a channel as an admin gives it. An id names a
+// channel the key has: without url or secret it keeps the stored ones.
+type ChannelRegistration struct {
+	ID     string   `json:"id"`
+	Type   string   `json:"type"`
+	URL    string   `json:"url"`
+	Secret string   `json:"secret"`
+	Events []string `json:"events"`
+}
+
+// Channel is a channel as the API answers it: never the secret, and of the
+// URL (a secret itself for Teams and Slack) only the scheme and host.
+type Channel struct {
+	ID        string   `json:"id"`
+	Type      string   `json:"type"`
+	URL       string   `json:"url"`
+	HasSecret bool     `json:"hassecret"`
+	Events    []string `json:"events"`
 }
 
 // Subject is a subject registration as the admin routes answer it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,8 +15,8 @@ import (
 	"keyserver/internal/keyserver"
 	"keyserver/internal/keyvault"
 	"keyserver/internal/oidc"
-	"keyserver/internal/servicebus"
 	"keyserver/internal/tablestore"
+	"keyserver/internal/triggers"
 	"keyserver/internal/webui"
 )
 
@@ -25,17 +26,15 @@ type Main struct {
 	Log    *slog.Logger
 	// Now replaces the clock, for tests.
 	Now func() time.Time
+	// Console gets the local stand-in's text for every event; default stdout.
+	Console io.Writer
 
 	API      *api.Server
 	server   *http.Server
 	listener net.Listener
 	closers  []func(context.Context) error
-	stop     context.CancelFunc
-	swept    chan struct{}
+	triggers *triggers.Server
 }
-
-// RedeliveryInterval is how often undelivered notifications are retried.
-const RedeliveryInterval = time.Minute
 
 // Open builds the adapters and starts listening on 127.0.0.1:Port, as the
 // Functions host expects of a custom handler.
@@ -53,37 +52,17 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("listening on port %s: %w", m.Config.Port, err)
 	}
 	m.listener = ln
-	m.server = &http.Server{Handler: m.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", m.API.Handler())
+	m.triggers.Register(mux)
+	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	go func() {
 		if err := m.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("serving", "err", err)
 		}
 	}()
 	m.Log.Info("keyserver listening", "addr", ln.Addr().String())
-	sweep, stop := context.WithCancel(context.WithoutCancel(ctx))
-	m.stop, m.swept = stop, make(chan struct{})
-	go m.redeliver(sweep)
 	return nil
-}
-
-// redeliver retries the notifications left in the outbox, at start and then
-// every RedeliveryInterval, until ctx ends.
-func (m *Main) redeliver(ctx context.Context) {
-	defer close(m.swept)
-	t := time.NewTicker(RedeliveryInterval)
-	defer t.Stop()
-	for {
-		if n, err := m.API.Service.RedeliverNotifications(ctx); err != nil {
-			m.Log.Warn("redelivering notifications", "delivered", n, "err", err)
-		} else if n > 0 {
-			m.Log.Info("redelivered notifications", "delivered", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // Addr is the address the handler listens on.
@@ -94,10 +73,6 @@ func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.server != nil {
 		errs = append(errs, m.server.Shutdown(ctx))
-	}
-	if m.stop != nil {
-		m.stop()
-		<-m.swept
 	}
 	for _, c := range m.closers {
 		errs = append(errs, c(ctx))
@@ -135,14 +110,9 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the Key Vault client: %w", err)
 	}
-	var notifier keyserver.Notifier = logNotifier{m.Log}
-	if c.ServiceBusNamespace != "" {
-		sb, err := servicebus.Dial(c.ServiceBusNamespace, c.ServiceBusQueue, cred)
-		if err != nil {
-			return nil, fmt.Errorf("connecting to Service Bus: %w", err)
-		}
-		m.closers = append(m.closers, sb.Close)
-		notifier = sb
+	publisher, err := m.events(cred, store)
+	if err != nil {
+		return nil, err
 	}
 	ui, err := webui.New(c.UI)
 	if err != nil {
@@ -155,20 +125,17 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		return nil, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
 	svc := &keyserver.Service{
-		Ops: store, Keys: store, Subjects: store, Policies: store, Audit: store, Notifier: notifier,
+		Ops: store, Keys: store, Subjects: store, Policies: store, Audit: store, Publisher: publisher,
 		HSM: keyserver.Verified(hsm), Limits: c.Limits, BootstrapAdmins: c.BootstrapAdmins,
 		IssuerAliases: oidc.Aliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
+		PublicURL: c.PublicURL, Retention: c.Retention,
+	}
+	m.triggers.Upkeep = func(ctx context.Context) (string, error) {
+		r, err := svc.Upkeep(ctx)
+		return r.String(), err
 	}
 	return &api.Server{
 		Service: svc, Verifier: verifier, Log: m.Log, UI: ui,
 		Health: map[string]keyserver.HealthChecker{"tables": store, "oidc": verifier, "hsm": hsm},
 	}, nil
-}
-
-// logNotifier writes notifications to the log when no Service Bus is configured.
-type logNotifier struct{ log *slog.Logger }
-
-func (l logNotifier) Notify(ctx context.Context, n *keyserver.Notification) error {
-	l.log.InfoContext(ctx, "notification", "event", n.Event, "operation", n.OperationID, "keys", n.KeyIDs, "status", n.Status)
-	return nil
 }

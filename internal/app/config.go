@@ -5,6 +5,8 @@ package app
 
 import (
 	"fmt"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,10 +31,20 @@ type Config struct {
 	KeyVaultCAFile         string
 	SignTimeout            time.Duration
 	ServiceBusNamespace    string
-	ServiceBusQueue        string
+	ServiceBusTopic        string
+	ServiceBusSubscription string
+	PublicURL              string
+	Retention              time.Duration
+	LocalWebhookURL        string
+	LocalWebhookSecret     string
 	CacheTTL               time.Duration
 	UI                     webui.Config
 }
+
+// ServiceBusConnection is the name of the notify function's identity
+// connection: its namespace is the app setting
+// KEYSERVER_SERVICEBUS__fullyQualifiedNamespace, which the publisher reads too.
+const ServiceBusConnection = "KEYSERVER_SERVICEBUS"
 
 // ConfigFromEnv reads the settings declared in Settings through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -45,8 +57,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Limits:                 keyserver.DefaultLimits,
 		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL"),
 		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE"),
-		ServiceBusNamespace:    env("KEYSERVER_SERVICEBUS_NAMESPACE"),
-		ServiceBusQueue:        env("KEYSERVER_SERVICEBUS_QUEUE"),
+		ServiceBusNamespace:    env(ServiceBusConnection + "__fullyQualifiedNamespace"),
+		ServiceBusTopic:        env("KEYSERVER_SERVICEBUS_TOPIC"),
+		ServiceBusSubscription: env("KEYSERVER_SERVICEBUS_SUBSCRIPTION"),
+		PublicURL:              strings.TrimSuffix(env("KEYSERVER_PUBLIC_URL"), "/"),
+		LocalWebhookURL:        env("KEYSERVER_LOCAL_WEBHOOK_URL"),
+		LocalWebhookSecret:     env("KEYSERVER_LOCAL_WEBHOOK_SECRET"),
 		CacheTTL:               10 * time.Second,
 		UI: webui.Config{
 			Issuer:   env("KEYSERVER_UI_ISSUER"),
@@ -63,6 +79,29 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Limits.MaxUsageCount, err = strconv.Atoi(env("KEYSERVER_MAX_USAGE_COUNT")); err != nil || c.Limits.MaxUsageCount < 1 || c.Limits.MaxUsageCount > 999999 {
 		return c, fmt.Errorf("KEYSERVER_MAX_USAGE_COUNT must be a whole number from 1 to 999999")
+	}
+	days, err := strconv.Atoi(env("KEYSERVER_RETENTION_DAYS"))
+	if err != nil || days < 1 || days > 36500 {
+		return c, fmt.Errorf("KEYSERVER_RETENTION_DAYS must be a whole number of days from 1 to 36500")
+	}
+	c.Retention = time.Duration(days) * 24 * time.Hour
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+			return c, fmt.Errorf("KEYSERVER_PUBLIC_URL must be a URL such as https://keyserver.example.com, without a path")
+		}
+	}
+	if c.LocalWebhookURL != "" {
+		if u, err := url.Parse(c.LocalWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return c, fmt.Errorf("KEYSERVER_LOCAL_WEBHOOK_URL must be an http or https URL")
+		}
+		if len(c.LocalWebhookSecret) < keyserver.MinWebhookSecret {
+			return c, fmt.Errorf("KEYSERVER_LOCAL_WEBHOOK_SECRET must be at least %d characters: the webhook's deliveries are signed with it", keyserver.MinWebhookSecret)
+		}
+	}
+	for name, v := range map[string]string{"KEYSERVER_SERVICEBUS_TOPIC": c.ServiceBusTopic, "KEYSERVER_SERVICEBUS_SUBSCRIPTION": c.ServiceBusSubscription} {
+		if !entityName.MatchString(v) {
+			return c, fmt.Errorf("%s must be a Service Bus entity name: 1 to 50 letters, digits, '.', '-' or '_', not %q", name, v)
+		}
 	}
 	if _, err := strconv.ParseUint(c.Port, 10, 16); err != nil {
 		return c, fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT must be a port number, not %q", c.Port)
@@ -103,6 +142,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	return c, nil
 }
+
+// entityName matches Service Bus topic and subscription names.
+var entityName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$`)
 
 // bootstrapAdmin is one entry of KEYSERVER_BOOTSTRAP_ADMINS.
 type bootstrapAdmin struct {

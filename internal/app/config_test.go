@@ -23,7 +23,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != "7071" || c.TablePrefix != "ks" || c.Credential != "managedidentity" || c.ServiceBusQueue != "approvals" {
+	if c.Port != "7071" || c.TablePrefix != "ks" || c.Credential != "managedidentity" || c.ServiceBusTopic != "keyserver-events" || c.Retention != 90*24*time.Hour {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.Limits.MaxValidity != 24*time.Hour || c.Limits.MaxUsageCount != 1000 || c.SignTimeout != 10*time.Second {
@@ -58,6 +58,12 @@ func TestConfigRefusals(t *testing.T) {
 		{"case-variant issuer member", "KEYSERVER_TRUSTED_ISSUERS", `[{"issuer":"http://localhost:1","audience":"a","Audience":"b"}]`, "KEYSERVER_TRUSTED_ISSUERS"},
 		{"trailing issuers", "KEYSERVER_TRUSTED_ISSUERS", `[{"issuer":"http://localhost:1","audience":"a"}]]`, "KEYSERVER_TRUSTED_ISSUERS"},
 		{"bad credential", "KEYSERVER_KEYVAULT_CREDENTIAL", "password", "KEYSERVER_KEYVAULT_CREDENTIAL"},
+		{"bad retention", "KEYSERVER_RETENTION_DAYS", "90d", "KEYSERVER_RETENTION_DAYS"},
+		{"zero retention", "KEYSERVER_RETENTION_DAYS", "0", "KEYSERVER_RETENTION_DAYS"},
+		{"public url with path", "KEYSERVER_PUBLIC_URL", "https://ks.example/ui", "KEYSERVER_PUBLIC_URL"},
+		{"public url without scheme", "KEYSERVER_PUBLIC_URL", "ks.example", "KEYSERVER_PUBLIC_URL"},
+		{"webhook not a url", "KEYSERVER_LOCAL_WEBHOOK_URL", "localhost:9000", "KEYSERVER_LOCAL_WEBHOOK_URL"},
+		{"webhook without secret", "KEYSERVER_LOCAL_WEBHOOK_URL", "http://localhost:9000/hook", "KEYSERVER_LOCAL_WEBHOOK_SECRET"},
 		{"UI issuer without client", "KEYSERVER_UI_ISSUER", "https://login.example/tenant/v2.0", "client id"},
 		{"UI client without issuer", "KEYSERVER_UI_CLIENT_ID", "ui", "issuer"},
 		{"http issuer without the local setting", "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS", "", "KEYSERVER_ALLOW_LOOPBACK_HTTP_ISSUERS"},

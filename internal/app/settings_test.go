@@ -13,8 +13,9 @@ import (
 )
 
 // hostSettings are read by the Functions host itself, not by the handler;
-// local.settings.json.example sets them for `func start`.
-var hostSettings = []string{"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
+// local.settings.json.example sets them for `func start` (which, without a
+// Service Bus namespace, must not start the notify trigger).
+var hostSettings = []string{"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "AzureWebJobs.notify.Disabled"}
 
 func declaredNames(keep func(app.Setting) bool) []string {
 	var names []string

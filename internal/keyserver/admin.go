@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"strings"
@@ -165,12 +166,33 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	} else if err := CheckCertificate(k.Certificate, signer.Public()); err != nil {
 		return onField(err, "certificate")
 	}
+	if err := s.putChannels(ctx, k); err != nil {
+		return err
+	}
 	if err := s.Keys.PutKey(ctx, k); err != nil {
 		return err
 	}
 	s.keys.forget(k.KeyID)
 	s.certKeys.forget(k.KeyID)
-	return s.auditAdmin(ctx, c, "put key "+k.KeyID+" hsmkey "+k.HSMKey)
+	return s.auditAdmin(ctx, c, fmt.Sprintf("put key %s hsmkey %s channels %d", k.KeyID, k.HSMKey, len(k.Channels)))
+}
+
+// putChannels sets k.Channels from what the admin gave: nil keeps the
+// stored key's channels, a list replaces them (see mergeChannels).
+func (s *Service) putChannels(ctx context.Context, k *Key) error {
+	stored, err := s.Keys.Key(ctx, k.KeyID)
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		stored = &Key{}
+	case err != nil:
+		return err
+	}
+	if k.Channels == nil {
+		k.Channels = stored.Channels
+		return nil
+	}
+	k.Channels, err = mergeChannels(k.KeyID, k.Channels, stored.Channels)
+	return err
 }
 
 // DeleteKey removes a key; admin only.

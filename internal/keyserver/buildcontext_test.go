@@ -60,7 +60,7 @@ func TestBuildContextOfOtherTokens(t *testing.T) {
 
 // TestOperationsRecordTheirBuildContext: the context comes from the
 // requester's token when the operation is created, and goes with it into
-// the store and the notification.
+// the store and the event.
 func TestOperationsRecordTheirBuildContext(t *testing.T) {
 	f := newFixture(t)
 	f.mustPutPolicy(t, mainPolicy())
@@ -78,8 +78,8 @@ func TestOperationsRecordTheirBuildContext(t *testing.T) {
 	f.notes.mu.Lock()
 	sent := f.notes.sent
 	f.notes.mu.Unlock()
-	if len(sent) != 1 || sent[0].BuildContext == nil || sent[0].BuildContext.Repository != "octo/fw" {
-		t.Fatalf("notification = %+v", sent)
+	if len(sent) != 1 || sent[0].Operation.BuildContext == nil || sent[0].Operation.BuildContext.Repository != "octo/fw" {
+		t.Fatalf("event = %+v", sent)
 	}
 	// A registered client's token names no build.
 	if op := f.mustCreate(t, "orderer", kr("key2", 1)); op.BuildContext != nil {

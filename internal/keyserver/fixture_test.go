@@ -79,7 +79,7 @@ type fixture struct {
 	svc   *keyserver.Service
 	store *memstore.Store
 	hsm   *memhsm.HSM
-	notes *recordingNotifier
+	notes *recordingPublisher
 	clock *fakeClock
 }
 
@@ -88,7 +88,7 @@ func newFixture(tb testing.TB) *fixture {
 	f := &fixture{
 		store: memstore.New(),
 		hsm:   memhsm.New(),
-		notes: &recordingNotifier{},
+		notes: &recordingPublisher{},
 		clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 	}
 	for _, k := range testKeyring {
@@ -99,11 +99,13 @@ func newFixture(tb testing.TB) *fixture {
 		mustDo(tb, f.store.PutSubject(context.Background(), &keyserver.Subject{Principal: p, Name: "Name of " + name, Roles: roles}))
 	}
 	f.svc = &keyserver.Service{
-		Ops: f.store, Keys: f.store, Subjects: f.store, Policies: f.store, Audit: f.store, Notifier: f.notes,
+		Ops: f.store, Keys: f.store, Subjects: f.store, Policies: f.store, Audit: f.store, Publisher: f.notes,
 		HSM:             keyserver.Verified(f.hsm),
 		Limits:          keyserver.DefaultLimits,
 		BootstrapAdmins: []keyserver.Principal{principal("boot")},
 		Now:             f.clock.Now,
+		PublicURL:       "https://ks.example",
+		Retention:       90 * 24 * time.Hour,
 		Log:             slog.New(slog.DiscardHandler),
 	}
 	return f

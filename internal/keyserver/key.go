@@ -14,6 +14,9 @@ type Key struct {
 	Certificate       string
 	Algorithm         string
 	Enabled           bool
+	// Channels receive the events of operations on the key; they hold
+	// secrets.
+	Channels []Channel
 }
 
 var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

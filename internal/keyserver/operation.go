@@ -29,9 +29,12 @@ type Approval struct {
 
 // KeyGrant is what an operation allows for one key.
 type KeyGrant struct {
-	KeyID             string
-	MaxUsageCount     int
+	KeyID         string
+	MaxUsageCount int
+	// UsageCount counts the uses reserved or spent; SpentCount only those
+	// spent. Both are 0 in an operation loaded for signing.
 	UsageCount        int
+	SpentCount        int
 	RequiredApprovals int
 	Approvals         []Approval
 	// HSMKey is the HSM key the grant was opened for; approvals hold for it only.
@@ -71,6 +74,54 @@ type Operation struct {
 	Cancelled   *Closure
 	// BuildContext is where the operation came from, from the requester's token.
 	BuildContext *BuildContext
+	// Reminded is set once the reminder was sent; ExpiryNoted once upkeep
+	// wrote the operation.expired event; ExhaustedNoted once the
+	// usage.exhausted event was written. Each makes its event happen once.
+	Reminded       bool
+	ExpiryNoted    bool
+	ExhaustedNoted bool
+}
+
+// Exhausted reports whether every use of every key was spent. Spent uses
+// are never given back, so once true it stays true.
+func (o *Operation) Exhausted() bool {
+	for _, g := range o.Keys {
+		if g.SpentCount < g.MaxUsageCount {
+			return false
+		}
+	}
+	return len(o.Keys) > 0
+}
+
+// ReminderAt is when a still pending operation gets its reminder: half way
+// through its validity.
+func (o *Operation) ReminderAt() time.Time { return o.Created.Add(o.Expires.Sub(o.Created) / 2) }
+
+// NextUpkeep returns when upkeep must next look at the operation, as seen at
+// now; false once it has nothing left to do there (closed, or its expiry
+// noted).
+func (o *Operation) NextUpkeep(now time.Time) (time.Time, bool) {
+	switch {
+	case o.Closed() || o.ExpiryNoted:
+		return time.Time{}, false
+	case !o.Reminded && o.Status(now) == StatusPending:
+		return o.ReminderAt(), true
+	}
+	return o.Expires, true
+}
+
+// Finished returns when the operation ended for good (closed, or expired
+// and noted), from which its retention runs.
+func (o *Operation) Finished() (time.Time, bool) {
+	switch {
+	case o.Rejected != nil:
+		return o.Rejected.Time, true
+	case o.Cancelled != nil:
+		return o.Cancelled.Time, true
+	case o.ExpiryNoted:
+		return o.Expires, true
+	}
+	return time.Time{}, false
 }
 
 // Grant returns the operation's grant for keyID, or nil.

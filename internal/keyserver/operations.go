@@ -2,31 +2,13 @@ package keyserver
 
 import (
 	"context"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Notification events.
-const (
-	EventCreated   = "operation.created"
-	EventApproved  = "operation.approved"
-	EventRejected  = "operation.rejected"
-	EventCancelled = "operation.cancelled"
-)
-
 // maxCommentLength bounds approval comments and rejection reasons.
 const maxCommentLength = 1024
-
-func (s *Service) notification(op *Operation, event string, now time.Time) *Notification {
-	ids := make([]string, len(op.Keys))
-	for i, g := range op.Keys {
-		ids[i] = g.KeyID
-	}
-	return &Notification{
-		ID: NewID(), Event: event, OperationID: op.ID, Requester: op.Requester,
-		Description: op.Description, KeyIDs: ids, Status: op.Status(now), Time: now, BuildContext: op.BuildContext,
-	}
-}
 
 // CreateOperation opens an operation for c. c needs orderer rights on every key.
 func (s *Service) CreateOperation(ctx context.Context, c Caller, req *OperationRequest) (*Operation, error) {
@@ -66,21 +48,20 @@ func (s *Service) newOperation(ctx context.Context, c Caller, req *OperationRequ
 	return op, nil
 }
 
-// storeOperation writes a new operation with its audit event and, when it
-// awaits approval, its notification.
+// storeOperation writes a new operation with its audit event and its
+// operation.created event, and publishes the event.
 func (s *Service) storeOperation(ctx context.Context, c Caller, op *Operation) error {
-	now := op.Created
-	ev := AuditEvent{Time: now, Actor: c.Principal, Action: ActionCreate, OperationID: op.ID, Result: "ok", Detail: op.Description}
-	var n *Notification
-	if op.Status(now) == StatusPending {
-		n = s.notification(op, EventCreated, now)
-	}
-	if err := s.Ops.CreateOperation(ctx, op, ev, n); err != nil {
+	subjects, err := s.allSubjects(ctx)
+	if err != nil {
 		return err
 	}
-	if n != nil {
-		s.notify(ctx, op.ID)
+	now := op.Created
+	ev := AuditEvent{Time: now, Actor: c.Principal, Action: ActionCreate, OperationID: op.ID, Result: "ok", Detail: op.Description}
+	events := []*Event{s.newEvent(op, EventCreated, now, &c, "", subjects)}
+	if err := s.Ops.CreateOperation(ctx, op, ev, events); err != nil {
+		return err
 	}
+	s.publish(ctx, op.ID, events)
 	return nil
 }
 
@@ -110,11 +91,12 @@ func readableWith(ctx context.Context, c Caller, id string, load func(context.Co
 
 // updateReadable is UpdateOperation for an operation c may see, with the
 // access check on the row the update reads, so the operation is read once.
+// The events of the update that committed are published.
 func (s *Service) updateReadable(ctx context.Context, c Caller, id string, fn func(*Operation) (*Update, error)) (*Operation, error) {
 	if !ValidID(id) {
 		return nil, notFoundOperation(id)
 	}
-	op, err := s.Ops.UpdateOperation(ctx, id, func(op *Operation) (*Update, error) {
+	op, events, err := s.update(ctx, id, func(op *Operation) (*Update, error) {
 		if !op.CanRead(c) {
 			return nil, notFoundOperation(id)
 		}
@@ -124,7 +106,30 @@ func (s *Service) updateReadable(ctx context.Context, c Caller, id string, fn fu
 		// The store's own message would tell unknown ids from unreadable ones.
 		return nil, notFoundOperation(id)
 	}
-	return op, err
+	if err != nil {
+		return nil, err
+	}
+	s.publish(ctx, id, events)
+	return op, nil
+}
+
+// update is UpdateOperation that returns the events of the attempt that
+// committed: fn may run more than once, and an attempt that lost to another
+// writer wrote, and so emits, nothing.
+func (s *Service) update(ctx context.Context, id string, fn func(*Operation) (*Update, error)) (*Operation, []*Event, error) {
+	var events []*Event
+	op, err := s.Ops.UpdateOperation(ctx, id, func(op *Operation) (*Update, error) {
+		events = nil
+		u, err := fn(op)
+		if u != nil {
+			events = u.Events
+		}
+		return u, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return op, events, nil
 }
 
 func notFoundOperation(id string) error {
@@ -150,7 +155,11 @@ func (s *Service) Operations(ctx context.Context, c Caller, q OperationQuery) ([
 		return nil, Errorf(EINVALID, "status must be pending, approved or exhausted; closed and expired operations are not listed.")
 	}
 	now := s.now()
-	all, err := s.Ops.ListOperations(ctx, OperationFilter{OpenAt: now})
+	f := OperationFilter{OpenAt: now}
+	if status == StatusPending {
+		f.KeyIDs = approvableKeys(c)
+	}
+	all, err := s.Ops.ListOperations(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +175,21 @@ func (s *Service) Operations(ctx context.Context, c Caller, q OperationQuery) ([
 		}
 	}
 	return out, nil
+}
+
+// approvableKeys returns the keys c may approve, for narrowing a listing:
+// nil means every key.
+func approvableKeys(c Caller) []string {
+	if c.IsAdmin() || c.has(RoleApprover+":*") {
+		return nil
+	}
+	keys := []string{}
+	for _, r := range c.Roles {
+		if k, ok := strings.CutPrefix(r, RoleApprover+":"); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // approvableGrants returns the grants c may still approve.
@@ -208,8 +232,11 @@ func (s *Service) Approve(ctx context.Context, c Caller, id, comment string) (*O
 	if err := checkComment("comment", comment); err != nil {
 		return nil, err
 	}
-	var notify bool
-	op, err := s.updateReadable(ctx, c, id, func(op *Operation) (*Update, error) {
+	subjects, err := s.allSubjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.updateReadable(ctx, c, id, func(op *Operation) (*Update, error) {
 		now := s.now()
 		if err := op.ApproveRefusal(c, now); err != nil {
 			return nil, err
@@ -221,19 +248,13 @@ func (s *Service) Approve(ctx context.Context, c Caller, id, comment string) (*O
 			g.Approvals = append(g.Approvals, a)
 			u.Approvals = append(u.Approvals, NewApproval{KeyID: g.KeyID, Approval: a})
 		}
+		typ := EventApproval
 		if op.Status(now) == StatusApproved {
-			u.Notify = s.notification(op, EventApproved, now)
-			notify = true
+			typ = EventApproved
 		}
+		u.Events = []*Event{s.newEvent(op, typ, now, &c, comment, subjects)}
 		return u, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if notify {
-		s.notify(ctx, id)
-	}
-	return op, nil
 }
 
 // Reject ends the operation; c must be able to approve one of its keys.
@@ -253,7 +274,11 @@ func (s *Service) Cancel(ctx context.Context, c Caller, id string) (*Operation, 
 }
 
 func (s *Service) close(ctx context.Context, c Caller, id, reason, action, event string, refusal func(*Operation, Caller, time.Time) error) (*Operation, error) {
-	op, err := s.updateReadable(ctx, c, id, func(op *Operation) (*Update, error) {
+	subjects, err := s.allSubjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.updateReadable(ctx, c, id, func(op *Operation) (*Update, error) {
 		now := s.now()
 		if err := refusal(op, c, now); err != nil {
 			return nil, err
@@ -266,12 +291,7 @@ func (s *Service) close(ctx context.Context, c Caller, id, reason, action, event
 		}
 		return &Update{
 			Audit:  AuditEvent{Time: now, Actor: c.Principal, Action: action, OperationID: op.ID, Result: "ok", Detail: reason},
-			Notify: s.notification(op, event, now),
+			Events: []*Event{s.newEvent(op, event, now, &c, reason, subjects)},
 		}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.notify(ctx, id)
-	return op, nil
 }

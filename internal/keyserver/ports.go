@@ -24,33 +24,20 @@ const (
 	ActionApprove = "operation.approve"
 	ActionReject  = "operation.reject"
 	ActionCancel  = "operation.cancel"
+	ActionExpire  = "operation.expire"
+	ActionRemind  = "operation.remind"
+	ActionExhaust = "operation.exhaust"
 	ActionSign    = "sign"
 	ActionAdmin   = "admin"
 )
 
-// Notification tells approvers and requesters that an operation changed.
-type Notification struct {
-	ID          string    `json:"id"`
-	Event       string    `json:"event"`
-	OperationID string    `json:"operationid"`
-	Requester   Principal `json:"requester"`
-	Description string    `json:"description"`
-	KeyIDs      []string  `json:"keyids"`
-	Status      Status    `json:"status"`
-	Time        time.Time `json:"time"`
-	// BuildContext is where the operation came from (nil for callers that
-	// are not CI jobs), so that approvers see which repository, commit and
-	// run ask.
-	BuildContext *BuildContext `json:"buildcontext,omitempty"`
-}
-
 // Update is what a change to an operation writes besides the operation row:
-// new approvals, one audit event and an optional notification, all in one
+// new approvals, one audit event and the events it emits, all in one
 // transaction.
 type Update struct {
 	Approvals []NewApproval
 	Audit     AuditEvent
-	Notify    *Notification
+	Events    []*Event
 }
 
 // NewApproval is an approval recorded for one key.
@@ -73,12 +60,15 @@ type Reservation struct {
 type OperationFilter struct {
 	OpenAt       time.Time // only operations not closed and not expired at this time
 	CreatedSince time.Time // only operations created at or after this time
+	// KeyIDs, when not nil, keeps operations naming one of these keys.
+	KeyIDs []string
 }
 
 // OperationStore keeps operations, their approvals, uses, audit events and
 // outbox, one consistency unit per operation.
 type OperationStore interface {
-	CreateOperation(ctx context.Context, op *Operation, ev AuditEvent, n *Notification) error
+	// CreateOperation writes op with its audit event and events.
+	CreateOperation(ctx context.Context, op *Operation, ev AuditEvent, events []*Event) error
 	// Operation returns ENOTFOUND when id does not exist.
 	Operation(ctx context.Context, id string) (*Operation, error)
 	ListOperations(ctx context.Context, f OperationFilter) ([]*Operation, error)
@@ -95,9 +85,9 @@ type OperationStore interface {
 	ReleaseUse(ctx context.Context, r *Reservation, ev AuditEvent) error
 	// RecordEvent writes an audit event into the operation's partition.
 	RecordEvent(ctx context.Context, opID string, ev AuditEvent) error
-	// PendingNotifications returns the outbox of an operation; AckNotification removes one entry.
-	PendingNotifications(ctx context.Context, opID string) ([]*Notification, error)
-	AckNotification(ctx context.Context, opID, notificationID string) error
+	// MarkPublished records that events of operation opID reached the
+	// topic; marking one twice, or one already gone, is not an error.
+	MarkPublished(ctx context.Context, opID string, eventIDs []string) error
 	// ClaimIdempotencyKey stores rec unless rec.Requester already used
 	// rec.Key; it returns the stored record, and fresh is true when that is rec.
 	ClaimIdempotencyKey(ctx context.Context, rec IdempotencyRecord) (stored *IdempotencyRecord, fresh bool, err error)
@@ -111,16 +101,50 @@ type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }
 
+// FreeUseHinter is an optional ability of an OperationStore: telling,
+// without I/O, how many uses of a key in an operation it believes are free;
+// known is false when it has no belief. It is only a belief: uses other
+// instances took or gave back may be missing from it. After a signature the
+// service checks whether the operation is exhausted only when the store
+// believes no use of the key is free (a store without this ability gets the
+// check after every signature); see exhausted.go for the backstops.
+type FreeUseHinter interface {
+	FreeUses(opID, keyID string) (free int, known bool)
+}
+
 // EventReader is an optional ability of an OperationStore: reading back the
 // audit events of one operation, oldest first.
 type EventReader interface {
 	OperationEvents(ctx context.Context, opID string) ([]AuditEvent, error)
 }
 
-// OutboxScanner is an optional ability of an OperationStore: listing the
-// undelivered notifications of every operation, oldest first.
-type OutboxScanner interface {
-	AllPendingNotifications(ctx context.Context) ([]*Notification, error)
+// UpkeepStore is an optional ability of an OperationStore: the indexes the
+// upkeep function works from, so that its cost grows with the work pending
+// (open operations, unsent events, operations due for deletion), never with
+// the history the store keeps.
+type UpkeepStore interface {
+	// UnsentEvents returns up to limit events committed but not marked
+	// published, written before before, oldest first.
+	UnsentEvents(ctx context.Context, before time.Time, limit int) ([]*Event, error)
+	// DueOperations returns up to limit ids of operations whose upkeep
+	// (Operation.NextUpkeep) is due at now.
+	DueOperations(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Settle brings what the store keeps for upkeep of operation id in line
+	// with the operation as it is now, including one that does not exist.
+	Settle(ctx context.Context, id string, now time.Time) error
+	// FinishedBefore returns up to limit operations that finished
+	// (Operation.Finished) before cutoff, oldest first.
+	FinishedBefore(ctx context.Context, cutoff time.Time, limit int) ([]Finished, error)
+	// DeleteOperation deletes an operation that finished at finished,
+	// keeping its audit events and events. Deleting one already gone is not
+	// an error.
+	DeleteOperation(ctx context.Context, f Finished) error
+}
+
+// Finished names an operation that ended, and when.
+type Finished struct {
+	ID string
+	At time.Time
 }
 
 // KeyStore keeps registered keys.
@@ -156,7 +180,7 @@ type PolicyStore interface {
 }
 
 // SubjectLister is an optional ability of a SubjectStore: listing every
-// registered subject.
+// registered subject (the admin list, and the approvers an event should reach).
 type SubjectLister interface {
 	Subjects(ctx context.Context) ([]*Subject, error)
 }
@@ -166,9 +190,10 @@ type AuditLog interface {
 	RecordAudit(ctx context.Context, ev AuditEvent) error
 }
 
-// Notifier delivers a notification to approvers.
-type Notifier interface {
-	Notify(ctx context.Context, n *Notification) error
+// Publisher publishes an event to those who should hear of it (Service Bus).
+// Publishing an event twice is harmless: receivers drop a duplicate id.
+type Publisher interface {
+	Publish(ctx context.Context, ev *Event) error
 }
 
 // TokenVerifier turns a bearer token into the identity of its bearer, or

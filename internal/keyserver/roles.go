@@ -15,8 +15,7 @@ const (
 // Principal is an authenticated identity: the token issuer, the subject
 // named by the issuer's claim for its kind, and whether it is a person or an
 // app. A person and an app are never the same principal, whatever their ids.
-// Its tags serve the notification body only (internal/servicebus marshals
-// Notification); the API has its own types in internal/api.
+// Events (internal/events) and the API (internal/api) have their own types.
 type Principal struct {
 	Issuer  string `json:"issuer"`
 	Subject string `json:"subject"`

@@ -2,23 +2,27 @@ package keyserver
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 )
 
-// Service applies the Keyserver's rules on top of its stores, HSM and notifier.
+// Service applies the Keyserver's rules on top of its stores, HSM and publisher.
 type Service struct {
 	Ops      OperationStore
 	Keys     KeyStore
 	Subjects SubjectStore
 	// Policies keeps trust policies; nil means none.
-	Policies PolicyStore
-	Audit    AuditLog
-	Notifier Notifier
-	HSM      KeyBackend
-	Limits   Limits
+	Policies  PolicyStore
+	Audit     AuditLog
+	Publisher Publisher
+	HSM       KeyBackend
+	Limits    Limits
+	// PublicURL is the Keyserver's base URL, which events link to.
+	PublicURL string
+	// Retention is how long upkeep keeps a finished operation; zero keeps
+	// them for ever.
+	Retention time.Duration
 	// BootstrapAdmins hold the admin role without being registered.
 	BootstrapAdmins []Principal
 	// IssuerAliases maps each token issuer whose principals are registered
@@ -32,6 +36,7 @@ type Service struct {
 	subjects    ttlCache[Principal, *Subject]
 	policyCache ttlCache[struct{}, []*Policy]
 	keys        ttlCache[string, *Key]
+	everyone    ttlCache[struct{}, []*Subject]
 	certKeys    certKeys
 }
 
@@ -108,50 +113,6 @@ func (s *Service) orderableKey(ctx context.Context, c Caller, keyID string) (*Ke
 		return nil, Errorf(ENOTFOUND, "Key %q does not exist or you may not use it.", keyID)
 	}
 	return k, err
-}
-
-// notify delivers an operation's pending notifications and clears them from
-// its outbox. Undelivered ones stay there for RedeliverNotifications.
-func (s *Service) notify(ctx context.Context, opID string) {
-	if s.Notifier == nil {
-		return
-	}
-	pending, err := s.Ops.PendingNotifications(ctx, opID)
-	if err != nil {
-		s.log().WarnContext(ctx, "reading outbox", "operation", opID, "err", err)
-		return
-	}
-	if _, err := s.deliver(ctx, pending); err != nil {
-		s.log().WarnContext(ctx, "delivering notifications", "operation", opID, "err", err)
-	}
-}
-
-// RedeliverNotifications delivers every notification left in the outbox,
-// e.g. after Service Bus was unreachable, and returns how many it delivered.
-func (s *Service) RedeliverNotifications(ctx context.Context) (int, error) {
-	scanner, ok := s.Ops.(OutboxScanner)
-	if !ok || s.Notifier == nil {
-		return 0, nil
-	}
-	pending, err := scanner.AllPendingNotifications(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return s.deliver(ctx, pending)
-}
-
-// deliver sends notifications in order, removing each from the outbox once
-// sent; it stops at the first failure so that order is kept.
-func (s *Service) deliver(ctx context.Context, ns []*Notification) (int, error) {
-	for i, n := range ns {
-		if err := s.Notifier.Notify(ctx, n); err != nil {
-			return i, fmt.Errorf("delivering %s of operation %s: %w", n.Event, n.OperationID, err)
-		}
-		if err := s.Ops.AckNotification(ctx, n.OperationID, n.ID); err != nil {
-			return i + 1, fmt.Errorf("clearing %s of operation %s from the outbox: %w", n.Event, n.OperationID, err)
-		}
-	}
-	return len(ns), nil
 }
 
 // ttlCache caches values with an expiry; errors are not cached.

@@ -154,44 +154,49 @@ func TestCreateOperation(t *testing.T) {
 		t.Fatalf("audit event = %+v", ev)
 	}
 	if got, want := f.notes.events(), []string{keyserver.EventCreated + " " + op.ID}; !slices.Equal(got, want) {
-		t.Fatalf("notifications = %v, want %v", got, want)
+		t.Fatalf("events = %v, want %v", got, want)
 	}
-	if n := len(f.store.Outbox(op.ID)); n != 0 {
-		t.Fatalf("outbox keeps %d delivered notifications", n)
+	if n := f.store.Unsent(op.ID); len(n) != 0 {
+		t.Fatalf("%d published events are not marked so", len(n))
 	}
 
-	// An operation that needs no approval notifies nobody.
+	// An operation that needs no approval is created approved, and says so.
 	op2, err := f.svc.CreateOperation(ctx, c, request(kr("key1", 1)))
 	if err != nil {
 		t.Fatalf("CreateOperation: %v", err)
 	}
-	if op2.Status(f.clock.Now()) != keyserver.StatusApproved || len(f.notes.events()) != 1 {
-		t.Fatalf("status %s, notifications %v", op2.Status(f.clock.Now()), f.notes.events())
+	evs := f.notes.published()
+	if op2.Status(f.clock.Now()) != keyserver.StatusApproved || len(evs) != 2 || evs[1].Operation.Status != keyserver.StatusApproved || len(evs[1].Approvers) != 0 {
+		t.Fatalf("status %s, events %+v", op2.Status(f.clock.Now()), evs)
 	}
 }
 
-func TestCreateOperationKeepsUndeliveredNotifications(t *testing.T) {
+func TestCreateOperationKeepsUnpublishedEvents(t *testing.T) {
 	f := newFixture(t)
-	f.notes.err = keyserver.Errorf(keyserver.EUNAVAILABLE, "Service Bus is down.")
-	op := f.mustCreate(t, "orderer", kr("key2", 1))
-	if n := len(f.store.Outbox(op.ID)); n != 1 {
-		t.Fatalf("outbox holds %d notifications, want 1", n)
-	}
+	f.notes.fail(keyserver.Errorf(keyserver.EUNAVAILABLE, "Service Bus is down."))
 	ctx := context.Background()
-	if n, err := f.svc.RedeliverNotifications(ctx); n != 0 || err == nil {
-		t.Fatalf("RedeliverNotifications while Service Bus is down = %d, %v; want 0 and an error", n, err)
+	req := request(kr("key2", 1))
+	req.ValidMS = time.Hour.Milliseconds() // no reminder in this test
+	op, err := f.svc.CreateOperation(ctx, f.mustCaller(t, "orderer"), req)
+	if err != nil {
+		t.Fatalf("CreateOperation: %v", err)
 	}
-	f.notes.mu.Lock()
-	f.notes.err = nil
-	f.notes.mu.Unlock()
-	if n, err := f.svc.RedeliverNotifications(ctx); n != 1 || err != nil {
-		t.Fatalf("RedeliverNotifications = %d, %v; want 1", n, err)
+	if n := f.store.Unsent(op.ID); len(n) != 1 {
+		t.Fatalf("%d unsent events, want 1", len(n))
+	}
+	f.clock.Advance(keyserver.UnsentGrace + time.Second)
+	if r, err := f.svc.Upkeep(ctx); r.Republished != 0 || err == nil {
+		t.Fatalf("Upkeep while Service Bus is down = %v, %v; want nothing republished and an error", r, err)
+	}
+	f.notes.fail(nil)
+	if r, err := f.svc.Upkeep(ctx); r.Republished != 1 || err != nil {
+		t.Fatalf("Upkeep = %v, %v; want 1 republished", r, err)
 	}
 	if got, want := f.notes.events(), []string{keyserver.EventCreated + " " + op.ID}; !slices.Equal(got, want) {
-		t.Fatalf("delivered %v, want %v", got, want)
+		t.Fatalf("published %v, want %v", got, want)
 	}
-	if n := len(f.store.Outbox(op.ID)); n != 0 {
-		t.Fatalf("outbox still holds %d notifications after redelivery", n)
+	if r, err := f.svc.Upkeep(ctx); r.Republished != 0 || err != nil || len(f.store.Unsent(op.ID)) != 0 {
+		t.Fatalf("a second Upkeep = %v, %v, unsent %v; want nothing left", r, err, f.store.Unsent(op.ID))
 	}
 }
 
@@ -238,7 +243,7 @@ func TestApprove(t *testing.T) {
 	}
 	events := f.notes.events()
 	if len(events) != before+1 || events[len(events)-1] != keyserver.EventApproved+" "+op.ID {
-		t.Fatalf("notifications = %v, want a last %s", events, keyserver.EventApproved)
+		t.Fatalf("events = %v, want a last %s", events, keyserver.EventApproved)
 	}
 	// Nothing is left to approve.
 	_, err = f.svc.Approve(ctx, f.mustCaller(t, "approvers"), op.ID, "")

@@ -82,6 +82,11 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	}
 	ev.Digest = hex.EncodeToString(plan.digest)
 	r, err := s.Ops.ReserveUse(ctx, op.ID, k.KeyID, g.MaxUsageCount, g.UsageCount)
+	if ErrorCode(err) == EEXHAUSTED {
+		// A backstop: the signature that spent the last use may not have
+		// written usage.exhausted.
+		s.noteExhausted(ctx, nil, op.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +115,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		}
 		return nil, err
 	}
+	s.afterUse(ctx, c, op.ID, k.KeyID)
 	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig)}, nil
 }
 

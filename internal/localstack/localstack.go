@@ -43,6 +43,9 @@ type Options struct {
 	HandlerOutput io.Writer
 	// Now replaces the in-process handler's clock, for expiry tests.
 	Now func() time.Time
+	// UpkeepInterval is how often the stand-in for the timer invokes the
+	// upkeep function; default 5s, negative never.
+	UpkeepInterval time.Duration
 	// PersonTokenLifetime is the lifetime of the tokens people get by
 	// signing in; default one hour. Tests shorten it to expire a session.
 	PersonTokenLifetime time.Duration
@@ -88,6 +91,7 @@ type Stack struct {
 	handler     *app.Main
 	proc        *exec.Cmd
 	procErr     chan error
+	timer       *timer
 }
 
 // Start brings the stack up and seeds the demo subjects and keys; a state
@@ -160,6 +164,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := st.seed(ctx); err != nil {
 		return nil, fmt.Errorf("registering the demo subjects and keys: %w", err)
 	}
+	st.timer = startTimer(st.HandlerURL, o.UpkeepInterval, o.Log)
 	return st, nil
 }
 
@@ -209,6 +214,11 @@ func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout
 		"KEYSERVER_UI_ISSUER":                   st.AuthURL,
 		"KEYSERVER_UI_CLIENT_ID":                UIClientID,
 		"KEYSERVER_UI_SCOPE":                    "openid profile",
+		"KEYSERVER_PUBLIC_URL":                  st.HandlerURL,
+		// Events are delivered in the handler's process (no namespace); a
+		// webhook from the local stack's own environment gets them too.
+		"KEYSERVER_LOCAL_WEBHOOK_URL":    os.Getenv("KEYSERVER_LOCAL_WEBHOOK_URL"),
+		"KEYSERVER_LOCAL_WEBHOOK_SECRET": os.Getenv("KEYSERVER_LOCAL_WEBHOOK_SECRET"),
 	}
 }
 
@@ -225,7 +235,7 @@ func (st *Stack) startHandler(ctx context.Context, o Options, env map[string]str
 		if err != nil {
 			return err
 		}
-		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now}
+		st.handler = &app.Main{Config: cfg, Log: st.log, Now: o.Now, Console: o.HandlerOutput}
 		return st.handler.Open(ctx)
 	}
 	cmd := exec.Command(o.HandlerBinary)
@@ -303,6 +313,7 @@ func (st *Stack) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
+	st.timer.stop()
 	if st.proc != nil && st.proc.Process != nil {
 		_ = syscall.Kill(-st.proc.Process.Pid, syscall.SIGTERM)
 		select {

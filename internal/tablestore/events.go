@@ -11,21 +11,18 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// appendEvents adds the audit row (unless ev is empty) and the outbox row
-// (when n is set) to a transaction in partition pk. A notification without
-// an id gets one.
-func (s *Store) appendEvents(actions []aztables.TransactionAction, pk string, ev keyserver.AuditEvent, n *keyserver.Notification) ([]aztables.TransactionAction, error) {
+// appendEvents adds the audit row (unless ev is empty) and one event row
+// per event to a transaction in partition pk. An event without an id gets
+// one.
+func (s *Store) appendEvents(actions []aztables.TransactionAction, pk string, ev keyserver.AuditEvent, evs []*keyserver.Event) ([]aztables.TransactionAction, error) {
 	if ev != (keyserver.AuditEvent{}) {
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: s.auditRow(pk, ev).marshal()})
 	}
-	if n != nil {
-		if n.ID == "" {
-			n.ID = keyserver.NewID()
+	for _, e := range evs {
+		r, err := eventRow(pk, e)
+		if err != nil {
+			return nil, err
 		}
-		if !safeKeyPart.MatchString(n.ID) {
-			return nil, fmt.Errorf("notification id %q is not usable in a row key", n.ID)
-		}
-		r := newRow(pk, outboxPrefix+n.ID).setJSON("Notification", n)
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()})
 	}
 	return actions, nil
@@ -101,51 +98,6 @@ func (s *Store) events(ctx context.Context, c *aztables.Client, pk, doing string
 		evs[i] = auditFromRow(r)
 	}
 	return evs, nil
-}
-
-// PendingNotifications returns the outbox of operation opID.
-func (s *Store) PendingNotifications(ctx context.Context, opID string) ([]*keyserver.Notification, error) {
-	if !keyserver.ValidID(opID) {
-		return nil, opNotFound(opID)
-	}
-	return s.notifications(ctx, rangeFilter(opID, outboxPrefix), "reading the outbox of operation "+opID)
-}
-
-// AllPendingNotifications returns the outbox of every operation, oldest first.
-// It scans the operations table, so it is for an occasional sweep only.
-func (s *Store) AllPendingNotifications(ctx context.Context) ([]*keyserver.Notification, error) {
-	filter := fmt.Sprintf("RowKey ge %s and RowKey lt %s", quote(outboxPrefix), quote(prefixEnd(outboxPrefix)))
-	return s.notifications(ctx, filter, "reading the outboxes")
-}
-
-func (s *Store) notifications(ctx context.Context, filter, doing string) ([]*keyserver.Notification, error) {
-	rows, err := queryAll(ctx, s.ops, filter, doing)
-	if err != nil {
-		return nil, err
-	}
-	ns := make([]*keyserver.Notification, 0, len(rows))
-	for _, r := range rows {
-		n := &keyserver.Notification{}
-		if err := r.json("Notification", n); err != nil {
-			return nil, err
-		}
-		ns = append(ns, n)
-	}
-	sort.SliceStable(ns, func(i, j int) bool { return ns[i].Time.Before(ns[j].Time) })
-	return ns, nil
-}
-
-// AckNotification removes a delivered notification. Removing one already
-// gone is not an error, so that two deliveries may both acknowledge.
-func (s *Store) AckNotification(ctx context.Context, opID, notificationID string) error {
-	if !keyserver.ValidID(opID) || !safeKeyPart.MatchString(notificationID) {
-		return keyserver.Errorf(keyserver.ENOTFOUND, "Notification %q of operation %q does not exist.", notificationID, opID)
-	}
-	_, err := s.ops.DeleteEntity(ctx, opID, outboxPrefix+notificationID, nil)
-	if isNotFound(err) {
-		return nil
-	}
-	return classify(err, "removing notification "+notificationID+" of operation "+opID)
 }
 
 func auditDay(t time.Time) string { return t.UTC().Format("2006-01-02") }

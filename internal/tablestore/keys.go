@@ -26,7 +26,7 @@ func (s *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return keyFromRow(r), nil
+	return keyFromRow(r)
 }
 
 // Keys returns every registered key, ordered by key id.
@@ -37,7 +37,11 @@ func (s *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
 	}
 	keys := make([]*keyserver.Key, 0, len(rows))
 	for _, r := range rows {
-		keys = append(keys, keyFromRow(r))
+		k, err := keyFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].KeyID < keys[j].KeyID })
 	return keys, nil
@@ -56,6 +60,13 @@ func (s *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
 		set("Certificate", k.Certificate).
 		set("Algorithm", k.Algorithm).
 		set("Enabled", k.Enabled)
+	if len(k.Channels) > 0 {
+		cs := make([]channelRow, len(k.Channels))
+		for i, c := range k.Channels {
+			cs[i] = channelRow(c)
+		}
+		r.setJSON("Channels", cs)
+	}
 	_, err := s.keys.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
 	return classify(err, "writing key "+k.KeyID)
 }
@@ -76,8 +87,22 @@ func keyNotFound(keyID string) error {
 	return keyserver.Errorf(keyserver.ENOTFOUND, "Key %q is not registered.", keyID)
 }
 
-func keyFromRow(r *row) *keyserver.Key {
-	return &keyserver.Key{
+// channelRow is how a channel is kept in a key's row (JSON). Webhook secrets
+// and URLs are kept as they are: access to the table is the protection.
+type channelRow struct {
+	ID     string   `json:"id"`
+	Type   string   `json:"type"`
+	URL    string   `json:"url"`
+	Secret string   `json:"secret,omitempty"`
+	Events []string `json:"events,omitempty"`
+}
+
+func keyFromRow(r *row) (*keyserver.Key, error) {
+	var cs []channelRow
+	if err := r.json("Channels", &cs); err != nil {
+		return nil, err
+	}
+	k := &keyserver.Key{
 		KeyID:             r.RowKey,
 		HSMKey:            r.str("HSMKey"),
 		RequiredApprovals: r.num("RequiredApprovals"),
@@ -86,6 +111,10 @@ func keyFromRow(r *row) *keyserver.Key {
 		Algorithm:         r.str("Algorithm"),
 		Enabled:           r.flag("Enabled"),
 	}
+	for _, c := range cs {
+		k.Channels = append(k.Channels, keyserver.Channel(c))
+	}
+	return k, nil
 }
 
 // Subject returns the registration of p, or ENOTFOUND.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,8 +45,9 @@ func closureRowOf(c *keyserver.Closure) closureRow {
 	return r
 }
 
-// CreateOperation writes op, its audit event and its notification in one transaction.
-func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
+// CreateOperation writes op, its audit event and its events in one
+// transaction, after their index rows (index.go).
+func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, evs []*keyserver.Event) error {
 	if !keyserver.ValidID(op.ID) {
 		return keyserver.Errorf(keyserver.EINVALID, "Operation id %q is malformed.", op.ID)
 	}
@@ -54,13 +56,22 @@ func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 		return err
 	}
 	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()}}
-	actions, err = s.appendEvents(actions, op.ID, ev, n)
+	actions, err = s.appendEvents(actions, op.ID, ev, evs)
 	if err != nil {
+		return err
+	}
+	due, _ := op.NextUpkeep(op.Created)
+	index := []*row{openRow(op, due), createdRow(op)}
+	if err := s.intend(ctx, op.ID, index, evs); err != nil {
 		return err
 	}
 	_, err = s.ops.SubmitTransaction(ctx, actions, nil)
 	if status, _ := statusOf(err); status == http.StatusConflict {
+		s.retract(ctx, nil, evs) // the index rows are the existing operation's
 		return keyserver.Errorf(keyserver.ECONFLICT, "Operation %s already exists.", op.ID)
+	}
+	if err != nil {
+		s.retract(ctx, index, evs)
 	}
 	return classify(err, "creating operation "+op.ID)
 }
@@ -71,45 +82,67 @@ func (s *Store) Operation(ctx context.Context, id string) (*keyserver.Operation,
 	return op, err
 }
 
-// ListOperations returns operations ordered by creation time. With f.OpenAt
-// set, only those neither closed nor expired then.
+// ListOperations returns operations ordered by creation time, reading an
+// index, never the whole table. With f.CreatedSince set it reads the
+// operations created since then, in any state; otherwise the open
+// operations, with f.OpenAt set only those unexpired then. With f.KeyIDs,
+// only those naming one of them. Closed operations whose index row is not
+// settled yet are returned too; the service filters them.
 func (s *Store) ListOperations(ctx context.Context, f keyserver.OperationFilter) ([]*keyserver.Operation, error) {
-	filter := "RowKey eq " + quote(opRow)
+	prefix, filter := openPrefix, rangeFilter(indexPartition, openPrefix)
 	if !f.OpenAt.IsZero() {
-		filter += " and Open eq true and Expires gt " + filterTime(f.OpenAt)
+		filter += " and Expires gt " + filterTime(f.OpenAt)
 	}
 	if !f.CreatedSince.IsZero() {
-		filter += " and Created ge " + filterTime(f.CreatedSince)
+		prefix = createdPrefix
+		filter = fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", quote(indexPartition),
+			quote(createdPrefix+f.CreatedSince.UTC().Format(auditTimeLayout)), quote(prefixEnd(createdPrefix)))
 	}
-	heads, err := queryAll(ctx, s.ops, filter, "listing operations")
+	heads, err := querySelect(ctx, s.ops, filter, "RowKey,KeyIDs,Timestamp", "listing operations")
 	if err != nil {
 		return nil, err
 	}
-	ops := make([]*keyserver.Operation, len(heads))
-	errs := make([]error, len(heads))
+	var ids []string
+	var rows []*row
+	for _, h := range heads {
+		if f.KeyIDs == nil || slices.ContainsFunc(strings.Split(h.str("KeyIDs"), ","), func(k string) bool { return slices.Contains(f.KeyIDs, k) }) {
+			id := strings.TrimPrefix(h.RowKey, prefix)
+			ids, rows = append(ids, id[strings.LastIndex(id, "~")+1:]), append(rows, h)
+		}
+	}
+	ops := make([]*keyserver.Operation, len(ids))
+	errs := make([]error, len(ids))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for i, h := range heads {
+	for i, id := range ids {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ops[i], _, errs[i] = s.load(ctx, h.PartitionKey)
+			ops[i], _, errs[i] = s.load(ctx, id)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	var out []*keyserver.Operation
+	for i, err := range errs {
+		switch {
+		case keyserver.ErrorCode(err) == keyserver.ENOTFOUND: // an intent whose operation never committed
+			if s.now().Sub(time.Time(rows[i].Timestamp)) > orphanGrace {
+				_ = s.deleteIndexRows(ctx, []string{rows[i].RowKey})
+			}
+		case err != nil:
 			return nil, err
+		default:
+			out = append(out, ops[i])
 		}
 	}
-	sort.Slice(ops, func(i, j int) bool {
-		if !ops[i].Created.Equal(ops[j].Created) {
-			return ops[i].Created.Before(ops[j].Created)
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
 		}
-		return ops[i].ID < ops[j].ID
+		return out[i].ID < out[j].ID
 	})
-	return ops, nil
+	return out, nil
 }
 
 // UpdateOperation loads the operation, lets fn change it, and writes the op
@@ -121,6 +154,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		if err != nil {
 			return nil, err
 		}
+		dueBefore, _ := op.NextUpkeep(s.now())
 		u, err := fn(op)
 		if err != nil {
 			return nil, err
@@ -132,11 +166,19 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		if err != nil {
 			return nil, err
 		}
+		if err := s.intend(ctx, id, nil, u.Events); err != nil {
+			return nil, err
+		}
 		_, err = s.ops.SubmitTransaction(ctx, actions, nil)
 		if err == nil {
 			addApprovals(op, u.Approvals)
+			if due, open := op.NextUpkeep(s.now()); !open || !due.Equal(dueBefore) {
+				// When this fails, upkeep settles it once it comes due.
+				_ = s.settled(ctx, op, s.now())
+			}
 			return op, nil
 		}
+		s.retract(ctx, nil, u.Events) // nothing of this attempt committed
 		if status, _ := statusOf(err); status != http.StatusPreconditionFailed && status != http.StatusConflict {
 			return nil, classify(err, "updating operation "+id)
 		}
@@ -161,7 +203,7 @@ func (s *Store) updateActions(op *keyserver.Operation, etag azcore.ETag, u *keys
 		}
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: approvalRow(op.ID, a).marshal()})
 	}
-	return s.appendEvents(actions, op.ID, u.Audit, u.Notify)
+	return s.appendEvents(actions, op.ID, u.Audit, u.Events)
 }
 
 // addApprovals puts approvals written by an update into op, when fn did not.
@@ -202,7 +244,7 @@ func (s *Store) loadRange(ctx context.Context, id, upper string) (*keyserver.Ope
 	}
 	var head *row
 	approvals := map[string][]keyserver.Approval{}
-	uses := map[string]int{}
+	uses, spent := map[string]int{}, map[string]int{}
 	for _, r := range rows {
 		switch {
 		case r.RowKey == opRow:
@@ -211,7 +253,11 @@ func (s *Store) loadRange(ctx context.Context, id, upper string) (*keyserver.Ope
 			k := keyIDOfRow(r.RowKey, approvalPrefix)
 			approvals[k] = append(approvals[k], approvalFromRow(r))
 		case strings.HasPrefix(r.RowKey, usePrefix):
-			uses[keyIDOfRow(r.RowKey, usePrefix)]++
+			k := keyIDOfRow(r.RowKey, usePrefix)
+			uses[k]++
+			if r.str("State") == useSpent {
+				spent[k]++
+			}
 		}
 	}
 	if head == nil {
@@ -227,7 +273,7 @@ func (s *Store) loadRange(ctx context.Context, id, upper string) (*keyserver.Ope
 			g.Approvals = []keyserver.Approval{}
 		}
 		sort.SliceStable(g.Approvals, func(i, j int) bool { return g.Approvals[i].Time.Before(g.Approvals[j].Time) })
-		g.UsageCount = uses[g.KeyID]
+		g.UsageCount, g.SpentCount = uses[g.KeyID], spent[g.KeyID]
 	}
 	return op, azcore.ETag(head.ETag), nil
 }
@@ -250,7 +296,10 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 		setTime("Created", op.Created).
 		setTime("Expires", op.Expires).
 		setJSON("Keys", grants).
-		set("Open", !op.Closed())
+		set("Open", !op.Closed()).
+		set("Reminded", op.Reminded).
+		set("ExpiryNoted", op.ExpiryNoted).
+		set("ExhaustedNoted", op.ExhaustedNoted)
 	if op.Rejected != nil {
 		r.setJSON("Rejected", closureRowOf(op.Rejected))
 	}
@@ -265,11 +314,14 @@ func opRowOf(op *keyserver.Operation) (*row, error) {
 
 func opFromRow(r *row) (*keyserver.Operation, error) {
 	op := &keyserver.Operation{
-		ID:          r.PartitionKey,
-		Requester:   r.principal("Requester"),
-		Description: r.str("Description"),
-		Created:     r.time("Created"),
-		Expires:     r.time("Expires"),
+		ID:             r.PartitionKey,
+		Requester:      r.principal("Requester"),
+		Description:    r.str("Description"),
+		Created:        r.time("Created"),
+		Expires:        r.time("Expires"),
+		Reminded:       r.flag("Reminded"),
+		ExpiryNoted:    r.flag("ExpiryNoted"),
+		ExhaustedNoted: r.flag("ExhaustedNoted"),
 	}
 	var grants []grantRow
 	if err := r.json("Keys", &grants); err != nil {

@@ -25,7 +25,7 @@ const (
 	approvalPrefix = "op~approval~"
 	usePrefix      = "op~use~"
 	auditPrefix    = "x~audit~"
-	outboxPrefix   = "x~outbox~"
+	eventPrefix    = "x~event~"
 	keysPartition  = "key"
 )
 

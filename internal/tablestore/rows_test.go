@@ -49,7 +49,7 @@ func TestTablestoreRowKeys(t *testing.T) {
 		{"use row", useRowKey("k1", 7), "op~use~k1~000007"},
 		{"key of approval row", keyIDOfRow(approval, approvalPrefix), "fw.key-1"},
 		{"key of use row", keyIDOfRow(useRowKey("a.b-c_d", 12), usePrefix), "a.b-c_d"},
-		{"outbox range", rangeFilter("abc", outboxPrefix), "PartitionKey eq 'abc' and RowKey ge 'x~outbox~' and RowKey lt 'x~outbox\x7f'"},
+		{"event range", rangeFilter("abc", eventPrefix), "PartitionKey eq 'abc' and RowKey ge 'x~event~' and RowKey lt 'x~event\x7f'"},
 		{"quote", quote("it's"), "'it''s'"},
 		{"filter time", filterTime(time.Date(2030, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))), "datetime'2030-01-02T02:04:05.0000006Z'"},
 	}

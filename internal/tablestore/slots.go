@@ -137,6 +137,19 @@ func (b *slotBook) set(st *slotState, slot int, state byte) {
 	}
 }
 
+// free returns how many slots of st are free as far as this process knows.
+func (b *slotBook) free(st *slotState) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, s := range st.slots[st.low:] {
+		if s == slotFree {
+			n++
+		}
+	}
+	return n
+}
+
 // generation returns how often st was loaded.
 func (b *slotBook) generation(st *slotState) int {
 	b.mu.Lock()

@@ -43,15 +43,25 @@ var (
 	_ keyserver.AuditLog       = (*Store)(nil)
 	_ keyserver.HealthChecker  = (*Store)(nil)
 	_ keyserver.SigningLoader  = (*Store)(nil)
+	_ keyserver.SubjectLister  = (*Store)(nil)
 	_ keyserver.PolicyStore    = (*Store)(nil)
 )
 
 var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,40}$`)
 
+// Option adjusts the Table Storage client, e.g. for a test that counts
+// requests.
+type Option func(*aztables.ClientOptions)
+
+// WithPolicy adds a pipeline policy run once per request.
+func WithPolicy(p policy.Policy) Option {
+	return func(o *aztables.ClientOptions) { o.PerCallPolicies = append(o.PerCallPolicies, p) }
+}
+
 // NewFromConnectionString builds a Store from an explicit connection string,
 // as Azurite uses.
-func NewFromConnectionString(connStr, prefix string) (*Store, error) {
-	svc, err := aztables.NewServiceClientFromConnectionString(connStr, clientOptions())
+func NewFromConnectionString(connStr, prefix string, opts ...Option) (*Store, error) {
+	svc, err := aztables.NewServiceClientFromConnectionString(connStr, clientOptions(opts...))
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client from connection string: %w", err)
 	}
@@ -60,8 +70,8 @@ func NewFromConnectionString(connStr, prefix string) (*Store, error) {
 
 // NewWithCredential builds a Store for endpoint
 // (https://<account>.table.core.windows.net) authorised by cred.
-func NewWithCredential(endpoint string, cred azcore.TokenCredential, prefix string) (*Store, error) {
-	svc, err := aztables.NewServiceClient(endpoint, cred, clientOptions())
+func NewWithCredential(endpoint string, cred azcore.TokenCredential, prefix string, opts ...Option) (*Store, error) {
+	svc, err := aztables.NewServiceClient(endpoint, cred, clientOptions(opts...))
 	if err != nil {
 		return nil, fmt.Errorf("creating Table Storage client for %s: %w", endpoint, err)
 	}
@@ -84,12 +94,12 @@ func newStore(svc *aztables.ServiceClient, prefix string) (*Store, error) {
 
 // clientOptions keep retries few and tries short, so that an unreachable
 // Table Storage shows as EUNAVAILABLE within seconds.
-func clientOptions() *aztables.ClientOptions {
+func clientOptions(opts ...Option) *aztables.ClientOptions {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	transport.MaxIdleConnsPerHost = 64
 	transport.IdleConnTimeout = 4 * time.Second // below Azurite's 5 s keep-alive
-	return &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
+	o := &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Retry: policy.RetryOptions{
 			MaxRetries:    2,
 			TryTimeout:    5 * time.Second,
@@ -98,6 +108,10 @@ func clientOptions() *aztables.ClientOptions {
 		},
 		Transport: &http.Client{Transport: transport},
 	}}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
 }
 
 // EnsureTables creates the five tables, leaving existing ones alone.

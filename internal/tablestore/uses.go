@@ -122,6 +122,17 @@ func (s *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev 
 	return s.finishUse(ctx, res, actions, ev, "completing")
 }
 
+// FreeUses tells, without I/O, how many uses of keyID in operation opID this
+// process believes free (keyserver.FreeUseHinter): the slots it has not seen
+// taken since it last read the use rows.
+func (s *Store) FreeUses(opID, keyID string) (int, bool) {
+	st := s.slots.lookup(opID, keyID)
+	if st == nil || s.slots.generation(st) == 0 {
+		return 0, false
+	}
+	return s.slots.free(st), true
+}
+
 // ReleaseUse deletes the reserved use and writes ev, in one transaction.
 func (s *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
 	etag := azcore.ETag(res.Token)

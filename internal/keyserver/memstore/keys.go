@@ -21,8 +21,16 @@ func (m *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
 	if !ok {
 		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no key %s", keyID)
 	}
+	return cloneKey(k), nil
+}
+
+func cloneKey(k *keyserver.Key) *keyserver.Key {
 	c := *k
-	return &c, nil
+	c.Channels = slices.Clone(k.Channels)
+	for i := range c.Channels {
+		c.Channels[i].Events = slices.Clone(k.Channels[i].Events)
+	}
+	return &c
 }
 
 func (m *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
@@ -33,8 +41,7 @@ func (m *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
 	}
 	var out []*keyserver.Key
 	for _, k := range m.keys {
-		c := *k
-		out = append(out, &c)
+		out = append(out, cloneKey(k))
 	}
 	slices.SortFunc(out, func(a, b *keyserver.Key) int { return strings.Compare(a.KeyID, b.KeyID) })
 	return out, nil
@@ -46,8 +53,7 @@ func (m *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
 	if err := m.fault("PutKey"); err != nil {
 		return err
 	}
-	c := *k
-	m.keys[k.KeyID] = &c
+	m.keys[k.KeyID] = cloneKey(k)
 	return nil
 }
 
@@ -165,7 +171,7 @@ func (m *Store) StoredKey(keyID string) (keyserver.Key, bool) {
 	if !ok {
 		return keyserver.Key{}, false
 	}
-	return *k, true
+	return *cloneKey(k), true
 }
 
 // ChangeKey changes the registered key keyID behind the service's back, as

@@ -25,16 +25,21 @@ type Store struct {
 	subjects map[keyserver.Principal]*keyserver.Subject
 	audit    []keyserver.AuditEvent
 	faults   map[string]error // method name -> error it returns
+	deleted  map[string][]keyserver.AuditEvent
+	losses   int // UpdateOperation attempts still to lose to another writer
 	tokens   int
 	idem     map[memIdemKey]keyserver.IdempotencyRecord
 	policies map[string]*keyserver.Policy
+	// blindUses makes FreeUses believe every use free, as an instance that
+	// did not see the others' uses would.
+	blindUses bool
 }
 
 type memOp struct {
 	op     *keyserver.Operation
 	uses   map[string]map[int]*memUse // key id -> slot -> use
 	events []keyserver.AuditEvent
-	outbox []*keyserver.Notification
+	outbox []*memEvent
 }
 
 type memUse struct {
@@ -97,12 +102,17 @@ func cloneOp(op *keyserver.Operation) *keyserver.Operation {
 func (r *memOp) view() *keyserver.Operation {
 	c := cloneOp(r.op)
 	for _, g := range c.Keys {
-		g.UsageCount = len(r.uses[g.KeyID])
+		g.UsageCount, g.SpentCount = len(r.uses[g.KeyID]), 0
+		for _, u := range r.uses[g.KeyID] {
+			if u.spent {
+				g.SpentCount++
+			}
+		}
 	}
 	return c
 }
 
-func (m *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, n *keyserver.Notification) error {
+func (m *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev keyserver.AuditEvent, evs []*keyserver.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("CreateOperation"); err != nil {
@@ -117,10 +127,7 @@ func (m *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 			return loud("new operation with usage count %d", g.UsageCount)
 		}
 	}
-	if n != nil {
-		nc := *n
-		r.outbox = append(r.outbox, &nc)
-	}
+	r.emit(evs)
 	m.ops[op.ID] = r
 	return nil
 }
@@ -186,6 +193,12 @@ func (m *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no row for %s", id)
 	}
 	before := r.view()
+	for ; m.losses > 0; m.losses-- {
+		// This attempt lost to another writer: what fn returned is dropped.
+		if _, err := fn(cloneOp(before)); err != nil {
+			return nil, err
+		}
+	}
 	after := cloneOp(before)
 	u, err := fn(after)
 	if err != nil {
@@ -199,7 +212,7 @@ func (m *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 	}
 	for i, g := range after.Keys {
 		b := before.Keys[i]
-		if g.KeyID != b.KeyID || g.UsageCount != b.UsageCount || g.MaxUsageCount != b.MaxUsageCount {
+		if g.KeyID != b.KeyID || g.UsageCount != b.UsageCount || g.SpentCount != b.SpentCount || g.MaxUsageCount != b.MaxUsageCount {
 			return nil, loud("fn changed grant %s beyond its approvals", b.KeyID)
 		}
 		want := slices.Clone(b.Approvals)
@@ -214,10 +227,7 @@ func (m *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 	}
 	r.op = after
 	r.events = append(r.events, u.Audit)
-	if u.Notify != nil {
-		nc := *u.Notify
-		r.outbox = append(r.outbox, &nc)
-	}
+	r.emit(u.Events)
 	return r.view(), nil
 }
 
@@ -307,67 +317,19 @@ func (m *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.Audit
 	return nil
 }
 
-func (m *Store) PendingNotifications(ctx context.Context, opID string) ([]*keyserver.Notification, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.fault("PendingNotifications"); err != nil {
-		return nil, err
-	}
-	r, ok := m.ops[opID]
-	if !ok {
-		return nil, loud("PendingNotifications of unknown operation %s", opID)
-	}
-	return slices.Clone(r.outbox), nil
-}
-
-func (m *Store) AllPendingNotifications(ctx context.Context) ([]*keyserver.Notification, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.fault("AllPendingNotifications"); err != nil {
-		return nil, err
-	}
-	var all []*keyserver.Notification
-	for _, r := range m.ops {
-		all = append(all, r.outbox...)
-	}
-	slices.SortFunc(all, func(a, b *keyserver.Notification) int { return a.Time.Compare(b.Time) })
-	return all, nil
-}
-
-func (m *Store) AckNotification(ctx context.Context, opID, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.ops[opID]
-	if !ok {
-		return loud("AckNotification of unknown operation %s", opID)
-	}
-	// Acknowledging one already gone is fine: two deliveries may both ack.
-	r.outbox = slices.DeleteFunc(r.outbox, func(n *keyserver.Notification) bool { return n.ID == id })
-	return nil
-}
-
 // OperationEvents lets storetest read the audit events of an operation.
 func (m *Store) OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error) {
 	return m.Events(opID), nil
 }
 
-// Events returns the audit events of an operation; Outbox its undelivered notifications.
+// Events returns the audit events of an operation, deleted or not.
 func (m *Store) Events(opID string) []keyserver.AuditEvent {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.ops[opID]; ok {
 		return slices.Clone(r.events)
 	}
-	return nil
-}
-
-func (m *Store) Outbox(opID string) []*keyserver.Notification {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r, ok := m.ops[opID]; ok {
-		return slices.Clone(r.outbox)
-	}
-	return nil
+	return slices.Clone(m.deleted[opID])
 }
 
 // OpCount returns how many operations the store holds.
@@ -375,6 +337,30 @@ func (m *Store) OpCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.ops)
+}
+
+// FreeUses reports the uses of keyID in opID neither reserved nor spent
+// (keyserver.FreeUseHinter); after BlindUses, all of them.
+func (m *Store) FreeUses(opID, keyID string) (int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.ops[opID]
+	if !ok || r.op.Grant(keyID) == nil {
+		return 0, false
+	}
+	free := r.op.Grant(keyID).MaxUsageCount
+	if !m.blindUses {
+		free -= len(r.uses[keyID])
+	}
+	return free, true
+}
+
+// BlindUses makes FreeUses report every use free (or, with false, tell the
+// truth again), as an instance that did not see the others' uses would.
+func (m *Store) BlindUses(blind bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blindUses = blind
 }
 
 // HeldUses returns how many uses of keyID are reserved or spent in opID.

@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,9 +18,9 @@ func testOperationRoundTrip(t *testing.T, s Stores) {
 		JobWorkflow: "octo/shared/.github/workflows/sign.yml@v1", RunID: "42", RunAttempt: "2", Job: "7", Actor: "octocat",
 		Event: "push", Environment: "production", RunURL: "https://github.com/octo/fw/actions/runs/42/attempts/2"}
 	ev := createEvent(op)
-	n := notification(op, keyserver.EventCreated, t0)
-	n.BuildContext = op.BuildContext
-	if err := s.Ops.CreateOperation(ctx, op, ev, n); err != nil {
+	n := event(op, keyserver.EventCreated, t0)
+	n.Operation.BuildContext = op.BuildContext
+	if err := s.Ops.CreateOperation(ctx, op, ev, []*keyserver.Event{n}); err != nil {
 		t.Fatalf("CreateOperation: %v", err)
 	}
 	want := normOp(op)
@@ -32,7 +31,7 @@ func testOperationRoundTrip(t *testing.T, s Stores) {
 	got.Description = "changed by the reader"
 	got.Keys[0].Approvals = append(got.Keys[0].Approvals, keyserver.Approval{Approver: approver, Time: t0})
 	mustSameOp(t, "Operation after the returned copy was changed", mustOperation(t, s, op.ID), want)
-	mustSameNotifications(t, "PendingNotifications", mustPending(t, s, op.ID), []*keyserver.Notification{n})
+	mustSameEventList(t, "UnsentEvents", mustUnsent(t, s, op.ID), []*keyserver.Event{n})
 	mustSameEvents(t, s, op.ID, ev)
 }
 
@@ -41,11 +40,11 @@ func testCreateTwiceConflicts(t *testing.T, s Stores) {
 	op := mustCreate(t, s, map[string]int{"k1": 1})
 	again := *normOp(op)
 	again.Description = "a second operation with the same id"
-	err := s.Ops.CreateOperation(ctx, &again, createEvent(&again), notification(&again, keyserver.EventCreated, t0))
+	err := s.Ops.CreateOperation(ctx, &again, createEvent(&again), []*keyserver.Event{event(&again, keyserver.EventCreated, t0)})
 	mustCode(t, err, keyserver.ECONFLICT)
 	mustSameOp(t, "Operation after a refused second create", mustOperation(t, s, op.ID), op)
-	if ns := mustPending(t, s, op.ID); len(ns) != 0 {
-		t.Fatalf("a refused create left notifications %+v", ns)
+	if ns := mustUnsent(t, s, op.ID); len(ns) != 0 {
+		t.Fatalf("a refused create left events %+v", ns)
 	}
 	mustSameEvents(t, s, op.ID, createEvent(op))
 }
@@ -123,8 +122,8 @@ func testUpdateWrites(t *testing.T, s Stores) {
 			op := mustCreate(t, s, map[string]int{"k1": 3})
 			a := keyserver.Approval{Approver: approver, Name: "Alice", Time: t0.Add(time.Minute), Comment: "looks right"}
 			evA := keyserver.AuditEvent{Time: a.Time, Actor: approver, Action: keyserver.ActionApprove, OperationID: op.ID, KeyID: "k1", Result: "ok"}
-			nA := notification(op, keyserver.EventApproved, a.Time)
-			got, err := s.Ops.UpdateOperation(ctx, op.ID, approve("k1", a, &keyserver.Update{Audit: evA, Notify: nA}))
+			nA := event(op, keyserver.EventApproved, a.Time)
+			got, err := s.Ops.UpdateOperation(ctx, op.ID, approve("k1", a, &keyserver.Update{Audit: evA, Events: []*keyserver.Event{nA}}))
 			if err != nil {
 				t.Fatalf("UpdateOperation approving: %v", err)
 			}
@@ -138,10 +137,10 @@ func testUpdateWrites(t *testing.T, s Stores) {
 
 			closure := &keyserver.Closure{By: approver2, Time: t0.Add(2 * time.Minute), Reason: "wrong build"}
 			evC := keyserver.AuditEvent{Time: closure.Time, Actor: approver2, Action: tt.action, OperationID: op.ID, Result: "ok", Detail: closure.Reason}
-			nC := notification(op, tt.event, closure.Time)
+			nC := event(op, tt.event, closure.Time)
 			got, err = s.Ops.UpdateOperation(ctx, op.ID, func(o *keyserver.Operation) (*keyserver.Update, error) {
 				tt.close(o, closure)
-				return &keyserver.Update{Audit: evC, Notify: nC}, nil
+				return &keyserver.Update{Audit: evC, Events: []*keyserver.Event{nC}}, nil
 			})
 			if err != nil {
 				t.Fatalf("UpdateOperation closing: %v", err)
@@ -152,9 +151,7 @@ func testUpdateWrites(t *testing.T, s Stores) {
 				t.Fatalf("Operation after %s is not closed", tt.name)
 			}
 			mustSameOp(t, "Operation after closing", mustOperation(t, s, op.ID), want)
-			pending := mustPending(t, s, op.ID)
-			slices.SortFunc(pending, func(x, y *keyserver.Notification) int { return x.Time.Compare(y.Time) })
-			mustSameNotifications(t, "PendingNotifications", pending, []*keyserver.Notification{nA, nC})
+			mustSameEventList(t, "UnsentEvents", mustUnsent(t, s, op.ID), []*keyserver.Event{nA, nC})
 			mustSameEvents(t, s, op.ID, createEvent(op), evA, evC)
 		})
 	}
@@ -171,15 +168,15 @@ func testUpdateFnErrorWritesNothing(t *testing.T, s Stores) {
 		return &keyserver.Update{
 			Approvals: []keyserver.NewApproval{{KeyID: "k1", Approval: a}},
 			Audit:     keyserver.AuditEvent{Time: t0, Actor: requester, Action: keyserver.ActionCancel, OperationID: op.ID, Result: "ok"},
-			Notify:    notification(op, keyserver.EventCancelled, t0),
+			Events:    []*keyserver.Event{event(op, keyserver.EventCancelled, t0)},
 		}, errFn
 	})
 	if !errors.Is(err, errFn) {
 		t.Fatalf("UpdateOperation error = %v, want fn's error", err)
 	}
 	mustSameOp(t, "Operation after a failing fn", mustOperation(t, s, op.ID), op)
-	if ns := mustPending(t, s, op.ID); len(ns) != 0 {
-		t.Fatalf("a failing fn left notifications %+v", ns)
+	if ns := mustUnsent(t, s, op.ID); len(ns) != 0 {
+		t.Fatalf("a failing fn left events %+v", ns)
 	}
 	mustSameEvents(t, s, op.ID, createEvent(op))
 }
@@ -253,8 +250,9 @@ func testListOperations(t *testing.T, s Stores) {
 		filter keyserver.OperationFilter
 		must   []string // the store may return more, but only stored operations
 	}{
-		{"no filter", keyserver.OperationFilter{}, []string{open.ID, closed.ID, expired.ID, older.ID}},
+		{"no filter: every open one, expired or not", keyserver.OperationFilter{}, []string{open.ID, expired.ID, older.ID}},
 		{"open at", keyserver.OperationFilter{OpenAt: t0.Add(30 * time.Minute)}, []string{open.ID, older.ID}},
+		{"open at, naming a key", keyserver.OperationFilter{OpenAt: t0.Add(30 * time.Minute), KeyIDs: []string{"k0", "k1"}}, []string{open.ID, older.ID}},
 		{"created since", keyserver.OperationFilter{CreatedSince: t0.Add(-time.Hour)}, []string{open.ID, closed.ID, expired.ID}},
 	}
 	for _, tt := range tests {

@@ -37,7 +37,7 @@ func mustKey(tb testing.TB, s Stores, want *keyserver.Key) {
 	if err != nil {
 		tb.Fatalf("Key(%s): %v", want.KeyID, err)
 	}
-	if *got != *want {
+	if !reflect.DeepEqual(got, want) {
 		tb.Fatalf("Key = %+v, want %+v", got, want)
 	}
 }
@@ -46,7 +46,11 @@ func testKeysRoundTrip(t *testing.T, s Stores) {
 	ctx := context.Background()
 	mustKeys(t, s)
 	fw := &keyserver.Key{KeyID: "fw.key-1_a", HSMKey: "https://hsm.example/keys/k1/v1", RequiredApprovals: 2,
-		KeyInfo: "firmware – ünïcode", Certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Algorithm: "ES256", Enabled: true}
+		KeyInfo: "firmware – ünïcode", Certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Algorithm: "ES256", Enabled: true,
+		Channels: []keyserver.Channel{
+			{ID: "a1", Type: keyserver.ChannelWebhook, URL: "https://hooks.example/k?x=1&y=2", Secret: "s3cr3t-0123456789", Events: []string{keyserver.EventCreated}},
+			{ID: "b2", Type: keyserver.ChannelSlack, URL: "https://hooks.slack.example/services/T/B/X"},
+		}}
 	first := &keyserver.Key{KeyID: "a-first", HSMKey: "h2"}
 	for _, k := range []*keyserver.Key{fw, first} {
 		if err := s.Keys.PutKey(ctx, k); err != nil {
@@ -54,10 +58,14 @@ func testKeysRoundTrip(t *testing.T, s Stores) {
 		}
 	}
 	want := *fw
+	want.Channels = slices.Clone(fw.Channels)
+	want.Channels[0].Events = slices.Clone(fw.Channels[0].Events)
 	fw.HSMKey = "changed by the caller after PutKey"
+	fw.Channels[0].Events[0] = "changed by the caller after PutKey"
 	mustKey(t, s, &want)
 	got, _ := s.Keys.Key(ctx, want.KeyID)
 	got.Enabled = false
+	got.Channels[1].URL = "changed by the reader"
 	mustKey(t, s, &want)
 	mustKeys(t, s, first, &want)
 

@@ -1,6 +1,6 @@
 // Package storetest holds the contract tests of the keyserver store ports
 // (OperationStore, KeyStore, SubjectStore, AuditLog and the optional
-// SigningLoader and OutboxScanner), so that the in-memory fake of the domain
+// SigningLoader and UpkeepStore), so that the in-memory fake of the domain
 // tests and the Table Storage adapter are held to the same promises.
 package storetest
 
@@ -58,8 +58,11 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 		{"ReusedSlotConflicts", testReusedSlotConflicts},
 		{"ConcurrentReserveNeverPassesMax", testConcurrentReserve},
 		{"RecordEvent", testRecordEvent},
-		{"PendingAndAck", testPendingAndAck},
-		{"OutboxScanner", testOutboxScanner},
+		{"UnsentAndPublished", testUnsentAndPublished},
+		{"UnsentOldestFirst", testUnsentOldestFirst},
+		{"DueOperations", testDueOperations},
+		{"FinishedAndDeleted", testFinishedAndDeleted},
+		{"SpentAndExhausted", testSpentAndExhausted},
 		{"KeysRoundTrip", testKeysRoundTrip},
 		{"SubjectsRoundTrip", testSubjectsRoundTrip},
 		{"PeopleAndApps", testPeopleAndApps},
@@ -107,16 +110,14 @@ func createEvent(op *keyserver.Operation) keyserver.AuditEvent {
 	return keyserver.AuditEvent{Time: op.Created, Actor: op.Requester, Action: keyserver.ActionCreate, OperationID: op.ID, Result: "ok", Detail: op.Description}
 }
 
-func notification(op *keyserver.Operation, event string, at time.Time) *keyserver.Notification {
-	ids := make([]string, len(op.Keys))
-	for i, g := range op.Keys {
-		ids[i] = g.KeyID
-	}
-	return &keyserver.Notification{ID: keyserver.NewID(), Event: event, OperationID: op.ID, Requester: op.Requester,
-		Description: op.Description, KeyIDs: ids, Status: keyserver.StatusPending, Time: at}
+// event returns an event of op of type typ at at, as the service makes them.
+func event(op *keyserver.Operation, typ string, at time.Time) *keyserver.Event {
+	return &keyserver.Event{ID: keyserver.NewID(), Type: typ, Time: at, Actor: approver, ActorName: "Alice",
+		Comment: "looks right – ünïcode", Operation: keyserver.Summarize(op, at), Link: "https://ks.example/operations/" + op.ID,
+		Approvers: []keyserver.Approver{{Principal: approver2, Name: "Bob", KeyIDs: []string{op.Keys[0].KeyID}}}}
 }
 
-// mustCreate stores a new operation over keys with its create event and no notification.
+// mustCreate stores a new operation over keys with its create event and no events.
 func mustCreate(tb testing.TB, s Stores, keys map[string]int) *keyserver.Operation {
 	tb.Helper()
 	op := newOp(keys)
@@ -177,14 +178,34 @@ func mustSameEvents(tb testing.TB, s Stores, opID string, want ...keyserver.Audi
 	}
 }
 
-func mustPending(tb testing.TB, s Stores, opID string) []*keyserver.Notification {
+// upkeepStore returns the store's UpkeepStore, which the contract requires.
+func upkeepStore(tb testing.TB, s Stores) keyserver.UpkeepStore {
 	tb.Helper()
-	ns, err := s.Ops.PendingNotifications(context.Background(), opID)
-	if err != nil {
-		tb.Fatalf("PendingNotifications(%s): %v", opID, err)
+	up, ok := s.Ops.(keyserver.UpkeepStore)
+	if !ok {
+		tb.Fatalf("%T is no keyserver.UpkeepStore", s.Ops)
 	}
-	return ns
+	return up
 }
+
+// mustUnsent returns the unsent events of operation opID, oldest first.
+func mustUnsent(tb testing.TB, s Stores, opID string) []*keyserver.Event {
+	tb.Helper()
+	all, err := upkeepStore(tb, s).UnsentEvents(context.Background(), farFuture, 10000)
+	if err != nil {
+		tb.Fatalf("UnsentEvents: %v", err)
+	}
+	var out []*keyserver.Event
+	for _, ev := range all {
+		if ev.Operation.ID == opID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// farFuture is after every time the contract writes.
+var farFuture = t0.Add(100 * 365 * 24 * time.Hour)
 
 // mustSameOp compares operations after the store's time precision.
 func mustSameOp(tb testing.TB, what string, got, want *keyserver.Operation) {
@@ -194,14 +215,14 @@ func mustSameOp(tb testing.TB, what string, got, want *keyserver.Operation) {
 	}
 }
 
-func mustSameNotifications(tb testing.TB, what string, got, want []*keyserver.Notification) {
+func mustSameEventList(tb testing.TB, what string, got, want []*keyserver.Event) {
 	tb.Helper()
-	g, w := make([]keyserver.Notification, len(got)), make([]keyserver.Notification, len(want))
-	for i, n := range got {
-		g[i] = normNotification(n)
+	g, w := make([]keyserver.Event, len(got)), make([]keyserver.Event, len(want))
+	for i, ev := range got {
+		g[i] = normDomainEvent(ev)
 	}
-	for i, n := range want {
-		w[i] = normNotification(n)
+	for i, ev := range want {
+		w[i] = normDomainEvent(ev)
 	}
 	if !reflect.DeepEqual(g, w) {
 		tb.Fatalf("%s = %+v, want %+v", what, g, w)
@@ -255,10 +276,12 @@ func normEvent(ev keyserver.AuditEvent) keyserver.AuditEvent {
 	return ev
 }
 
-func normNotification(n *keyserver.Notification) keyserver.Notification {
-	c := *n
-	c.Time = normTime(n.Time)
-	c.KeyIDs = append([]string{}, n.KeyIDs...)
+func normDomainEvent(ev *keyserver.Event) keyserver.Event {
+	c := *ev
+	c.Time = normTime(ev.Time)
+	c.Operation.Created, c.Operation.Expires = normTime(ev.Operation.Created), normTime(ev.Operation.Expires)
+	c.Operation.Keys = append([]keyserver.KeySummary{}, ev.Operation.Keys...)
+	c.Approvers = append([]keyserver.Approver{}, ev.Approvers...)
 	return c
 }
 
