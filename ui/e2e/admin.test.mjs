@@ -1,5 +1,6 @@
 // Browser tests of the admin page (/manage): subjects, trust policies and
-// keys, managed by adminuser. Run by azurite-tests/browser_test.go.
+// keys with their notification channels, managed by adminuser. Run by
+// azurite-tests/browser_test.go.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { auth, call, clientToken, launch, session, shot, signIn, step, unique } from "./helpers.mjs";
@@ -170,5 +171,73 @@ test("adminuser registers and deletes a subject whose id holds / and :", async (
   assert.deepEqual(writes, [{ method: "PUT", path: "/api/admin/subjects", id: subject }, { method: "DELETE", path: "/api/admin/subjects", id: subject }]);
   const width = await s.page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `the admin page is ${width}px wide on a 390px phone`);
+  await s.context.close();
+});
+
+test("adminuser gives a key a webhook channel whose secret is never shown again", async () => {
+  const secret = "s3cret-" + unique("webhook").replace(/\s+/g, "-");
+  const hookURL = "https://hooks.example.com/keyserver/in?token=" + secret + "-in-the-url";
+  const s = await session(browser);
+  await openAdmin(s);
+  const form = s.page.locator("form.key-form");
+  const key3 = s.page.locator('section.admin-keys li.key[data-key="key3"]');
+  const channel = (i) => form.locator(".channel").nth(i);
+  await step(s, "add a webhook channel to key3", async () => {
+    await key3.getByRole("button", { name: "Edit" }).click();
+    await form.getByRole("button", { name: "Add channel" }).click();
+    await channel(0).locator("select[name=type]").selectOption("webhook");
+    await channel(0).locator("input[name=url]").fill(hookURL);
+    await channel(0).locator("input[name=secret]").fill(secret);
+    await channel(0).locator("summary").click();
+    await channel(0).getByLabel("operation.created").check();
+    await form.getByRole("button", { name: "Save key" }).click();
+    await key3.locator("ul.channels li").waitFor();
+    const text = await key3.locator("ul.channels").innerText();
+    assert.match(text, /Webhook .*https:\/\/hooks\.example\.com\/… · secret set · operation\.created/);
+    await shot(s, "admin-key-channels", key3);
+  });
+  let got = await call("GET", "/api/admin/keys/key3", adminClient);
+  assert.equal(got.body.channels.length, 1);
+  assert.deepEqual({ ...got.body.channels[0], id: "" }, { id: "", type: "webhook", url: "https://hooks.example.com/…", hassecret: true, events: ["operation.created"] });
+  const channelID = got.body.channels[0].id;
+  await step(s, "editing again shows neither the URL nor the secret", async () => {
+    await key3.getByRole("button", { name: "Edit" }).click();
+    assert.equal(await channel(0).locator("input[name=url]").inputValue(), "");
+    assert.equal(await channel(0).locator("input[name=secret]").inputValue(), "");
+    assert.equal(await channel(0).locator("input[name=secret]").getAttribute("placeholder"), "unchanged");
+    assert.match(await channel(0).locator(".kept").innerText(), /Saved: https:\/\/hooks\.example\.com\/… with a secret/);
+    assert.ok(!(await s.page.content()).includes(secret), "the secret is in the page");
+    await shot(s, "admin-key-channel-form", form);
+    await s.page.setViewportSize({ width: 390, height: 844 });
+    await shot(s, "admin-key-channel-form-phone", form);
+    await s.page.setViewportSize({ width: 1100, height: 900 });
+  });
+  await step(s, "a Slack channel over http is refused next to the channels", async () => {
+    await form.getByRole("button", { name: "Add channel" }).click();
+    await channel(1).locator("select[name=type]").selectOption("slack");
+    await channel(1).locator("input[name=url]").fill("http://hooks.slack.example/services/T0/B0/x");
+    await form.getByRole("button", { name: "Save key" }).click();
+    await form.locator('.field-error[data-for="channels"]').filter({ hasText: "https" }).waitFor();
+  });
+  await step(s, "without it, the webhook keeps its URL and secret", async () => {
+    await channel(1).getByRole("button", { name: "Remove channel" }).click();
+    await form.locator("input[name=keyinfo]").fill("Demo key 3: RSA-4096, 2 approvers, notified");
+    await form.getByRole("button", { name: "Save key" }).click();
+    await key3.filter({ hasText: "2 approvers, notified" }).waitFor();
+    assert.match(await key3.locator("ul.channels").innerText(), /secret set/);
+  });
+  got = await call("GET", "/api/admin/keys/key3", adminClient);
+  assert.equal(got.body.channels.length, 1);
+  assert.equal(got.body.channels[0].id, channelID);
+  assert.equal(got.body.channels[0].hassecret, true);
+  assert.ok(!JSON.stringify(got.body).includes(secret), "the API answered the secret");
+  await step(s, "remove the channel", async () => {
+    await key3.getByRole("button", { name: "Edit" }).click();
+    await channel(0).getByRole("button", { name: "Remove channel" }).click();
+    await form.locator("input[name=keyinfo]").fill("Demo key 3: RSA-4096, 2 approvers");
+    await form.getByRole("button", { name: "Save key" }).click();
+    await key3.locator("ul.channels").waitFor({ state: "detached" });
+  });
+  assert.deepEqual((await call("GET", "/api/admin/keys/key3", adminClient)).body.channels, []);
   await s.context.close();
 });

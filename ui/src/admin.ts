@@ -1,6 +1,7 @@
 // Admin: subjects (create, edit roles, delete) and keys (register, edit,
 // enable/disable), with the API's validation messages next to the field.
 import { AdminKey, api, Subject } from "./api";
+import { channelEditor, channelSummary } from "./channels";
 import { confirmDialog, h, replace } from "./dom";
 import { Cleanup, clearErrors, errorBox, field, showFieldError, splitRoles } from "./parts";
 import { loadPolicies } from "./policies";
@@ -111,6 +112,7 @@ async function loadKeys(sec: HTMLElement): Promise<void> {
         h("span", { class: "badge " + (k.enabled ? "status-approved" : "status-cancelled") }, k.enabled ? "enabled" : "disabled")),
       h("p", null, k.keyinfo),
       h("p", { class: "muted" }, `${k.algorithm} · ${k.requiredapprovals} approval(s) required · `, h("span", { class: "mono" }, k.hsmkey)),
+      channelSummary(k.channels),
       h("div", { class: "buttons" },
         h("button", { type: "button", class: "secondary", onclick: () => form.edit(k) }, "Edit"),
         h("button", {
@@ -140,6 +142,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
   const keyinfo = h("input", { name: "keyinfo", autocomplete: "off" });
   const certificate = h("textarea", { name: "certificate", rows: 3, placeholder: "PEM; empty lets the HSM key self-sign one" });
   const enabled = h("input", { name: "enabled", type: "checkbox", checked: true });
+  const channels = channelEditor();
   const title = h("h3", null, "Register a key");
   const el = h("form", { class: "key-form", novalidate: true }, title,
     field("Key id", "keyid", keyid),
@@ -147,6 +150,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
     field("Approvals required", "requiredapprovals", required),
     field("Description", "keyinfo", keyinfo),
     field("Certificate", "certificate", certificate),
+    channels.el,
     h("label", { class: "check" }, enabled, " Enabled"),
     h("p", { class: "form-error", role: "alert" }),
     h("button", { class: "primary", type: "submit" }, "Save key"));
@@ -156,7 +160,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
     try {
       await api("PUT", "/api/admin/keys/" + encodeURIComponent(keyid.value.trim()), {
         hsmkey: hsmkey.value.trim(), requiredapprovals: Number(required.value), keyinfo: keyinfo.value,
-        certificate: certificate.value.trim(), enabled: enabled.checked,
+        certificate: certificate.value.trim(), enabled: enabled.checked, channels: channels.read(),
       });
       saved();
     } catch (err) {
@@ -172,6 +176,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
       keyinfo.value = k.keyinfo;
       certificate.value = k.certificate;
       enabled.checked = k.enabled;
+      channels.set(k.channels ?? []);
       title.textContent = "Edit key " + k.keyid;
       el.scrollIntoView();
       required.focus();

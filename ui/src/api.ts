@@ -122,6 +122,15 @@ export interface AdminKey {
   certificate: string;
   algorithm: string;
   enabled: boolean;
+  channels?: AdminChannel[];
+}
+/** AdminChannel is a key's notification channel: never its secret, of its URL only the scheme and host. */
+export interface AdminChannel {
+  id: string;
+  type: string;
+  url: string;
+  hassecret: boolean;
+  events: string[];
 }
 export interface Subject {
   issuer: string;
