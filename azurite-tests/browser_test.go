@@ -42,7 +42,16 @@ func TestBrowser(t *testing.T) {
 	// The shared stack: SoftHSM allows one HSM fake per process.
 	st := mustStack(t)
 
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "e2e/ui.test.mjs")
+	// Every e2e/*.test.mjs, one file at a time.
+	files, err := filepath.Glob(filepath.Join(uiDir, "e2e", "*.test.mjs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no browser tests in %s/e2e: %v", uiDir, err)
+	}
+	args := []string{"--test", "--test-concurrency=1", "--test-reporter=spec"}
+	for _, f := range files {
+		args = append(args, filepath.Join("e2e", filepath.Base(f)))
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = uiDir
 	cmd.Env = append(os.Environ(), "KS_URL="+st.HandlerURL, "KS_AUTH_URL="+st.AuthURL, "KS_SHOTS="+shots, "KS_CHROMIUM="+chromiumPath)
 	out, err := cmd.StdoutPipe()

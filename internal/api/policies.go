@@ -49,7 +49,7 @@ func (b *policyBody) domain(id string) (*keyserver.Policy, error) {
 	for _, c := range b.Conditions {
 		switch {
 		case (c.Equals == "") == (c.Glob == ""):
-			return nil, keyserver.Errorf(keyserver.EINVALID, "The condition on %q needs exactly one of equals or glob.", c.Claim)
+			return nil, keyserver.Errorf(keyserver.EINVALID, "The condition on %q needs exactly one of equals or glob.", c.Claim).On("conditions")
 		case c.Glob != "":
 			p.Conditions = append(p.Conditions, keyserver.Condition{Claim: c.Claim, Value: c.Glob, Glob: true})
 		default:

@@ -59,7 +59,7 @@ func newChannelID() string {
 // an admin can change a key without knowing its channels' secrets.
 func mergeChannels(keyID string, given, stored []Channel) ([]Channel, error) {
 	if len(given) > MaxChannelsPerKey {
-		return nil, Errorf(EINVALID, "Key %q may have at most %d channels.", keyID, MaxChannelsPerKey)
+		return nil, Errorf(EINVALID, "Key %q may have at most %d channels.", keyID, MaxChannelsPerKey).On("channels")
 	}
 	out := make([]Channel, 0, len(given))
 	seen := map[string]bool{}
@@ -68,10 +68,10 @@ func mergeChannels(keyID string, given, stored []Channel) ([]Channel, error) {
 		if c.ID != "" {
 			j := slices.IndexFunc(stored, func(s Channel) bool { return s.ID == c.ID })
 			if j < 0 {
-				return nil, Errorf(EINVALID, "Channel %q is not a channel of key %q; leave out the id to add a channel.", c.ID, keyID)
+				return nil, Errorf(EINVALID, "Channel %q is not a channel of key %q; leave out the id to add a channel.", c.ID, keyID).On("channels")
 			}
 			if stored[j].Type != c.Type {
-				return nil, Errorf(EINVALID, "Channel %q of key %q is a %s channel; add a new channel to change its type.", c.ID, keyID, stored[j].Type)
+				return nil, Errorf(EINVALID, "Channel %q of key %q is a %s channel; add a new channel to change its type.", c.ID, keyID, stored[j].Type).On("channels")
 			}
 			if c.URL == "" {
 				c.URL = stored[j].URL
@@ -83,7 +83,7 @@ func mergeChannels(keyID string, given, stored []Channel) ([]Channel, error) {
 			c.ID = newChannelID()
 		}
 		if seen[c.ID] {
-			return nil, Errorf(EINVALID, "Channel %q of key %q is given twice.", c.ID, keyID)
+			return nil, Errorf(EINVALID, "Channel %q of key %q is given twice.", c.ID, keyID).On("channels")
 		}
 		seen[c.ID] = true
 		if err := validateChannel(c, i); err != nil {
@@ -96,26 +96,26 @@ func mergeChannels(keyID string, given, stored []Channel) ([]Channel, error) {
 
 func validateChannel(c Channel, i int) error {
 	if !channelIDPattern.MatchString(c.ID) {
-		return Errorf(EINVALID, "channels[%d].id must be 1 to 32 lowercase letters, digits or dashes.", i)
+		return Errorf(EINVALID, "channels[%d].id must be 1 to 32 lowercase letters, digits or dashes.", i).On("channels")
 	}
 	switch c.Type {
 	case ChannelWebhook:
 		if n := len(c.Secret); n < MinWebhookSecret || n > maxWebhookSecret {
-			return Errorf(EINVALID, "channels[%d] is a webhook: its secret must be %d to %d characters long.", i, MinWebhookSecret, maxWebhookSecret)
+			return Errorf(EINVALID, "channels[%d] is a webhook: its secret must be %d to %d characters long.", i, MinWebhookSecret, maxWebhookSecret).On("channels")
 		}
 	case ChannelTeams, ChannelSlack:
 		if c.Secret != "" {
-			return Errorf(EINVALID, "channels[%d] is a %s channel, which takes no secret: its URL is one.", i, c.Type)
+			return Errorf(EINVALID, "channels[%d] is a %s channel, which takes no secret: its URL is one.", i, c.Type).On("channels")
 		}
 	default:
-		return Errorf(EINVALID, "channels[%d].type must be %s, %s or %s.", i, ChannelWebhook, ChannelTeams, ChannelSlack)
+		return Errorf(EINVALID, "channels[%d].type must be %s, %s or %s.", i, ChannelWebhook, ChannelTeams, ChannelSlack).On("channels")
 	}
 	if err := validateChannelURL(c.URL, i); err != nil {
 		return err
 	}
 	for _, e := range c.Events {
 		if !slices.Contains(EventTypes, e) {
-			return Errorf(EINVALID, "channels[%d].events: %q is not an event type; use %s.", i, e, strings.Join(EventTypes, ", "))
+			return Errorf(EINVALID, "channels[%d].events: %q is not an event type; use %s.", i, e, strings.Join(EventTypes, ", ")).On("channels")
 		}
 	}
 	return nil
@@ -126,7 +126,7 @@ func validateChannel(c Channel, i int) error {
 func validateChannelURL(raw string, i int) error {
 	u, err := url.Parse(raw)
 	if err != nil || raw == "" || len(raw) > maxChannelURL || u.Host == "" || u.User != nil {
-		return Errorf(EINVALID, "channels[%d].url must be an https URL of at most %d characters, without user information.", i, maxChannelURL)
+		return Errorf(EINVALID, "channels[%d].url must be an https URL of at most %d characters, without user information.", i, maxChannelURL).On("channels")
 	}
 	switch u.Scheme {
 	case "https":
@@ -136,5 +136,5 @@ func validateChannelURL(raw string, i int) error {
 			return nil
 		}
 	}
-	return Errorf(EINVALID, "channels[%d].url must use https (http only to loopback).", i)
+	return Errorf(EINVALID, "channels[%d].url must use https (http only to loopback).", i).On("channels")
 }

@@ -87,6 +87,9 @@ func TestKeyChannelRefusals(t *testing.T) {
 			if !strings.Contains(keyserver.ErrorMessage(err), tt.want) {
 				t.Fatalf("message %q does not say %q", keyserver.ErrorMessage(err), tt.want)
 			}
+			if f := keyserver.ErrorField(err); f != "channels" {
+				t.Fatalf("the error names field %q, not channels (where the admin page shows it)", f)
+			}
 			for _, c := range tt.chs {
 				if c.URL != "" && strings.Contains(keyserver.ErrorMessage(err), c.URL) {
 					t.Fatalf("the message repeats the URL: %q", keyserver.ErrorMessage(err))

@@ -108,7 +108,7 @@ func (s *Service) PutPolicy(ctx context.Context, c Caller, p *Policy) error {
 		return err
 	}
 	if to, ok := s.IssuerAliases[p.Issuer]; ok {
-		return Errorf(EINVALID, "Issuer %q names the same apps as %q, and its tokens act as that issuer's; give the policy issuer %q.", p.Issuer, to, to)
+		return Errorf(EINVALID, "Issuer %q names the same apps as %q, and its tokens act as that issuer's; give the policy issuer %q.", p.Issuer, to, to).On("issuer")
 	}
 	if err := s.Policies.PutPolicy(ctx, p); err != nil {
 		return err

@@ -49,7 +49,7 @@ var claimNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 // ValidatePolicyID accepts 1 to 128 visible characters; `/` and `:` are fine.
 func ValidatePolicyID(id string) error {
 	if id == "" || utf8.RuneCountInString(id) > maxPolicyID || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
-		return Errorf(EINVALID, "A policy id must be 1 to %d visible characters without spaces.", maxPolicyID)
+		return Errorf(EINVALID, "A policy id must be 1 to %d visible characters without spaces.", maxPolicyID).On("id")
 	}
 	return nil
 }
@@ -60,13 +60,13 @@ func (p *Policy) Validate() error {
 		return err
 	}
 	if p.Issuer == "" || len(p.Issuer) > 512 {
-		return Errorf(EINVALID, "A policy needs the issuer whose tokens it matches (at most 512 characters).")
+		return Errorf(EINVALID, "A policy needs the issuer whose tokens it matches (at most 512 characters).").On("issuer")
 	}
 	if utf8.RuneCountInString(p.Description) > 1024 {
-		return Errorf(EINVALID, "description must be at most 1024 characters long.")
+		return Errorf(EINVALID, "description must be at most 1024 characters long.").On("description")
 	}
 	if len(p.Roles) == 0 || len(p.Roles) > maxPolicyRoles {
-		return Errorf(EINVALID, "A policy grants 1 to %d roles.", maxPolicyRoles)
+		return Errorf(EINVALID, "A policy grants 1 to %d roles.", maxPolicyRoles).On("roles")
 	}
 	for _, r := range p.Roles {
 		if err := ValidateRole(r); err != nil {
@@ -74,7 +74,7 @@ func (p *Policy) Validate() error {
 		}
 	}
 	if len(p.Conditions) > maxPolicyConditions {
-		return Errorf(EINVALID, "A policy has at most %d conditions.", maxPolicyConditions)
+		return Errorf(EINVALID, "A policy has at most %d conditions.", maxPolicyConditions).On("conditions")
 	}
 	seen := map[string]bool{}
 	anchored := false
@@ -83,32 +83,32 @@ func (p *Policy) Validate() error {
 			return err
 		}
 		if seen[c.Claim] {
-			return Errorf(EINVALID, "Claim %q has more than one condition; a token has one value for it.", c.Claim)
+			return Errorf(EINVALID, "Claim %q has more than one condition; a token has one value for it.", c.Claim).On("conditions")
 		}
 		seen[c.Claim] = true
 		anchored = anchored || c.anchors()
 	}
 	if !anchored {
-		return Errorf(EINVALID, "A policy must pin the repository, project or app with a condition on one of %s: without one it would trust every repository the issuer signs for.", strings.Join(AnchorClaims, ", "))
+		return Errorf(EINVALID, "A policy must pin the repository, project or app with a condition on one of %s: without one it would trust every repository the issuer signs for.", strings.Join(AnchorClaims, ", ")).On("conditions")
 	}
 	return nil
 }
 
 func (c Condition) validate() error {
 	if !claimNamePattern.MatchString(c.Claim) {
-		return Errorf(EINVALID, "Condition claim %q is not a claim name (lower-case letters, digits and _).", c.Claim)
+		return Errorf(EINVALID, "Condition claim %q is not a claim name (lower-case letters, digits and _).", c.Claim).On("conditions")
 	}
 	if c.Value == "" || utf8.RuneCountInString(c.Value) > maxConditionValue {
-		return Errorf(EINVALID, "The condition on %s needs a value of 1 to %d characters.", c.Claim, maxConditionValue)
+		return Errorf(EINVALID, "The condition on %s needs a value of 1 to %d characters.", c.Claim, maxConditionValue).On("conditions")
 	}
 	if !c.Glob {
 		return nil
 	}
 	if !isGlobClaim(c.Claim) {
-		return Errorf(EINVALID, "Claim %s takes exact values only; globs are for the paths and refs %s.", c.Claim, strings.Join(GlobClaims, ", "))
+		return Errorf(EINVALID, "Claim %s takes exact values only; globs are for the paths and refs %s.", c.Claim, strings.Join(GlobClaims, ", ")).On("conditions")
 	}
 	if _, err := path.Match(c.Value, ""); err != nil {
-		return Errorf(EINVALID, "The glob %q on %s is malformed.", c.Value, c.Claim)
+		return Errorf(EINVALID, "The glob %q on %s is malformed.", c.Value, c.Claim).On("conditions")
 	}
 	return nil
 }

@@ -45,26 +45,27 @@ func (f *fixture) mustPutPolicy(tb testing.TB, p *keyserver.Policy) {
 func TestPolicyValidation(t *testing.T) {
 	anchor := exact("repository_id", "4711")
 	cases := []struct {
-		name string
-		p    keyserver.Policy
-		want string // "" for valid
+		name  string
+		p     keyserver.Policy
+		want  string // "" for valid
+		field string // the request field the error names, next to which the UI shows it
 	}{
 		{"valid", keyserver.Policy{ID: "github:octo/fw:release/*", Issuer: githubIssuer, Roles: []string{"orderer:key1"},
-			Conditions: []keyserver.Condition{anchor, glob("ref", "refs/heads/release/*")}}, ""},
-		{"owner glob anchors", keyserver.Policy{ID: "octo", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{glob("repository", "octo/*")}}, ""},
-		{"no anchor", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{exact("ref", "refs/heads/main")}}, "must pin the repository"},
-		{"no conditions", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}}, "must pin the repository"},
-		{"wildcard owner", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{glob("repository", "*/fw")}}, "must pin the repository"},
-		{"glob on an exact claim", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, glob("event_name", "pull_*")}}, "exact values only"},
-		{"glob on sub", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, glob("sub", "repo:octo/*")}}, "exact values only"},
-		{"malformed glob", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, glob("ref", "refs/[")}}, "malformed"},
-		{"claim twice", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, exact("repository_id", "1")}}, "more than one condition"},
-		{"bad claim name", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, exact("Ref", "x")}}, "not a claim name"},
-		{"empty value", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, exact("ref", "")}}, "needs a value"},
-		{"no roles", keyserver.Policy{ID: "p", Issuer: githubIssuer, Conditions: []keyserver.Condition{anchor}}, "1 to 64 roles"},
-		{"bad role", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"king"}, Conditions: []keyserver.Condition{anchor}}, "is not one of"},
-		{"no issuer", keyserver.Policy{ID: "p", Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor}}, "issuer"},
-		{"space in id", keyserver.Policy{ID: "a b", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor}}, "visible characters"},
+			Conditions: []keyserver.Condition{anchor, glob("ref", "refs/heads/release/*")}}, "", ""},
+		{"owner glob anchors", keyserver.Policy{ID: "octo", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{glob("repository", "octo/*")}}, "", ""},
+		{"no anchor", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{exact("ref", "refs/heads/main")}}, "must pin the repository", "conditions"},
+		{"no conditions", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}}, "must pin the repository", "conditions"},
+		{"wildcard owner", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{glob("repository", "*/fw")}}, "must pin the repository", "conditions"},
+		{"glob on an exact claim", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, glob("event_name", "pull_*")}}, "exact values only", "conditions"},
+		{"glob on sub", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, glob("sub", "repo:octo/*")}}, "exact values only", "conditions"},
+		{"malformed glob", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, glob("ref", "refs/[")}}, "malformed", "conditions"},
+		{"claim twice", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, exact("repository_id", "1")}}, "more than one condition", "conditions"},
+		{"bad claim name", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, exact("Ref", "x")}}, "not a claim name", "conditions"},
+		{"empty value", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor, exact("ref", "")}}, "needs a value", "conditions"},
+		{"no roles", keyserver.Policy{ID: "p", Issuer: githubIssuer, Conditions: []keyserver.Condition{anchor}}, "1 to 64 roles", "roles"},
+		{"bad role", keyserver.Policy{ID: "p", Issuer: githubIssuer, Roles: []string{"king"}, Conditions: []keyserver.Condition{anchor}}, "is not one of", "roles"},
+		{"no issuer", keyserver.Policy{ID: "p", Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor}}, "issuer", "issuer"},
+		{"space in id", keyserver.Policy{ID: "a b", Issuer: githubIssuer, Roles: []string{"orderer:key1"}, Conditions: []keyserver.Condition{anchor}}, "visible characters", "id"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,6 +80,9 @@ func TestPolicyValidation(t *testing.T) {
 			wantCode(t, err, keyserver.EINVALID)
 			if !strings.Contains(keyserver.ErrorMessage(err), c.want) {
 				t.Fatalf("message %q does not say %q", keyserver.ErrorMessage(err), c.want)
+			}
+			if got := keyserver.ErrorField(err); got != c.field {
+				t.Fatalf("the error names field %q, want %q", got, c.field)
 			}
 			if ps, _ := f.store.Policies(context.Background()); len(ps) != 0 || len(f.store.GlobalAudit()) != 0 {
 				t.Fatalf("a refused policy was stored or audited")

@@ -110,13 +110,51 @@ export async function step(s, name, body) {
   }
 }
 
-/** shot saves a screenshot of a page that went right, for people to look at. */
-export async function shot(s, name) {
+/** shot saves a screenshot of a page (or of one part of it) that went right, for people to look at. */
+export async function shot(s, name, part) {
   mkdirSync(shots, { recursive: true });
-  await s.page.screenshot({ path: join(shots, "ok-" + name + ".png"), fullPage: true });
+  const path = join(shots, "ok-" + name + ".png");
+  await (part ? part.screenshot({ path }) : s.page.screenshot({ path, fullPage: true }));
 }
 
 /** card returns the inbox card of an operation. */
 export function card(page, id) {
   return page.locator(`li[data-operation="${id}"]`);
+}
+
+// The audience of the local stack's tokens, which the Keyserver checks.
+const audience = "api://keyserver-local";
+
+/**
+ * githubToken gets a GitHub-shaped job token from the local stack's GitHub
+ * stand-in, as a job does: register the job (fields of ciauth.GitHubJob),
+ * then ask ACTIONS_ID_TOKEN_REQUEST_URL with the request token.
+ */
+export async function githubToken(job) {
+  const reg = await fetch(auth + "/github/jobs", { method: "POST", body: JSON.stringify(job) });
+  if (!reg.ok) throw new Error(`registering a GitHub job: ${reg.status} ${await reg.text()}`);
+  const env = await reg.json();
+  const resp = await fetch(env.ACTIONS_ID_TOKEN_REQUEST_URL + "&audience=" + encodeURIComponent(audience),
+    { headers: { Authorization: "bearer " + env.ACTIONS_ID_TOKEN_REQUEST_TOKEN } });
+  if (!resp.ok) throw new Error(`GitHub job token: ${resp.status}`);
+  return (await resp.json()).value;
+}
+
+/** gitlabToken gets a GitLab-shaped id_tokens token (fields of ciauth.GitLabJob). */
+export async function gitlabToken(job) {
+  const resp = await fetch(auth + "/gitlab/jobs", { method: "POST", body: JSON.stringify({ job, aud: audience }) });
+  if (!resp.ok) throw new Error(`GitLab job token: ${resp.status} ${await resp.text()}`);
+  return (await resp.json()).token;
+}
+
+/** putPolicy registers a trust policy through the admin API, the id in the query. */
+export async function putPolicy(adminToken, id, body) {
+  const r = await call("PUT", "/api/admin/policies?id=" + encodeURIComponent(id), adminToken, body);
+  if (r.status !== 200) throw new Error(`PUT policy ${id}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** uniqueNumber is a fresh repository or project id. */
+export function uniqueNumber() {
+  return String(100000 + Math.floor(Math.random() * 900000000));
 }

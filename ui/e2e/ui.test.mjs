@@ -1,16 +1,16 @@
 // Browser tests of the web UI against the real local stack, in Debian's
-// chromium driven by playwright-core. Run by azurite-tests/browser_test.go.
+// chromium driven by playwright-core: approvals, lists, keys and sessions
+// (admin.test.mjs tests the admin page, build.test.mjs build contexts). Run by
+// azurite-tests/browser_test.go.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { auth, base, call, card, clientToken, createOperation, fillSignIn, launch, session, shot, signIn, step, unique } from "./helpers.mjs";
+import { base, call, card, clientToken, createOperation, fillSignIn, launch, session, shot, signIn, step, unique } from "./helpers.mjs";
 
 let browser;
 let orderer;
-let adminClient;
 before(async () => {
   browser = await launch();
   orderer = await clientToken("orderer-client");
-  adminClient = await clientToken("adminclient");
 });
 after(async () => {
   await browser?.close();
@@ -148,57 +148,6 @@ test("a hostile description is shown as text and runs nothing", async () => {
     assert.equal(await s.page.locator("img[src=x]").count(), 0);
     assert.deepEqual(s.dialogs, [], "a dialog fired");
   });
-  await s.context.close();
-});
-
-test("adminuser registers a subject and edits a key's required approvals", async () => {
-  const s = await session(browser);
-  await step(s, "sign in as adminuser", () => signIn(s, "adminuser"));
-  await step(s, "open Admin", async () => {
-    await s.page.getByRole("link", { name: "Admin" }).click();
-    await s.page.locator("form.subject-form").waitFor();
-  });
-  const form = s.page.locator("form.subject-form");
-  await step(s, "a bad role is refused next to the field", async () => {
-    await form.locator("input[name=subject]").fill("release-pipeline");
-    await form.locator("input[name=name]").fill("Release pipeline");
-    await form.locator("input[name=roles]").fill("orderer:key2 superuser");
-    await form.getByRole("button", { name: "Save subject" }).click();
-    const err = form.locator('.field-error[data-for="roles"]');
-    await err.filter({ hasText: "superuser" }).waitFor();
-  });
-  await step(s, "the subject is registered", async () => {
-    await form.locator("input[name=roles]").fill("orderer:key2");
-    await form.getByRole("button", { name: "Save subject" }).click();
-    await s.page.locator('li.subject[data-subject="release-pipeline"]').waitFor();
-  });
-  const sub = await call("GET", "/api/admin/subjects/release-pipeline", adminClient);
-  assert.equal(sub.status, 200);
-  assert.deepEqual(sub.body.roles, ["orderer:key2"]);
-  assert.equal(sub.body.issuer, auth);
-
-  const keyForm = s.page.locator("form.key-form");
-  await step(s, "an out-of-range policy is refused next to the field", async () => {
-    await s.page.locator('section.admin-keys li.key[data-key="key2"]').getByRole("button", { name: "Edit" }).click();
-    await keyForm.locator("input[name=requiredapprovals]").fill("11");
-    await keyForm.getByRole("button", { name: "Save key" }).click();
-    await keyForm.locator('.field-error[data-for="requiredapprovals"]').filter({ hasText: "between 0 and 10" }).waitFor();
-  });
-  await step(s, "key2 now needs two approvals", async () => {
-    await keyForm.locator("input[name=requiredapprovals]").fill("2");
-    await keyForm.getByRole("button", { name: "Save key" }).click();
-    await s.page.locator('section.admin-keys li.key[data-key="key2"]').filter({ hasText: "2 approval(s) required" }).waitFor();
-    await shot(s, "admin");
-  });
-  const key = await call("GET", "/api/keys/key2", adminClient);
-  assert.equal(key.body.requiredapprovals, 2);
-  await step(s, "key2 back to one approval", async () => {
-    await s.page.locator('section.admin-keys li.key[data-key="key2"]').getByRole("button", { name: "Edit" }).click();
-    await keyForm.locator("input[name=requiredapprovals]").fill("1");
-    await keyForm.getByRole("button", { name: "Save key" }).click();
-    await s.page.locator('section.admin-keys li.key[data-key="key2"]').filter({ hasText: "1 approval(s) required" }).waitFor();
-  });
-  assert.equal((await call("GET", "/api/keys/key2", adminClient)).body.requiredapprovals, 1);
   await s.context.close();
 });
 

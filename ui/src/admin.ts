@@ -1,19 +1,33 @@
 // Admin: subjects (create, edit roles, delete) and keys (register, edit,
 // enable/disable), with the API's validation messages next to the field.
 import { AdminKey, api, Subject } from "./api";
+import { channelEditor, channelSummary } from "./channels";
 import { confirmDialog, h, replace } from "./dom";
-import { Cleanup, clearErrors, errorBox, field, showFieldError } from "./parts";
+import { Cleanup, clearErrors, errorBox, field, showFieldError, splitRoles } from "./parts";
+import { loadPolicies } from "./policies";
 
 export function adminPage(main: HTMLElement, _cleanup: Cleanup, issuer: string): void {
   const subjects = h("section", { class: "admin-subjects" });
+  const policies = h("section", { class: "admin-policies" });
   const keys = h("section", { class: "admin-keys" });
-  replace(main, h("h1", null, "Admin"), subjects, keys);
+  replace(main, h("h1", null, "Admin"),
+    h("p", { class: "jump" }, "Go to ", jump("subjects", "Subjects"), " · ", jump("policies", "Trust policies"), " · ", jump("keys", "Keys")),
+    subjects, policies, keys);
   void loadSubjects(subjects, issuer);
+  void loadPolicies(policies, issuer);
   void loadKeys(keys);
 }
 
-function splitRoles(s: string): string[] {
-  return s.split(/[\s,]+/).filter(Boolean);
+function jump(id: string, label: string): HTMLElement {
+  return h("button", { type: "button", class: "link", onclick: () => document.getElementById(id)?.scrollIntoView() }, label);
+}
+
+/** subjectURL puts the id in the query: GitHub subjects hold / and :. */
+function subjectURL(s: { subject: string; issuer?: string; kind?: string }): string {
+  const q = new URLSearchParams({ id: s.subject });
+  if (s.issuer) q.set("issuer", s.issuer);
+  if (s.kind) q.set("kind", s.kind);
+  return "/api/admin/subjects?" + q.toString();
 }
 
 async function loadSubjects(sec: HTMLElement, defaultIssuer: string): Promise<void> {
@@ -30,7 +44,7 @@ async function loadSubjects(sec: HTMLElement, defaultIssuer: string): Promise<vo
             onclick: async () => {
               if (!(await confirmDialog("Delete this subject?", `${s.subject} loses every role.`, "Delete"))) return;
               try {
-                await api("DELETE", `/api/admin/subjects/${encodeURIComponent(s.subject)}?issuer=${encodeURIComponent(s.issuer)}&kind=${encodeURIComponent(s.kind)}`);
+                await api("DELETE", subjectURL(s));
                 await loadSubjects(sec, defaultIssuer);
               } catch (e) {
                 showFieldError(form.el, e);
@@ -42,7 +56,7 @@ async function loadSubjects(sec: HTMLElement, defaultIssuer: string): Promise<vo
   } catch (e) {
     list = errorBox(e);
   }
-  replace(sec, h("h2", null, "Subjects"), form.el, list);
+  replace(sec, h("h2", { id: "subjects" }, "Subjects"), form.el, list);
 }
 
 function subjectForm(defaultIssuer: string, saved: () => void): { el: HTMLFormElement; edit: (s: Subject) => void } {
@@ -66,7 +80,7 @@ function subjectForm(defaultIssuer: string, saved: () => void): { el: HTMLFormEl
     e.preventDefault();
     clearErrors(el);
     try {
-      await api("PUT", "/api/admin/subjects/" + encodeURIComponent(subject.value.trim()),
+      await api("PUT", subjectURL({ subject: subject.value.trim() }),
         { issuer: issuer.value.trim(), kind: kind.value, name: name.value.trim(), roles: splitRoles(roles.value) });
       saved();
     } catch (err) {
@@ -98,6 +112,7 @@ async function loadKeys(sec: HTMLElement): Promise<void> {
         h("span", { class: "badge " + (k.enabled ? "status-approved" : "status-cancelled") }, k.enabled ? "enabled" : "disabled")),
       h("p", null, k.keyinfo),
       h("p", { class: "muted" }, `${k.algorithm} · ${k.requiredapprovals} approval(s) required · `, h("span", { class: "mono" }, k.hsmkey)),
+      channelSummary(k.channels),
       h("div", { class: "buttons" },
         h("button", { type: "button", class: "secondary", onclick: () => form.edit(k) }, "Edit"),
         h("button", {
@@ -117,7 +132,7 @@ async function loadKeys(sec: HTMLElement): Promise<void> {
   } catch (e) {
     list = errorBox(e);
   }
-  replace(sec, h("h2", null, "Keys"), form.el, list);
+  replace(sec, h("h2", { id: "keys" }, "Keys"), form.el, list);
 }
 
 function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) => void } {
@@ -127,6 +142,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
   const keyinfo = h("input", { name: "keyinfo", autocomplete: "off" });
   const certificate = h("textarea", { name: "certificate", rows: 3, placeholder: "PEM; empty lets the HSM key self-sign one" });
   const enabled = h("input", { name: "enabled", type: "checkbox", checked: true });
+  const channels = channelEditor();
   const title = h("h3", null, "Register a key");
   const el = h("form", { class: "key-form", novalidate: true }, title,
     field("Key id", "keyid", keyid),
@@ -134,6 +150,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
     field("Approvals required", "requiredapprovals", required),
     field("Description", "keyinfo", keyinfo),
     field("Certificate", "certificate", certificate),
+    channels.el,
     h("label", { class: "check" }, enabled, " Enabled"),
     h("p", { class: "form-error", role: "alert" }),
     h("button", { class: "primary", type: "submit" }, "Save key"));
@@ -143,7 +160,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
     try {
       await api("PUT", "/api/admin/keys/" + encodeURIComponent(keyid.value.trim()), {
         hsmkey: hsmkey.value.trim(), requiredapprovals: Number(required.value), keyinfo: keyinfo.value,
-        certificate: certificate.value.trim(), enabled: enabled.checked,
+        certificate: certificate.value.trim(), enabled: enabled.checked, channels: channels.read(),
       });
       saved();
     } catch (err) {
@@ -159,6 +176,7 @@ function keyForm(saved: () => void): { el: HTMLFormElement; edit: (k: AdminKey) 
       keyinfo.value = k.keyinfo;
       certificate.value = k.certificate;
       enabled.checked = k.enabled;
+      channels.set(k.channels ?? []);
       title.textContent = "Edit key " + k.keyid;
       el.scrollIntoView();
       required.focus();

@@ -75,6 +75,24 @@ export interface Operation {
   approved: boolean;
   status: string;
   actions: { approve: Action; reject: Action; cancel: Action };
+  buildcontext?: BuildContext;
+}
+/** BuildContext is where an operation came from, as its requester's CI token said. */
+export interface BuildContext {
+  platform: string;
+  repository: string;
+  repositoryid: string;
+  ref: string;
+  sha: string;
+  workflow: string;
+  jobworkflow?: string;
+  runid: string;
+  runattempt?: string;
+  job?: string;
+  actor: string;
+  event: string;
+  environment?: string;
+  runurl?: string;
 }
 export interface AuditEvent {
   time: string;
@@ -104,6 +122,15 @@ export interface AdminKey {
   certificate: string;
   algorithm: string;
   enabled: boolean;
+  channels?: AdminChannel[];
+}
+/** AdminChannel is a key's notification channel: never its secret, of its URL only the scheme and host. */
+export interface AdminChannel {
+  id: string;
+  type: string;
+  url: string;
+  hassecret: boolean;
+  events: string[];
 }
 export interface Subject {
   issuer: string;
@@ -117,5 +144,17 @@ export interface Me {
   subject: string;
   kind: string;
   name: string;
+  roles: string[];
+}
+export interface Condition {
+  claim: string;
+  equals?: string;
+  glob?: string;
+}
+export interface Policy {
+  id: string;
+  issuer: string;
+  description: string;
+  conditions: Condition[];
   roles: string[];
 }

@@ -1,5 +1,6 @@
 // Operation: everything an approver needs to decide, and the decision.
 import { api, AuditEvent, Grant, Operation } from "./api";
+import { buildFacts } from "./build";
 import { confirmDialog, countdown, fmtTime, h, replace } from "./dom";
 import { Cleanup, errorBox, statusBadge, who } from "./parts";
 
@@ -59,6 +60,7 @@ function render(op: Operation, events: AuditEvent[], cleanup: Cleanup, ctl: Ctl)
       op.rejected ? [h("dt", null, "Rejected"), h("dd", null, who(op.rejected.by), " · ", fmtTime(op.rejected.time), " · ", op.rejected.reason ?? "")] : null,
       op.cancelled ? [h("dt", null, "Cancelled"), h("dd", null, who(op.cancelled.by), " · ", fmtTime(op.cancelled.time))] : null,
       h("dt", null, "Id"), h("dd", { class: "mono" }, op.id)),
+    op.buildcontext ? [h("h2", null, "Build"), buildFacts(op.buildcontext)] : null,
     h("h2", null, "Keys"),
     h("ul", { class: "cards" }, op.keys.map(grantCard)),
     h("h2", null, "Your decision"),

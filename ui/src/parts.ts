@@ -1,5 +1,6 @@
 // Pieces several pages share.
 import { ApiError, Operation, Principal } from "./api";
+import { buildSummary } from "./build";
 import { Child, countdown, h } from "./dom";
 
 export type Cleanup = (() => void)[];
@@ -34,6 +35,7 @@ export function operationList(ops: Operation[], cleanup: Cleanup, empty: string)
         statusBadge(op.status),
         open ? countdown(h("span", { class: "timeleft" }), op.expires, cleanup) : h("span", { class: "muted" }, op.status)),
       h("p", { class: "description" }, link("/operations/" + op.id, op.description)),
+      buildSummary(op.buildcontext),
       h("p", { class: "muted" }, "Requested by ", op.requester.name || op.requester.subject, " · keys ",
         op.keys.map((g) => g.keyid).join(", ")));
   }));
@@ -62,4 +64,9 @@ export function field(label: string, name: string, input: HTMLElement, hint?: st
     input,
     hint ? h("small", { class: "muted" }, hint) : null,
     h("p", { class: "field-error", "data-for": name, role: "alert" }));
+}
+
+/** splitRoles reads roles separated by spaces or commas. */
+export function splitRoles(s: string): string[] {
+  return s.split(/[\s,]+/).filter(Boolean);
 }
