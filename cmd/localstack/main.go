@@ -39,6 +39,7 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, `
 Keyserver local stack is up (Ctrl-C stops it).
+  Web UI          %s/   (sign in as adminuser or approver-key1..4, password = name)
   Keyserver API   %s/api   (export KSC_API_SERVER=%s)
   Dev auth server %s/oauth2/token   (local use only; people sign in at %s/authorize
                   through the client keyserver-ui, with their name as password)
@@ -48,7 +49,7 @@ Keyserver local stack is up (Ctrl-C stops it).
   Azurite tables  %s
 Events (approval requests, approvals, expiries) are printed here with their link; upkeep runs every %s.
 Get a token:  export KSC_ID_TOKEN=$(curl -sS -X POST -u orderer-client:orderer-client -d grant_type=client_credentials %s/oauth2/token | jq -r .access_token)
-`, st.HandlerURL, st.HandlerURL, st.AuthURL, st.AuthURL, st.IdentityHeaderFile, st.CI.GitHubIssuer(), st.CI.GitLabIssuer(), st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), o.UpkeepInterval, st.AuthURL)
+`, st.HandlerURL, st.HandlerURL, st.HandlerURL, st.AuthURL, st.AuthURL, st.IdentityHeaderFile, st.CI.GitHubIssuer(), st.CI.GitLabIssuer(), st.HSMURL, st.CAFile, st.Azurite.ConnectionString(), o.UpkeepInterval, st.AuthURL)
 	select {
 	case <-ctx.Done():
 	case err := <-st.Done():
