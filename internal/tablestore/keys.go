@@ -136,30 +136,18 @@ func (s *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.
 // SubjectsByID returns the registrations of subject under every issuer and
 // of either kind, ordered by issuer, apps first.
 func (s *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
-	rows, err := queryAll(ctx, s.subjects, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
-	if err != nil {
-		return nil, err
-	}
-	subs := make([]*keyserver.Subject, 0, len(rows))
-	for _, r := range rows {
-		sub, err := subjectFromRow(r)
-		if err != nil {
-			return nil, err
-		}
-		subs = append(subs, sub)
-	}
-	sort.Slice(subs, func(i, j int) bool {
-		if subs[i].Issuer != subs[j].Issuer {
-			return subs[i].Issuer < subs[j].Issuer
-		}
-		return subs[i].Kind < subs[j].Kind
-	})
-	return subs, nil
+	return s.querySubjects(ctx, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
 }
 
-// Subjects returns every registration, ordered by subject id and issuer.
+// Subjects returns every registration, ordered by subject id, issuer and kind.
 func (s *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
-	rows, err := queryAll(ctx, s.subjects, "", "listing subjects")
+	return s.querySubjects(ctx, "", "listing subjects")
+}
+
+// querySubjects reads the registrations filter selects, ordered by subject
+// id, issuer and kind (apps first).
+func (s *Store) querySubjects(ctx context.Context, filter, what string) ([]*keyserver.Subject, error) {
+	rows, err := queryAll(ctx, s.subjects, filter, what)
 	if err != nil {
 		return nil, err
 	}
@@ -172,10 +160,14 @@ func (s *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
 		subs = append(subs, sub)
 	}
 	sort.Slice(subs, func(i, j int) bool {
-		if subs[i].Subject != subs[j].Subject {
-			return subs[i].Subject < subs[j].Subject
+		a, b := subs[i], subs[j]
+		if a.Subject != b.Subject {
+			return a.Subject < b.Subject
 		}
-		return subs[i].Issuer < subs[j].Issuer
+		if a.Issuer != b.Issuer {
+			return a.Issuer < b.Issuer
+		}
+		return a.Kind < b.Kind
 	})
 	return subs, nil
 }
