@@ -48,9 +48,9 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	f := &auditFixture{t: t, svc: svc, trail: trail, ids: map[string]string{},
 		handler: (&Server{Service: svc, Verifier: nameTokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()}
 	ctx := context.Background()
-	mustNil(t, store.PutKey(ctx, &keyserver.Key{KeyID: "key1", HSMKey: "https://vault.example/keys/k1", Enabled: true}))
+	mustNil(t, store.PutKey(ctx, &keyserver.Key{KeyID: "key1", HSMKey: "https://vault.example/keys/k1", Enabled: true}, keyserver.AuditEvent{}))
 	for name, roles := range map[string][]string{"alice": {"orderer:key1"}, "bob": {"orderer:key1"}, "carol": {"auditor"}} {
-		mustNil(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: name}, Roles: roles}))
+		mustNil(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: name}, Roles: roles}, keyserver.AuditEvent{}))
 	}
 	f.opA = f.create("alice")
 	f.opB = f.create("bob")

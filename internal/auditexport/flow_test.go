@@ -39,7 +39,7 @@ func exportFlow(t *testing.T) (*keyserver.MemTrail, *ksc.Client) {
 	trail := keyserver.NewMemTrail(time.Now)
 	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: key, AuditKey: "audit", Limits: keyserver.DefaultLimits}
 	ctx := context.Background()
-	if err := store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "carol"}, Roles: []string{"auditor"}}); err != nil {
+	if err := store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "carol"}, Roles: []string{"auditor"}}, keyserver.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	write := func(op string, n int) {

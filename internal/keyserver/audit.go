@@ -30,13 +30,9 @@ type AuditTrail interface {
 	ListAudit(ctx context.Context, f AuditFilter) ([]auditlog.Stored, string, error)
 }
 
-// Chain names the chain of an event that belongs to no operation's chain:
-// the admin chain for admin changes, else (a refusal that concerns no
-// operation the caller may read) the caller's.
+// Chain names the chain of a refusal that concerns no operation the caller
+// may read: the caller's.
 func (ev *AuditEvent) Chain() string {
-	if ev.Action == ActionAdmin || strings.HasPrefix(ev.Action, "admin.") {
-		return auditlog.AdminChain
-	}
 	return auditlog.CallerChain(ev.Actor.Issuer, ev.Actor.Subject, ev.Actor.Kind.String())
 }
 
@@ -52,24 +48,13 @@ func EventOf(r *auditlog.Record) AuditEvent {
 		OperationID: r.OperationID, KeyID: r.KeyID, Target: r.Target, Digest: r.Digest, Result: r.Result, Detail: r.Detail}
 }
 
-// adminChange records an admin change in the admin chain, then makes it.
-// The record comes first so that a crash between the two can never leave a
-// change without its record; a change that then fails gets a second record
-// saying so.
-func (s *Service) adminChange(ctx context.Context, c Caller, detail string, change func() error) error {
-	ev := AuditEvent{Time: s.now(), Actor: c.Principal, Action: ActionAdmin, Result: "ok", Detail: detail}
+// adminChange makes an admin change through change, which writes the
+// change and its audit record in one transaction of the store: both are
+// written or neither is, so a change that fails leaves no record.
+func (s *Service) adminChange(ctx context.Context, c Caller, detail string, change func(ev AuditEvent) error) error {
+	ev := AuditEvent{Time: s.now(), Actor: c.Principal, Result: "ok", Detail: detail}
 	ev.Action, ev.Target = adminEvent(detail)
-	if err := s.Audit.RecordAudit(ctx, ev); err != nil {
-		return err
-	}
-	err := change()
-	if err != nil {
-		ev.Time, ev.Result, ev.Detail = s.now(), "failed: "+ErrorCode(err), detail+": "+ErrorMessage(err)
-		if rerr := s.Audit.RecordAudit(context.WithoutCancel(ctx), ev); rerr != nil {
-			s.log().ErrorContext(ctx, "recording a failed admin change", "detail", detail, "err", rerr)
-		}
-	}
-	return err
+	return change(ev)
 }
 
 // adminEvent reads the event type and target from an admin change's

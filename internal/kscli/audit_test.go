@@ -35,7 +35,7 @@ func auditHarness(t *testing.T) (*harness, *keyserver.MemTrail) {
 	trail := keyserver.NewMemTrail(time.Now)
 	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: key, AuditKey: "audit", Limits: keyserver.DefaultLimits}
 	ctx := context.Background()
-	mustOK(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "auditor"}, Roles: []string{"auditor"}}))
+	mustOK(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "auditor"}, Roles: []string{"auditor"}}, keyserver.AuditEvent{}))
 	for i, op := range []string{"aaaa", "aaaa", "bbbb", "-", "aaaa", "+", "bbbb"} {
 		switch op {
 		case "-", "+":
