@@ -2,11 +2,16 @@ package azuritetests
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"keyserver/internal/auditlog"
 	"keyserver/internal/auditwire"
@@ -112,6 +117,7 @@ func mustCodeIs(tb testing.TB, err error, code string) {
 // /api/audit in the chains of what they changed, sealed by upkeep, and
 // proved under a checkpoint; a refused change leaves no record.
 func TestAuditAdminChangesThroughTheAPI(t *testing.T) {
+	since := clock.Now().Add(-time.Second).UTC()
 	subject := uniqueName("adminaudited")
 	mustSubject(t, subject, "orderer:key1")
 	keyID, _ := mustSigningKey(t, hsmfake.KeySpec{Name: uniqueName("adminaudit"), Kty: "EC-HSM", Crv: "P-256"}, 0)
@@ -131,12 +137,57 @@ func TestAuditAdminChangesThroughTheAPI(t *testing.T) {
 	if len(page.Records) != 1 || page.Records[0].Chain != auditlog.KeysChain || page.Records[0].Result != "ok" {
 		t.Fatalf("the key's registration is listed as %+v; want one record in chain %s", page.Records, auditlog.KeysChain)
 	}
+	legacy := mustLegacyAdminRecord(t)
 	mustSeal(t)
-	for _, id := range []string{subRec.ID, page.Records[0].ID} {
+	for _, id := range []string{subRec.ID, page.Records[0].ID, legacy.ID()} {
 		var inc auditwire.Inclusion
 		mustAudit(t, auditor, "/api/audit/inclusion", url.Values{"record": {id}}, &inc)
-		if inc.LeafHash != subRec.Hash && inc.LeafHash != page.Records[0].Hash {
+		if inc.LeafHash != subRec.Hash && inc.LeafHash != page.Records[0].Hash && inc.LeafHash != legacy.LeafHash().String() {
 			t.Fatalf("the inclusion proof of %s is of leaf %s", id, inc.LeafHash)
 		}
 	}
+	env, dir := auditorEnv(t), t.TempDir()
+	mustKSExit(t, 0, dir, env, "audit", "export", "--since", since.Format(time.RFC3339Nano), "log")
+	if r := mustKSExit(t, 0, dir, env, "audit", "verify", "log"); !strings.HasPrefix(r.Stdout, "OK: ") {
+		t.Fatalf("verify: %s%s", r.Stdout, r.Stderr)
+	}
+}
+
+// mustLegacyAdminRecord appends a record to the admin chain as the
+// Keyserver wrote them before admin changes were recorded with the change,
+// and checks that GET /api/audit still lists it and ks audit verify passes.
+func mustLegacyAdminRecord(tb testing.TB) auditlog.Record {
+	tb.Helper()
+	audit := tables(tb, "Audit")
+	var head auditlog.Head
+	pager := audit.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: to.Ptr("PartitionKey eq 'chain~admin'"), Top: to.Ptr[int32](1)})
+	if page, err := pager.NextPage(context.Background()); err != nil {
+		tb.Fatal(err)
+	} else if len(page.Entities) > 0 {
+		var m map[string]any
+		mustNil(tb, json.Unmarshal(page.Entities[0], &m))
+		prev, err := auditlog.ParseHash(m["Prev"].(string))
+		mustNil(tb, err)
+		t, err := time.Parse(auditwire.TimeLayout, m["Time"].(string))
+		mustNil(tb, err)
+		seq, _ := strconv.ParseUint(m["Seq"].(string), 10, 64)
+		r := auditlog.Record{Chain: auditlog.AdminChain, Seq: seq, Prev: prev, Time: t, Event: m["Event"].(string), ActorIssuer: m["ActorIssuer"].(string),
+			ActorSubject: m["ActorSubject"].(string), ActorKind: m["ActorKind"].(string), Target: m["Target"].(string), Result: m["Result"].(string), Detail: m["Detail"].(string)}
+		head = auditlog.Head{Seq: seq, Hash: r.LeafHash()}
+	}
+	rec, _ := head.Chain(auditlog.Record{Chain: auditlog.AdminChain, Time: time.Now(), Event: keyserver.ActionAdminKey, ActorIssuer: "https://issuer.example",
+		ActorSubject: "admin", ActorKind: "app", Target: "oldkey", Result: "ok", Detail: "put key oldkey hsmkey https://vault.example/keys/old channels 0"})
+	upsert(tb, audit, map[string]any{"PartitionKey": "chain~admin", "RowKey": recordKey(rec.Seq), "Chain": rec.Chain,
+		"Seq": strconv.FormatUint(rec.Seq, 10), "Seq@odata.type": "Edm.Int64", "Prev": rec.Prev.String(), "Time": rec.Time.Format(auditwire.TimeLayout),
+		"Event": rec.Event, "ActorIssuer": rec.ActorIssuer, "ActorSubject": rec.ActorSubject, "ActorKind": rec.ActorKind, "OperationID": "", "KeyID": "",
+		"Target": rec.Target, "Digest": "", "Result": rec.Result, "Detail": rec.Detail})
+	var page auditwire.Page
+	mustAudit(tb, mustSubject(tb, uniqueName("auditor"), "auditor"), "/api/audit", url.Values{"event": {keyserver.ActionAdminKey}, "subject": {"oldkey"}}, &page)
+	for _, r := range page.Records {
+		if r.ID == rec.ID() && r.Hash == rec.LeafHash().String() {
+			return rec
+		}
+	}
+	tb.Fatalf("GET /api/audit does not list the admin chain's record %s: %+v", rec.ID(), page.Records)
+	return rec
 }

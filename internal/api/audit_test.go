@@ -43,13 +43,14 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	store := memstore.New()
 	now := time.Now()
 	trail := keyserver.NewMemTrail(func() time.Time { return now })
-	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, AuditKey: "https://vault.example/keys/audit",
+	store.RecordInto(trail)
+	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Policies: store, Audit: trail, Trail: trail, AuditKey: "https://vault.example/keys/audit",
 		HSM: key, Limits: keyserver.DefaultLimits}
 	f := &auditFixture{t: t, svc: svc, trail: trail, ids: map[string]string{},
 		handler: (&Server{Service: svc, Verifier: nameTokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()}
 	ctx := context.Background()
 	mustNil(t, store.PutKey(ctx, &keyserver.Key{KeyID: "key1", HSMKey: "https://vault.example/keys/k1", Enabled: true}, keyserver.AuditEvent{}))
-	for name, roles := range map[string][]string{"alice": {"orderer:key1"}, "bob": {"orderer:key1"}, "carol": {"auditor"}} {
+	for name, roles := range map[string][]string{"alice": {"orderer:key1"}, "bob": {"orderer:key1"}, "carol": {"auditor"}, "dave": {"admin"}} {
 		mustNil(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: name}, Roles: roles}, keyserver.AuditEvent{}))
 	}
 	f.opA = f.create("alice")
@@ -213,5 +214,29 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 	}
 	if code := f.get("/api/audit/checkpoints/9", "carol", nil); code != http.StatusNotFound {
 		t.Errorf("an unknown checkpoint = %d, want 404", code)
+	}
+}
+
+// TestAuditListsAdminChanges: admin changes are listed in the chains of
+// what they change, and filtered by event and target.
+func TestAuditListsAdminChanges(t *testing.T) {
+	f := newAuditFixture(t)
+	ctx := context.Background()
+	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "erin"}, Roles: []string{"orderer:key1"}}
+	mustNil(t, f.svc.PutSubject(ctx, f.caller("dave"), sub))
+	mustNil(t, f.svc.PutPolicy(ctx, f.caller("dave"), &keyserver.Policy{ID: "p1", Issuer: "https://ci.test", Roles: []string{"orderer:key1"},
+		Conditions: []keyserver.Condition{{Claim: "repository", Value: "octo/fw"}}}))
+	if err := f.svc.DeleteKey(ctx, f.caller("dave"), "nokey"); keyserver.ErrorCode(err) != keyserver.ENOTFOUND {
+		t.Fatalf("deleting an unknown key: %v", err)
+	}
+	for event, chain := range map[string]string{keyserver.ActionAdminSubject: auditlog.SubjectChain("erin"), keyserver.ActionAdminPolicy: auditlog.PoliciesChain} {
+		var page auditwire.Page
+		if code := f.get("/api/audit?event="+event, "carol", &page); code != 200 || len(page.Records) != 1 || page.Records[0].Chain != chain || page.Records[0].Seq != 1 {
+			t.Errorf("%s lists %+v (%d); want one record of chain %s", event, page.Records, code, chain)
+		}
+	}
+	var page auditwire.Page
+	if f.get("/api/audit?event="+keyserver.ActionAdminKey, "carol", &page); len(page.Records) != 0 {
+		t.Errorf("the refused delete left records %+v", page.Records)
 	}
 }
