@@ -171,14 +171,14 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 		t.Errorf("sha256 = %s, want that of the certificate's DER", key.SHA256)
 	}
 	var latest auditwire.Checkpoint
-	if code := f.get("/api/audit/checkpoints/latest", "carol", &latest); code != 200 || latest.N != 2 || latest.Size != 5 || len(latest.Leaves) != 1 {
-		t.Fatalf("latest = %d %+v; want checkpoint 2 of 5 leaves, listing the 1 it added", code, latest)
+	if code := f.get("/api/audit/checkpoints/latest", "carol", &latest); code != 200 || latest.N != 2 || latest.Size != 6 || len(latest.Leaves) != 1 {
+		t.Fatalf("latest = %d %+v; want checkpoint 2 of 6 leaves (the 4 records and the audit certificate's, then 1), listing the 1 it added", code, latest)
 	}
 	sealed, err := latest.Sealed()
 	mustNil(t, err)
 	mustNil(t, auditlog.VerifySignature(cert, &sealed.Checkpoint, sealed.Signature))
 	var first auditwire.Checkpoint
-	if code := f.get("/api/audit/checkpoints/1", "alice", &first); code != 200 || len(first.Leaves) != 0 || first.Size != 4 {
+	if code := f.get("/api/audit/checkpoints/1", "alice", &first); code != 200 || len(first.Leaves) != 0 || first.Size != 5 {
 		t.Errorf("checkpoint 1 for a requester = %d, %d leaves, size %d; want it without leaves", code, len(first.Leaves), first.Size)
 	}
 
@@ -199,14 +199,14 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 	}
 
 	var cons auditwire.Consistency
-	if code := f.get("/api/audit/consistency?from=1&to=latest", "alice", &cons); code != 200 || cons.FromSize != 4 || cons.ToSize != 5 {
+	if code := f.get("/api/audit/consistency?from=1&to=latest", "alice", &cons); code != 200 || cons.FromSize != 5 || cons.ToSize != 6 {
 		t.Fatalf("consistency = %d %+v", code, cons)
 	}
 	cp, err := auditwire.ParseHashes(cons.Proof)
 	mustNil(t, err)
 	firstSealed, err := first.Sealed()
 	mustNil(t, err)
-	mustNil(t, auditlog.VerifyConsistency(4, 5, cp, firstSealed.Checkpoint.Root, sealed.Checkpoint.Root))
+	mustNil(t, auditlog.VerifyConsistency(5, 6, cp, firstSealed.Checkpoint.Root, sealed.Checkpoint.Root))
 	for _, p := range []string{"/api/audit/consistency?from=0", "/api/audit/checkpoints/x", "/api/audit/inclusion"} {
 		if code := f.get(p, "carol", nil); code != http.StatusBadRequest {
 			t.Errorf("GET %s = %d, want 400", p, code)

@@ -92,7 +92,7 @@ func exportAndVerify(t *testing.T, src *ksc.Client) (*auditlog.Report, string) {
 func TestExportThenVerify(t *testing.T) {
 	_, src := exportFlow(t)
 	rep, out := exportAndVerify(t, src)
-	if !rep.OK() || rep.Records != 9 || rep.Sealed != 8 || rep.Checkpoints != 2 || !strings.HasPrefix(out, "OK: 9 records (8 under a checkpoint), 2 checkpoints") {
+	if !rep.OK() || rep.Records != 10 || rep.Sealed != 9 || rep.Checkpoints != 2 || !strings.HasPrefix(out, "OK: 10 records (9 under a checkpoint), 2 checkpoints") {
 		t.Fatalf("verify of an untouched export: %q", out)
 	}
 }

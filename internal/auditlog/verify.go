@@ -39,11 +39,14 @@ type Consistency struct {
 
 // Log is what the offline verifier checks.
 type Log struct {
-	Certificate *x509.Certificate
-	Checkpoints []Sealed // every checkpoint, by number
-	Records     []Stored // every record of Since or later, each chain in row order
-	Since       time.Time
-	Proofs      []Consistency
+	// Certificate is the log's first audit certificate, trusted as given;
+	// Certificates are every other one a checkpoint may name.
+	Certificate  *x509.Certificate
+	Certificates []*x509.Certificate
+	Checkpoints  []Sealed // every checkpoint, by number
+	Records      []Stored // every record of Since or later, each chain in row order
+	Since        time.Time
+	Proofs       []Consistency
 	// Known are checkpoints kept elsewhere (from an earlier export): each
 	// must be in the log unchanged.
 	Known []Checkpoint
@@ -123,6 +126,8 @@ type verifier struct {
 	leafAt map[chainSeq]int
 	tree   *Tree
 	broken bool // a checkpoint failed: which records are sealed is unknown
+	// trusted are the audit certificates trusted so far, by CertificateHash.
+	trusted map[Hash]*x509.Certificate
 }
 
 func (v *verifier) problem(p Problem) { v.rep.Problems = append(v.rep.Problems, p) }

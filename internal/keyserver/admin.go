@@ -219,6 +219,12 @@ func CheckCertificate(certPEM string, pub crypto.PublicKey) error {
 
 // SelfSign makes a self-signed certificate for keyID, signed by the HSM key.
 func SelfSign(ctx context.Context, signer ContextSigner, keyID string, now time.Time) (string, error) {
+	return issueCertificate(ctx, signer, nil, signer.Public(), keyID, now)
+}
+
+// issueCertificate makes a certificate of pub named name, issued by parent
+// and signed by signer, parent's key; self-signed by signer when parent is nil.
+func issueCertificate(ctx context.Context, signer ContextSigner, parent *x509.Certificate, pub crypto.PublicKey, keyID string, now time.Time) (string, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return "", err
@@ -232,7 +238,10 @@ func SelfSign(ctx context.Context, signer ContextSigner, keyID string, now time.
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		BasicConstraintsValid: true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), contextSigner{ctx, signer})
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, contextSigner{ctx, signer})
 	if err != nil {
 		if ErrorCode(err) != EINTERNAL {
 			return "", err

@@ -28,6 +28,25 @@ type AuditTrail interface {
 	// ListAudit returns one page of records matching f, and the token of the
 	// next page (empty on the last).
 	ListAudit(ctx context.Context, f AuditFilter) ([]auditlog.Stored, string, error)
+	// AuditCertificates returns the audit key's certificates, in the order
+	// they were first used.
+	AuditCertificates(ctx context.Context) ([]AuditCertificate, error)
+	// AddAuditCertificate stores c with ev as the next record of the
+	// auditkey chain, in one transaction, and returns the record's id. A
+	// certificate stored already (by its SHA256) gets auditlog.ErrConflict.
+	AddAuditCertificate(ctx context.Context, c AuditCertificate, ev AuditEvent) (string, error)
+}
+
+// AuditCertificate is a certificate of the audit key, of one version of it.
+type AuditCertificate struct {
+	PEM    string
+	SHA256 string // CertificateSHA256 of its DER
+	// HSMKey is the reference of the key version it certifies; empty for a
+	// certificate stored before versions were kept.
+	HSMKey string
+	// Record is the id of the audit.key record that introduced it; empty for
+	// a certificate stored before certificates were recorded.
+	Record string
 }
 
 // Chain names the chain of a refusal that concerns no operation the caller

@@ -29,7 +29,9 @@ const (
 	ActionRemind  = "operation.remind"
 	ActionExhaust = "operation.exhaust"
 	ActionSign    = "sign"
-	ActionAdmin   = "admin"
+	// ActionAuditKey introduces a certificate of the audit key.
+	ActionAuditKey = "audit.key"
+	ActionAdmin    = "admin"
 	// Admin changes, by what they change.
 	ActionAdminKey     = "admin.key"
 	ActionAdminSubject = "admin.subject"

@@ -20,7 +20,8 @@ import (
 // The sealer's rows live in partition "seal" of the audit table:
 // "cp~<MaxInt64-n>" for checkpoint n (the latest first), "head~<chain>" for
 // where each sealed chain stands, and "certificate" for the audit key's
-// certificate. A checkpoint and the heads it moves are written in one
+// certificate as it was stored before certificates were recorded
+// (auditcerts.go). A checkpoint and the heads it moves are written in one
 // transaction.
 const (
 	sealPartition  = "seal"
@@ -225,32 +226,6 @@ func (s *Store) PutCheckpoint(ctx context.Context, sealed *auditlog.Sealed, st a
 		return fmt.Errorf("checkpoint %d: %w", sealed.Checkpoint.N, auditlog.ErrConflict)
 	}
 	return classify(err, fmt.Sprintf("writing checkpoint %d", sealed.Checkpoint.N))
-}
-
-// AuditCertificate reads the stored audit certificate.
-func (s *Store) AuditCertificate(ctx context.Context) (string, error) {
-	resp, err := s.audit.GetEntity(ctx, sealPartition, certificateRow, nil)
-	if isNotFound(err) {
-		return "", auditlog.ErrNotFound
-	}
-	if err != nil {
-		return "", classify(err, "reading the audit certificate")
-	}
-	r, err := parseRow(resp.Value)
-	if err != nil {
-		return "", err
-	}
-	return r.str("Certificate"), nil
-}
-
-// PutAuditCertificate stores pem unless a certificate is stored, and
-// returns the one stored.
-func (s *Store) PutAuditCertificate(ctx context.Context, pem string) (string, error) {
-	_, err := s.audit.AddEntity(ctx, newRow(sealPartition, certificateRow).set("Certificate", pem).marshal(), nil)
-	if status, _ := statusOf(err); status == http.StatusConflict {
-		return s.AuditCertificate(ctx)
-	}
-	return pem, classify(err, "storing the audit certificate")
 }
 
 // pageToken is where a listing stopped: the table (0 operations, 1 audit,

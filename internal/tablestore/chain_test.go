@@ -3,7 +3,9 @@ package tablestore_test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,11 +123,17 @@ func TestSealingTableStorage(t *testing.T) {
 	if err := stores[1].PutCheckpoint(ctx, stale, auditlog.SealState{}); err == nil {
 		t.Fatal("a second checkpoint 2 was written")
 	}
-	if pem1, err := stores[0].PutAuditCertificate(ctx, "first"); err != nil || pem1 != "first" {
-		t.Fatalf("PutAuditCertificate = %q, %v", pem1, err)
+	// Two processes record one certificate: the second finds it stored.
+	c := keyserver.AuditCertificate{PEM: "pem", SHA256: strings.Repeat("ab", 32), HSMKey: "https://vault.example/keys/audit/v1"}
+	ev := keyserver.AuditEvent{Action: keyserver.ActionAuditKey, Target: c.SHA256, Result: "ok"}
+	if _, err := stores[0].AddAuditCertificate(ctx, c, ev); err != nil {
+		t.Fatalf("AddAuditCertificate: %v", err)
 	}
-	if pem2, err := stores[1].PutAuditCertificate(ctx, "second"); err != nil || pem2 != "first" {
-		t.Fatalf("a second certificate replaced the first: %q, %v", pem2, err)
+	if _, err := stores[1].AddAuditCertificate(ctx, c, ev); !errors.Is(err, auditlog.ErrConflict) {
+		t.Fatalf("a second AddAuditCertificate of one certificate = %v, want a conflict", err)
+	}
+	if certs, err := stores[1].AuditCertificates(ctx); err != nil || len(certs) != 1 || certs[0].Record != auditlog.AuditKeyChain+"#1" || certs[0].HSMKey != c.HSMKey {
+		t.Fatalf("AuditCertificates = %+v, %v", certs, err)
 	}
 }
 
