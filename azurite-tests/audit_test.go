@@ -33,7 +33,7 @@ func TestAuditTamperingIsCaught(t *testing.T) {
 		}
 	}
 	mustSeal(t)
-	mustSubject(t, uniqueName("audited"), "orderer:key1") // an admin change, in the admin chain
+	mustSubject(t, uniqueName("audited"), "orderer:key1") // an admin change, in its subject's chain
 	mustSeal(t)
 
 	env := auditorEnv(t)
