@@ -268,3 +268,28 @@ func TestUpgradedLogKeepsVerifying(t *testing.T) {
 		}
 	}
 }
+
+// TestRotationNeedsTheOldVersion: when the version that signed so far can no
+// longer sign, the new version's certificate cannot be issued: sealing
+// fails saying so, and records nothing, until the old version is enabled.
+func TestRotationNeedsTheOldVersion(t *testing.T) {
+	ctx := context.Background()
+	key, _ := audittest.NewKey(t)
+	store := memstore.New()
+	trail := keyserver.NewMemTrail(time.Now)
+	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: key, AuditKey: "https://vault.test/keys/audit", Limits: keyserver.DefaultLimits}
+	mustSeal(t, svc)
+	key.Rotate(t)
+	key.SetEnabled(1, false)
+	if _, err := svc.SealAudit(ctx); keyserver.ErrorCode(err) != keyserver.EUNAVAILABLE || !strings.Contains(keyserver.ErrorMessage(err), "Keep the old version enabled") {
+		t.Fatalf("SealAudit with the old version disabled = %v", err)
+	}
+	if certs, _ := trail.AuditCertificates(ctx); len(certs) != 1 || len(trail.Chains()[auditlog.AuditKeyChain]) != 1 {
+		t.Fatalf("a failed rotation left certificates %+v", certs)
+	}
+	key.SetEnabled(1, true)
+	mustSeal(t, svc)
+	if certs, _ := trail.AuditCertificates(ctx); len(certs) != 2 {
+		t.Fatalf("certificates after the old version came back: %+v", certs)
+	}
+}

@@ -26,6 +26,7 @@ import (
 type Key struct {
 	mu       sync.Mutex
 	versions []*ecdsa.PrivateKey
+	disabled map[int]bool // version numbers that cannot be opened
 }
 
 // NewKey makes a key and a self-signed certificate for it.
@@ -60,6 +61,16 @@ func (k *Key) Rotate(tb testing.TB) {
 
 var versionSuffix = regexp.MustCompile(`/v([0-9]+)$`)
 
+// SetEnabled enables or disables version n (from 1), as Key Vault can.
+func (k *Key) SetEnabled(n int, enabled bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.disabled == nil {
+		k.disabled = map[int]bool{}
+	}
+	k.disabled[n] = !enabled
+}
+
 // version returns the version ref names ("<anything>/v<n>"), else the latest.
 func (k *Key) version(ref string) (*ecdsa.PrivateKey, error) {
 	k.mu.Lock()
@@ -71,6 +82,9 @@ func (k *Key) version(ref string) (*ecdsa.PrivateKey, error) {
 	n, err := strconv.Atoi(m[1])
 	if err != nil || n < 1 || n > len(k.versions) {
 		return nil, keyserver.Errorf(keyserver.ENOTFOUND, "The HSM key version %q was not found.", ref)
+	}
+	if k.disabled[n] {
+		return nil, keyserver.Errorf(keyserver.EINVALID, "The HSM key is disabled.")
 	}
 	return k.versions[n-1], nil
 }
