@@ -3,10 +3,12 @@ package azuritetests
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,4 +192,44 @@ func mustLegacyAdminRecord(tb testing.TB) auditlog.Record {
 	}
 	tb.Fatalf("GET /api/audit does not list the admin chain's record %s: %+v", rec.ID(), page.Records)
 	return rec
+}
+
+// lostAnswers is a transport that sends a transaction to Table Storage and,
+// while lose says so, tells the client it failed: the client tries again a
+// transaction that was made.
+type lostAnswers struct {
+	next http.RoundTripper
+	lose atomic.Int32
+}
+
+func (l *lostAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	if err != nil || !strings.Contains(req.URL.Path, "$batch") || l.lose.Add(-1) < 0 {
+		return resp, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Server Busy", Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
+}
+
+// TestTablestoreAdminChangeRetriedAfterItsAnswerWasLost: a change whose
+// transaction committed but whose answer was lost is tried again by the
+// client; the retry finds the change's own record and reports success,
+// with one record, not two (nor a delete refused as not found).
+func TestTablestoreAdminChangeRetriedAfterItsAnswerWasLost(t *testing.T) {
+	ctx := context.Background()
+	s := mustTablestore(t)
+	lost := &lostAnswers{}
+	flaky, err := tablestore.NewFromConnectionString(azuriteConn, s.Prefix(), tablestore.WithRoundTripper(func(next http.RoundTripper) http.RoundTripper {
+		lost.next = next
+		return lost
+	}))
+	mustNil(t, err)
+	lost.lose.Store(1)
+	mustNil(t, flaky.PutKey(ctx, &keyserver.Key{KeyID: "k1", HSMKey: "https://hsm.example/keys/k1/v1", Enabled: true}, adminEvent(keyserver.ActionAdminKey, "k1")))
+	lost.lose.Store(1)
+	mustNil(t, flaky.DeleteKey(ctx, "k1", adminEvent(keyserver.ActionAdminKey, "k1")))
+	if recs := mustChain(t, s, auditlog.KeysChain); len(recs) != 2 {
+		t.Fatalf("the keys' chain holds %d records; want the put and the delete, once each", len(recs))
+	}
 }

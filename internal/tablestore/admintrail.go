@@ -47,10 +47,33 @@ func (s *Store) adminWrite(ctx context.Context, c *aztables.Client, pk, chain st
 	}
 	_, err := s.chained(ctx, c, pk, chain, ev, func(rec *row) (bool, error) {
 		_, err := c.SubmitTransaction(ctx, []aztables.TransactionAction{change, {ActionType: aztables.TransactionTypeAdd, Entity: rec.marshal()}}, nil)
+		if err != nil && s.committed(ctx, c, rec) {
+			return false, nil
+		}
 		i, status := failedAction(err)
 		return status == http.StatusConflict && i == 1, classify(err, doing)
 	})
 	return err
+}
+
+// committed reports whether record rec is stored as it is: a transaction
+// that failed after an earlier try of it committed (the client retries a
+// request whose answer it did not get) was in fact made, once.
+func (s *Store) committed(ctx context.Context, c *aztables.Client, rec *row) bool {
+	mine, err := parseRow(rec.marshal())
+	if err != nil {
+		return false
+	}
+	resp, err := c.GetEntity(ctx, rec.PartitionKey, rec.RowKey, nil)
+	if err != nil {
+		return false
+	}
+	stored, err := parseRow(resp.Value)
+	if err != nil {
+		return false
+	}
+	a, b := storedOfRow(stored), storedOfRow(mine)
+	return a.Record.LeafHash() == b.Record.LeafHash()
 }
 
 func upsertAction(r *row) aztables.TransactionAction {

@@ -82,6 +82,9 @@ func (s *Store) AddAuditCertificate(ctx context.Context, c keyserver.AuditCertif
 			{ActionType: aztables.TransactionTypeAdd, Entity: cert.marshal()},
 			{ActionType: aztables.TransactionTypeAdd, Entity: rec.marshal()},
 		}, nil)
+		if err != nil && s.committed(ctx, s.audit, rec) {
+			return false, nil
+		}
 		i, status := failedAction(err)
 		exists = status == http.StatusConflict && i == 0
 		return status == http.StatusConflict && i == 1, classify(err, "storing audit certificate "+c.SHA256)
