@@ -92,7 +92,7 @@ func (s *Service) PutSubject(ctx context.Context, c Caller, sub *Subject) error 
 		sub.Roles = []string{}
 	}
 	defer s.subjects.forget(sub.Principal)
-	return s.adminChange(ctx, c, "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","), func(ev AuditEvent) error {
+	return s.adminChange(ctx, c, ActionAdminSubject, sub.Principal.String(), "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","), func(ev AuditEvent) error {
 		return s.Subjects.PutSubject(ctx, sub, ev)
 	})
 }
@@ -103,7 +103,7 @@ func (s *Service) DeleteSubject(ctx context.Context, c Caller, p Principal) erro
 		return err
 	}
 	defer s.subjects.forget(p)
-	return s.adminChange(ctx, c, "delete subject "+p.String(), func(ev AuditEvent) error {
+	return s.adminChange(ctx, c, ActionAdminSubject, p.String(), "delete subject "+p.String(), func(ev AuditEvent) error {
 		return s.Subjects.DeleteSubject(ctx, p, ev)
 	})
 }
@@ -164,7 +164,7 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 		return err
 	}
 	defer s.forgetKey(k.KeyID)
-	return s.adminChange(ctx, c, fmt.Sprintf("put key %s hsmkey %s channels %d", k.KeyID, k.HSMKey, len(k.Channels)), func(ev AuditEvent) error {
+	return s.adminChange(ctx, c, ActionAdminKey, k.KeyID, fmt.Sprintf("put key %s hsmkey %s channels %d", k.KeyID, k.HSMKey, len(k.Channels)), func(ev AuditEvent) error {
 		return s.Keys.PutKey(ctx, k, ev)
 	})
 }
@@ -196,7 +196,7 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, keyID string) error {
 		return err
 	}
 	defer s.forgetKey(keyID)
-	return s.adminChange(ctx, c, "delete key "+keyID, func(ev AuditEvent) error {
+	return s.adminChange(ctx, c, ActionAdminKey, keyID, "delete key "+keyID, func(ev AuditEvent) error {
 		return s.Keys.DeleteKey(ctx, keyID, ev)
 	})
 }

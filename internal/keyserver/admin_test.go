@@ -169,3 +169,16 @@ func TestKeysForIsCachedUntilAKeyChanges(t *testing.T) {
 		t.Fatalf("KeysFor after DeleteKey = %d keys, %v; want %d", len(after), err, len(first)-1)
 	}
 }
+
+// A person's registration is recorded with the person as its target, as
+// GET /api/audit's subject filter finds it.
+func TestPersonChangeTargetsThePerson(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := keyserver.Principal{Issuer: "https://login.example/tenant/v2.0", Subject: "0a1b2c", Kind: keyserver.KindPerson}
+	mustDo(t, f.svc.PutSubject(ctx, f.mustCaller(t, "admin"), &keyserver.Subject{Principal: p, Roles: []string{"auditor"}}))
+	evs := f.store.GlobalAudit()
+	if ev := evs[len(evs)-1]; ev.Action != keyserver.ActionAdminSubject || ev.Target != "person 0a1b2c@https://login.example/tenant/v2.0" {
+		t.Fatalf("the registration's record = %+v", ev)
+	}
+}

@@ -68,22 +68,11 @@ func EventOf(r *auditlog.Record) AuditEvent {
 }
 
 // adminChange makes an admin change through change, which writes the
-// change and its audit record in one transaction of the store: both are
-// written or neither is, so a change that fails leaves no record.
-func (s *Service) adminChange(ctx context.Context, c Caller, detail string, change func(ev AuditEvent) error) error {
-	ev := AuditEvent{Time: s.now(), Actor: c.Principal, Result: "ok", Detail: detail}
-	ev.Action, ev.Target = adminEvent(detail)
-	return change(ev)
-}
-
-// adminEvent reads the event type and target from an admin change's
-// detail, "<put|delete> <key|subject|policy> <target> ...".
-func adminEvent(detail string) (string, string) {
-	f := strings.Fields(detail)
-	if len(f) < 3 {
-		return ActionAdmin, ""
-	}
-	return "admin." + f[1], f[2]
+// change and its audit record (event action, on target) in one transaction
+// of the store: both are written or neither is, so a change that fails
+// leaves no record.
+func (s *Service) adminChange(ctx context.Context, c Caller, action, target, detail string, change func(ev AuditEvent) error) error {
+	return change(AuditEvent{Time: s.now(), Actor: c.Principal, Action: action, Target: target, Result: "ok", Detail: detail})
 }
 
 // AuditRecords lists audit records. Auditors and admins see every record;
