@@ -32,8 +32,9 @@ type AuditTrail interface {
 	// they were first used.
 	AuditCertificates(ctx context.Context) ([]AuditCertificate, error)
 	// AddAuditCertificate stores c with ev as the next record of the
-	// auditkey chain, in one transaction, and returns the record's id. A
-	// certificate stored already (by its SHA256) gets auditlog.ErrConflict.
+	// auditkey chain, in one transaction, and returns the record's id. When
+	// a certificate of c's public key is recorded already, it gets
+	// auditlog.ErrConflict.
 	AddAuditCertificate(ctx context.Context, c AuditCertificate, ev AuditEvent) (string, error)
 }
 

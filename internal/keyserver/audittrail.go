@@ -52,8 +52,12 @@ func (m *MemTrail) AuditCertificates(context.Context) ([]AuditCertificate, error
 func (m *MemTrail) AddAuditCertificate(ctx context.Context, c AuditCertificate, ev AuditEvent) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	cert, err := parseCertificate(c.PEM)
+	if err != nil {
+		return "", err
+	}
 	for _, have := range m.certs {
-		if have.SHA256 == c.SHA256 && have.Record != "" {
+		if hc, _ := parseCertificate(have.PEM); have.Record != "" && hc != nil && samePublicKey(hc.PublicKey, cert.PublicKey) {
 			return "", auditlog.ErrConflict
 		}
 	}

@@ -2,6 +2,9 @@ package tablestore
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -13,9 +16,11 @@ import (
 	"keyserver/internal/keyserver"
 )
 
-// The audit key's certificates are rows "cert~<sha256>" of the auditkey
-// chain's partition ("chain~auditkey" of the audit table), each inserted in
-// one transaction with the audit.key record that introduces it. A
+// The audit key's certificates are rows "cert~<SHA-256 of its public key>"
+// of the auditkey chain's partition ("chain~auditkey" of the audit table),
+// each inserted in one transaction with the audit.key record that
+// introduces it: one certificate per key version, however many processes
+// find the version new at once. A
 // certificate stored before certificates were recorded is the row
 // "certificate" of the seal partition; it comes first.
 const certificatePfx = "cert~"
@@ -37,7 +42,7 @@ func (s *Store) AuditCertificates(ctx context.Context) ([]keyserver.AuditCertifi
 		out = append(out, *legacy)
 	}
 	for _, r := range rows {
-		c := keyserver.AuditCertificate{PEM: r.str("Certificate"), SHA256: r.RowKey[len(certificatePfx):], HSMKey: r.str("HSMKey"), Record: r.str("Record")}
+		c := keyserver.AuditCertificate{PEM: r.str("Certificate"), SHA256: r.str("SHA256"), HSMKey: r.str("HSMKey"), Record: r.str("Record")}
 		if legacy != nil && c.SHA256 == legacy.SHA256 {
 			out[0] = c
 			continue
@@ -73,10 +78,19 @@ func (s *Store) legacyCertificate(ctx context.Context) (*keyserver.AuditCertific
 // auditkey chain in one transaction, and returns the record's id.
 func (s *Store) AddAuditCertificate(ctx context.Context, c keyserver.AuditCertificate, ev keyserver.AuditEvent) (string, error) {
 	pk := chainPartition(auditlog.AuditKeyChain)
+	b, _ := pem.Decode([]byte(c.PEM))
+	if b == nil {
+		return "", fmt.Errorf("audit certificate %s is not PEM", c.SHA256)
+	}
+	parsed, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("audit certificate %s: %w", c.SHA256, err)
+	}
+	spki := sha256.Sum256(parsed.RawSubjectPublicKeyInfo)
 	exists := false
 	id, err := s.chained(ctx, s.audit, pk, auditlog.AuditKeyChain, ev, func(rec *row) (bool, error) {
 		seq := rowOfRecordKey(rec.RowKey)
-		cert := newRow(pk, certificatePfx+c.SHA256).set("Certificate", c.PEM).set("HSMKey", c.HSMKey).
+		cert := newRow(pk, certificatePfx+hex.EncodeToString(spki[:])).set("Certificate", c.PEM).set("SHA256", c.SHA256).set("HSMKey", c.HSMKey).
 			set("Record", auditlog.RecordID(auditlog.AuditKeyChain, seq)).set("Seq", aztables.EDMInt64(seq))
 		_, err := s.audit.SubmitTransaction(ctx, []aztables.TransactionAction{
 			{ActionType: aztables.TransactionTypeAdd, Entity: cert.marshal()},
