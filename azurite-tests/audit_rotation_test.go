@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 
 // TestAuditKeyRotation rotates the stack's audit key in the HSM fake
 // between two checkpoints: upkeep's next seal records the new version's
-// certificate, issued by the old version, and signs with the new version;
+// certificate, issued by the old version, in a checkpoint the old version
+// signs, and the seal after signs with the new version;
 // GET /api/audit/key serves both certificates, ks audit export writes both,
 // ks audit verify and openssl verify each checkpoint with the certificate
 // it names.
@@ -37,6 +39,15 @@ func TestAuditKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustSubject(t, uniqueName("rotated"), "orderer:key1") // a record for the next checkpoint
+	mustSeal(t)
+	// The old version signs the checkpoint that seals the new certificate's
+	// record; the next one is signed by the new version.
+	var handover auditwire.Checkpoint
+	mustAudit(t, auditor, "/api/audit/checkpoints/latest", nil, &handover)
+	if handover.N <= before.N || handover.Certificate != before.Certificate {
+		t.Fatalf("the first checkpoint after the rotation, %d, names certificate %q; want the old one, %s", handover.N, handover.Certificate, before.Certificate)
+	}
+	mustSubject(t, uniqueName("rotated"), "orderer:key1")
 	mustSeal(t)
 	var after auditwire.Checkpoint
 	mustAudit(t, auditor, "/api/audit/checkpoints/latest", nil, &after)
@@ -58,21 +69,21 @@ func TestAuditKeyRotation(t *testing.T) {
 	if err := mustCert(t, oldCert.Certificate).CheckSignature(issued.SignatureAlgorithm, issued.RawTBSCertificate, issued.Signature); err != nil {
 		t.Fatalf("the new certificate is not signed by the old version: %v", err)
 	}
-	// The change is an audit record, sealed with the checkpoint that first names the new certificate.
+	// The change is an audit record, sealed before any checkpoint names the new certificate.
 	var page auditwire.Page
 	mustAudit(t, auditor, "/api/audit", url.Values{"event": {keyserver.ActionAuditKey}, "subject": {after.Certificate}}, &page)
 	if len(page.Records) != 1 || page.Records[0].ID != newCert.Record || page.Records[0].Chain != auditlog.AuditKeyChain {
 		t.Fatalf("the audit.key records of %s: %+v; want %s", after.Certificate, page.Records, newCert.Record)
 	}
 	var inc auditwire.Inclusion
-	mustAudit(t, auditor, "/api/audit/inclusion", url.Values{"record": {newCert.Record}, "checkpoint": {"latest"}}, &inc)
+	mustAudit(t, auditor, "/api/audit/inclusion", url.Values{"record": {newCert.Record}, "checkpoint": {strconv.FormatUint(handover.N, 10)}}, &inc)
 
 	env, dir := auditorEnv(t), t.TempDir()
 	mustKSExit(t, 0, dir, env, "audit", "export", "--since", since.Format(time.RFC3339Nano), "log")
 	if r := mustKSExit(t, 0, dir, env, "audit", "verify", "log"); !strings.HasPrefix(r.Stdout, "OK: ") {
 		t.Fatalf("verify: %s%s", r.Stdout, r.Stderr)
 	}
-	for _, n := range []uint64{before.N, after.N} {
+	for _, n := range []uint64{before.N, handover.N, after.N} {
 		script := auditexport.OpenSSLCommands(auditexport.CheckpointName(n))
 		if r := mustTool(t, filepath.Join(dir, "log"), toolEnv(nil), "sh", "-c", script); !strings.Contains(r.Stdout, "Verified OK") {
 			t.Fatalf("openssl did not verify checkpoint %d: %s%s", n, r.Stdout, r.Stderr)

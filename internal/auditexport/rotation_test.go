@@ -34,7 +34,8 @@ import (
 )
 
 // rotationFlow seals checkpoint 1 with the audit key's first version, then
-// rotates the key and seals checkpoints 2 and 3 with the new one.
+// rotates the key: checkpoint 2, still signed by the first version, seals the
+// record introducing the new version's certificate, which checkpoint 3 names.
 func rotationFlow(t *testing.T) (*keyserver.MemTrail, *ksc.Client) {
 	key, _ := audittest.NewKey(t)
 	store := memstore.New()
@@ -108,8 +109,8 @@ func TestRotatedAuditKeyKeepsVerifying(t *testing.T) {
 			t.Fatal(err)
 		}
 		names := []auditlog.Hash{l.Checkpoints[0].Checkpoint.Certificate, l.Checkpoints[1].Checkpoint.Certificate, l.Checkpoints[2].Checkpoint.Certificate}
-		if names[0].String() != key.Certificates[0].SHA256 || names[1].String() != key.Certificates[1].SHA256 || names[2] != names[1] {
-			t.Fatalf("the checkpoints name certificates %v; want the first, then the new one twice", names)
+		if names[0].String() != key.Certificates[0].SHA256 || names[1] != names[0] || names[2].String() != key.Certificates[1].SHA256 {
+			t.Fatalf("the checkpoints name certificates %v; want the first twice (the second sealing the new one's record), then the new one", names)
 		}
 		for _, stem := range []string{"00000001", "00000002", "00000003"} {
 			cmd := exec.Command("sh", "-c", auditexport.OpenSSLCommands(stem))
@@ -138,7 +139,7 @@ func TestRotationForgeriesAreRefused(t *testing.T) {
 		c := trail.Chains()
 		c[auditlog.AuditKeyChain] = slices.Delete(c[auditlog.AuditKeyChain], 1, 2)
 		rep, out := verifyDir(t, exportTo(t, src, time.Time{}))
-		if rep.OK() || !strings.HasPrefix(out, "FAILED: checkpoint 2: checkpoint invalid: it is the first to name audit certificate") {
+		if rep.OK() || !strings.HasPrefix(out, "FAILED: checkpoint 3: checkpoint invalid: it is the first to name audit certificate") {
 			t.Fatalf("verify = %q", out)
 		}
 	})
@@ -146,9 +147,9 @@ func TestRotationForgeriesAreRefused(t *testing.T) {
 		_, src := rotationFlow(t)
 		dir := exportTo(t, src, time.Time{})
 		l, _ := auditexport.Read(dir)
-		mustNil(t, os.Remove(filepath.Join(dir, auditexport.CertificatePath(l.Checkpoints[1].Checkpoint.Certificate))))
+		mustNil(t, os.Remove(filepath.Join(dir, auditexport.CertificatePath(l.Checkpoints[2].Checkpoint.Certificate))))
 		rep, out := verifyDir(t, dir)
-		if rep.OK() || !strings.HasPrefix(out, "FAILED: checkpoint 2: checkpoint invalid: it names audit certificate") || !strings.Contains(out, "which the export does not hold") {
+		if rep.OK() || !strings.HasPrefix(out, "FAILED: checkpoint 3: checkpoint invalid: it names audit certificate") || !strings.Contains(out, "which the export does not hold") {
 			t.Fatalf("verify = %q", out)
 		}
 	})
@@ -247,6 +248,10 @@ func TestUpgradedLogKeepsVerifying(t *testing.T) {
 	}
 	mustSeal(t, svc)
 	key.Rotate(t)
+	mustSeal(t, svc) // still signed by the first version: it seals the new certificate's record
+	if _, err := trail.RecordOperationEvent(ctx, "aaaa", keyserver.AuditEvent{Time: time.Now(), Action: keyserver.ActionSign, OperationID: "aaaa", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
 	mustSeal(t, svc)
 	certs, err := trail.AuditCertificates(ctx)
 	mustNil(t, err)
@@ -257,10 +262,10 @@ func TestUpgradedLogKeepsVerifying(t *testing.T) {
 	t.Cleanup(srv.Close)
 	base, _ := url.Parse(srv.URL)
 	dir := exportTo(t, &ksc.Client{Base: base, HTTP: srv.Client(), Tokens: staticToken("carol")}, time.Time{})
-	if rep, out := verifyDir(t, dir); !rep.OK() || rep.Checkpoints != 3 {
+	if rep, out := verifyDir(t, dir); !rep.OK() || rep.Checkpoints != 4 {
 		t.Fatalf("verify = %q", out)
 	}
-	for _, stem := range []string{"00000001", "00000003"} {
+	for _, stem := range []string{"00000001", "00000004"} {
 		cmd := exec.Command("sh", "-c", auditexport.OpenSSLCommands(stem))
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Verified OK") {

@@ -37,9 +37,11 @@ func (s *Service) AuditCertificates(ctx context.Context) ([]AuditCertificate, er
 	return certs, auditErr(err, "Reading the audit certificates")
 }
 
-// auditSigner returns the audit key's current version and its certificate,
-// which the next checkpoint is signed with and names, recording the
-// certificate first if it is new.
+// auditSigner returns the signer and certificate of the next checkpoint:
+// the audit key's current version and its certificate, recorded first if it
+// is new. Until the record introducing a later version's certificate is
+// sealed, the version before it signs, so that a verifier meets the record
+// before any checkpoint naming the certificate.
 func (s *Service) auditSigner(ctx context.Context) (ContextSigner, *x509.Certificate, error) {
 	ref := s.AuditKey
 	if p, ok := s.HSM.(KeyPinner); ok {
@@ -52,46 +54,76 @@ func (s *Service) auditSigner(ctx context.Context) (ContextSigner, *x509.Certifi
 	if err != nil {
 		return nil, nil, err
 	}
+	certs, i, err := s.recordAuditCertificate(ctx, ref, signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := parseCertificate(certs[i].PEM)
+	if err != nil || i == 0 {
+		return signer, cert, err
+	}
+	_, seq, err := auditlog.ParseRecordID(certs[i].Record)
+	if err != nil {
+		return nil, nil, Wrap(EINTERNAL, err, "The audit certificate %s names no record.", certs[i].SHA256)
+	}
+	heads, err := s.Trail.SealedHeads(ctx, []string{auditlog.AuditKeyChain})
+	if err != nil || heads[auditlog.AuditKeyChain].Seq >= seq {
+		return signer, cert, auditErr(err, "Reading the sealed audit certificates")
+	}
+	prev := certs[i-1]
+	old, err := s.HSM.Open(ctx, prev.HSMKey)
+	if err != nil || prev.HSMKey == "" {
+		return nil, nil, Wrap(EUNAVAILABLE, err, "The audit key has a new version (%s); version %q, which signed the checkpoints so far, cannot sign the checkpoint that introduces it. Keep the old version enabled until a checkpoint names the new one.", ref, prev.HSMKey)
+	}
+	cert, err = parseCertificate(prev.PEM)
+	return old, cert, err
+}
+
+// recordAuditCertificate returns the stored certificates and which is the
+// one of version ref, recording it (audit.key) if it is not.
+func (s *Service) recordAuditCertificate(ctx context.Context, ref string, signer ContextSigner) ([]AuditCertificate, int, error) {
 	for attempt := 1; ; attempt++ {
 		certs, err := s.Trail.AuditCertificates(ctx)
 		if err != nil {
-			return nil, nil, auditErr(err, "Reading the audit certificates")
+			return nil, 0, auditErr(err, "Reading the audit certificates")
 		}
-		found, cert, err := certificateOf(certs, signer.Public())
+		i, err := certificateOf(certs, signer.Public())
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, err
 		}
-		if found != nil && found.Record != "" {
-			return signer, cert, nil
+		if i >= 0 && certs[i].Record != "" {
+			return certs, i, nil
+		}
+		if attempt == 3 {
+			return nil, 0, Errorf(EUNAVAILABLE, "The audit certificate of version %s could not be recorded; try again.", ref)
+		}
+		var found *AuditCertificate
+		if i >= 0 {
+			found = &certs[i]
 		}
 		c, ev, err := s.newAuditCertificate(ctx, certs, found, ref, signer)
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, err
 		}
-		_, err = s.Trail.AddAuditCertificate(ctx, c, ev)
-		if errors.Is(err, auditlog.ErrConflict) && attempt < 3 {
-			continue // another process recorded it first
+		// Read again what was stored, or what another process stored first.
+		if _, err := s.Trail.AddAuditCertificate(ctx, c, ev); err != nil && !errors.Is(err, auditlog.ErrConflict) {
+			return nil, 0, auditErr(err, "Recording the audit certificate")
 		}
-		if err != nil {
-			return nil, nil, auditErr(err, "Recording the audit certificate")
-		}
-		cert, err = parseCertificate(c.PEM)
-		return signer, cert, err
 	}
 }
 
-// certificateOf finds the stored certificate of pub.
-func certificateOf(certs []AuditCertificate, pub crypto.PublicKey) (*AuditCertificate, *x509.Certificate, error) {
+// certificateOf finds the stored certificate of pub; -1 when none is.
+func certificateOf(certs []AuditCertificate, pub crypto.PublicKey) (int, error) {
 	for i := range certs {
 		cert, err := parseCertificate(certs[i].PEM)
 		if err != nil {
-			return nil, nil, Wrap(EINTERNAL, err, "The stored audit certificate %s is unreadable.", certs[i].SHA256)
+			return -1, Wrap(EINTERNAL, err, "The stored audit certificate %s is unreadable.", certs[i].SHA256)
 		}
 		if samePublicKey(pub, cert.PublicKey) {
-			return &certs[i], cert, nil
+			return i, nil
 		}
 	}
-	return nil, nil, nil
+	return -1, nil
 }
 
 // newAuditCertificate makes the certificate of version ref and its
