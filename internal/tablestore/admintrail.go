@@ -18,8 +18,13 @@ import (
 // transaction, so neither is ever stored without the other.
 
 // notRecords keeps a query of a partition that holds records to the rows
-// that are not records.
-var notRecords = "(RowKey lt " + quote(recordPrefix) + " or RowKey ge " + quote(prefixEnd(recordPrefix)) + ")"
+// that are not records: none of "x~..." (records, and plain audit rows of
+// the bench's unchained mode), which no key id, encoded subject issuer or
+// encoded policy id can start with.
+var notRecords = "(RowKey lt " + quote(historyPrefix) + " or RowKey ge " + quote(prefixEnd(historyPrefix)) + ")"
+
+// historyPrefix starts the row key of every record or audit row.
+const historyPrefix = "x~"
 
 // adminChain returns the table and partition of an admin chain; ok is
 // false for a name that is none.
