@@ -298,7 +298,7 @@ func TestTablestoreListOperations(t *testing.T) {
 
 func TestTablestoreRecordAuditAndHealth(t *testing.T) {
 	s, ctx := mustTablestore(t), context.Background()
-	ev := keyserver.AuditEvent{Time: tsT0, Actor: tsApprover, Action: keyserver.ActionAdmin, KeyID: "k1", Digest: "ab12", Result: "ok", Detail: "key registered"}
+	ev := keyserver.AuditEvent{Time: tsT0, Actor: tsApprover, Action: keyserver.ActionSign, KeyID: "k1", Digest: "ab12", Result: "refused: forbidden", Detail: "key k1 is not the caller's"}
 	if err := s.RecordAudit(ctx, ev); err != nil {
 		t.Fatalf("RecordAudit: %v", err)
 	}

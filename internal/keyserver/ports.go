@@ -31,7 +31,7 @@ const (
 	ActionSign    = "sign"
 	// ActionAuditKey introduces a certificate of the audit key.
 	ActionAuditKey = "audit.key"
-	ActionAdmin    = "admin"
+	ActionAdmin    = "admin" // admin changes' event before it named what changed
 	// Admin changes, by what they change.
 	ActionAdminKey     = "admin.key"
 	ActionAdminSubject = "admin.subject"
