@@ -114,6 +114,18 @@ func fetchRecords(ctx context.Context, src Source, since time.Time, event string
 	}
 }
 
+// certificates says how many audit certificates the checkpoints were
+// verified with.
+func certificates(n int) string {
+	switch n {
+	case 0:
+		return "no audit certificate used"
+	case 1:
+		return "signed with the first audit certificate"
+	}
+	return fmt.Sprintf("signed with the first audit certificate and %d more, each issued by one before it", n-1)
+}
+
 // VerifyDir verifies an export directory, with the checkpoints of the
 // export directories in known, and writes what it found to w: one line
 // when all is well, else the first problem and then every other. It
@@ -138,7 +150,7 @@ func VerifyDir(dir string, known []string, w io.Writer) (*auditlog.Report, error
 		if rep.Latest != nil {
 			latest = fmt.Sprintf("latest checkpoint %d: %d leaves, root %s", rep.Latest.N, rep.Latest.Size, rep.Latest.Root)
 		}
-		fmt.Fprintf(w, "OK: %d records (%d under a checkpoint), %d checkpoints; %s\n", rep.Records, rep.Sealed, rep.Checkpoints, latest)
+		fmt.Fprintf(w, "OK: %d records (%d under a checkpoint), %d checkpoints; %s; %s\n", rep.Records, rep.Sealed, rep.Checkpoints, latest, certificates(rep.Certificates))
 		return rep, nil
 	}
 	fmt.Fprintf(w, "FAILED: %s\n", rep.Problems[0])

@@ -101,7 +101,7 @@ func TestRotatedAuditKeyKeepsVerifying(t *testing.T) {
 	}
 	for _, since := range []time.Time{{}, time.Now().Add(-time.Millisecond)} {
 		dir := exportTo(t, src, since)
-		if rep, out := verifyDir(t, dir); !rep.OK() || rep.Checkpoints != 3 {
+		if rep, out := verifyDir(t, dir); !rep.OK() || rep.Checkpoints != 3 || !strings.HasSuffix(out, "; signed with the first audit certificate and 1 more, each issued by one before it\n") {
 			t.Fatalf("since %v: verify = %q", since, out)
 		}
 		l, err := auditexport.Read(dir)

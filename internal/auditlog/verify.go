@@ -85,7 +85,10 @@ type Report struct {
 	Records     int // records checked
 	Sealed      int // of which under a checkpoint
 	Checkpoints int
-	Latest      *Checkpoint // the latest checkpoint that verified, if any
+	// Certificates is the number of audit certificates trusted: the first,
+	// and every later one introduced by a rotation.
+	Certificates int
+	Latest       *Checkpoint // the latest checkpoint that verified, if any
 }
 
 // OK reports whether nothing was found wrong.
@@ -109,6 +112,7 @@ func Verify(l *Log) *Report {
 	v := &verifier{log: l, rep: &Report{}, leafAt: map[chainSeq]int{}, tree: NewTree(nil)}
 	v.checkpoints()
 	v.records()
+	v.rep.Certificates = len(v.trusted)
 	sort.SliceStable(v.rep.Problems, func(i, j int) bool {
 		a, b := v.rep.Problems[i], v.rep.Problems[j]
 		if (a.Record == "") != (b.Record == "") {
