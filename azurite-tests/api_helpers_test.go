@@ -33,6 +33,7 @@ type apiAnswer struct {
 type errorBody struct {
 	Error     string `json:"error"`
 	Message   string `json:"message"`
+	Field     string `json:"field"`
 	RequestID string `json:"requestid"`
 }
 

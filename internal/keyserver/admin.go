@@ -123,7 +123,8 @@ func (s *Service) AdminKey(ctx context.Context, c Caller, keyID string) (*Key, e
 // With a backend whose keys have versions, the HSM key is pinned to the
 // version it names, or to its current one: registering again re-pins it. A
 // certificate, when given, must carry that version's public key; without one
-// the HSM key self-signs a certificate.
+// the HSM key self-signs a certificate. The audit key, in any version, is
+// refused (auditkeyref.go).
 func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	if err := requireAdmin(c); err != nil {
 		return err
@@ -140,9 +141,15 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	if k.HSMKey == "" {
 		return Errorf(EINVALID, "hsmkey must name the HSM key, e.g. https://<vault>.vault.azure.net/keys/<name>.").On("hsmkey")
 	}
+	if err := s.refuseAuditKey(k.HSMKey); err != nil {
+		return err
+	}
 	var err error
 	if p, ok := s.HSM.(KeyPinner); ok {
 		if k.HSMKey, err = p.Pin(ctx, k.HSMKey); err != nil {
+			return err
+		}
+		if err := s.refuseAuditKey(k.HSMKey); err != nil {
 			return err
 		}
 	}

@@ -51,6 +51,9 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 	if !k.Enabled {
 		return nil, Errorf(EFORBIDDEN, "Key %q is disabled.", k.KeyID)
 	}
+	if err := s.refuseAuditKeySigning(ctx, k); err != nil {
+		return nil, err
+	}
 	op, err := s.signingOperation(ctx, c, o.OperationID)
 	if err != nil {
 		return nil, err
