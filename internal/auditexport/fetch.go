@@ -26,7 +26,8 @@ type Source interface {
 
 // Fetch reads everything an export holds: the audit certificate, every
 // checkpoint with its leaves, the consistency proof between each two
-// consecutive checkpoints, and every record dated since or later.
+// consecutive checkpoints, and every record dated since or later, with the
+// records a checkpoint signed since seals that are older (recordsFrom).
 func Fetch(ctx context.Context, src Source, since time.Time, now time.Time, server string) (*Export, error) {
 	e := &Export{Manifest: Manifest{Exported: now.UTC().Format(time.RFC3339Nano), Server: server}}
 	if !since.IsZero() {
@@ -74,7 +75,7 @@ func Fetch(ctx context.Context, src Source, since time.Time, now time.Time, serv
 			}
 		}
 	}
-	if e.Records, err = fetchRecords(ctx, src, since, ""); err != nil {
+	if e.Records, err = fetchRecords(ctx, src, recordsFrom(since, e.Checkpoints), ""); err != nil {
 		return nil, err
 	}
 	if !since.IsZero() {
@@ -95,6 +96,22 @@ func Fetch(ctx context.Context, src Source, since time.Time, now time.Time, serv
 		}
 	}
 	return e, nil
+}
+
+// recordsFrom is the time from which an export of the records from since
+// fetches records: every leaf of a checkpoint signed since (or shortly
+// before) needs its record (auditlog.RecordsFrom). A checkpoint that cannot
+// be read makes it fetch every record.
+func recordsFrom(since time.Time, cps []auditwire.Checkpoint) time.Time {
+	sealed := make([]auditlog.Sealed, 0, len(cps))
+	for i := range cps {
+		s, err := cps[i].Sealed()
+		if err != nil {
+			return time.Time{}
+		}
+		sealed = append(sealed, *s)
+	}
+	return auditlog.RecordsFrom(since, sealed)
 }
 
 // fetchRecords reads every page of records dated since or later, of event

@@ -94,6 +94,37 @@ type Report struct {
 // OK reports whether nothing was found wrong.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
+// LeafExcused reports whether a leaf of a checkpoint signed at signed may
+// lack its record in an export of the records from since: only when the
+// checkpoint was signed more than SealSlack before since, so that every record it seals is older than since.
+// The leaf's own time is not signed and never excuses it; in an export of
+// the whole log (since zero) every leaf needs its record.
+func LeafExcused(since, signed time.Time) bool {
+	return !since.IsZero() && signed.Before(since.Add(-SealSlack))
+}
+
+// RecordsFrom is the time from which an export of the records from since
+// fetches records, so that every leaf LeafExcused does not excuse has its
+// record: SealSlack before since, or the earliest time a leaf of a later
+// checkpoint gives (a tampered leaf time only makes the export larger).
+func RecordsFrom(since time.Time, cps []Sealed) time.Time {
+	if since.IsZero() {
+		return since
+	}
+	from := since.Add(-SealSlack)
+	for i := range cps {
+		if LeafExcused(since, cps[i].Checkpoint.Time) {
+			continue
+		}
+		for _, lf := range cps[i].Leaves {
+			if lf.Time.Before(from) {
+				from = lf.Time
+			}
+		}
+	}
+	return from
+}
+
 // SealSlack is how long the sealer may take to see a record: a record
 // older than a checkpoint by more than this, and under no checkpoint, was
 // put into storage after that checkpoint was sealed.
@@ -127,9 +158,12 @@ type verifier struct {
 	log    *Log
 	rep    *Report
 	leaves []Leaf
-	leafAt map[chainSeq]int
-	tree   *Tree
-	broken bool // a checkpoint failed: which records are sealed is unknown
+	// sealedAt is, for each leaf, the signed time of the checkpoint that
+	// added it: unlike the leaf's own time, storage cannot change it.
+	sealedAt []time.Time
+	leafAt   map[chainSeq]int
+	tree     *Tree
+	broken   bool // a checkpoint failed: which records are sealed is unknown
 	// trusted are the audit certificates trusted so far, by CertificateHash.
 	trusted map[Hash]*x509.Certificate
 }

@@ -82,6 +82,7 @@ func (v *verifier) grow(prev, sc *Sealed) {
 		}
 		v.leafAt[k] = len(v.leaves)
 		v.leaves = append(v.leaves, lf)
+		v.sealedAt = append(v.sealedAt, cp.Time)
 		v.tree.Append(lf.Hash)
 	}
 	if cp.Size != v.tree.Size() {
