@@ -3,7 +3,6 @@ package auditexport
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"keyserver/internal/auditlog"
@@ -131,48 +130,3 @@ func fetchRecords(ctx context.Context, src Source, since time.Time, event string
 	}
 }
 
-// certificates says how many audit certificates the checkpoints were
-// verified with.
-func certificates(n int) string {
-	switch n {
-	case 0:
-		return "no audit certificate used"
-	case 1:
-		return "signed with the first audit certificate"
-	}
-	return fmt.Sprintf("signed with the first audit certificate and %d more, each issued by one before it", n-1)
-}
-
-// VerifyDir verifies an export directory, with the checkpoints of the
-// export directories in known, and writes what it found to w: one line
-// when all is well, else the first problem and then every other. It
-// returns the report; an unreadable directory is an error.
-func VerifyDir(dir string, known []string, w io.Writer) (*auditlog.Report, error) {
-	l, err := Read(dir)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range known {
-		kl, err := Read(k)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", k, err)
-		}
-		for _, s := range kl.Checkpoints {
-			l.Known = append(l.Known, s.Checkpoint)
-		}
-	}
-	rep := auditlog.Verify(l)
-	if rep.OK() {
-		latest := "no checkpoint yet"
-		if rep.Latest != nil {
-			latest = fmt.Sprintf("latest checkpoint %d: %d leaves, root %s", rep.Latest.N, rep.Latest.Size, rep.Latest.Root)
-		}
-		fmt.Fprintf(w, "OK: %d records (%d under a checkpoint), %d checkpoints; %s; %s\n", rep.Records, rep.Sealed, rep.Checkpoints, latest, certificates(rep.Certificates))
-		return rep, nil
-	}
-	fmt.Fprintf(w, "FAILED: %s\n", rep.Problems[0])
-	for _, p := range rep.Problems[1:] {
-		fmt.Fprintf(w, "  also: %s\n", p)
-	}
-	return rep, nil
-}

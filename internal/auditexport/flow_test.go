@@ -82,7 +82,7 @@ func exportAndVerify(t *testing.T, src *ksc.Client) (*auditlog.Report, string) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	rep, err := auditexport.VerifyDir(dir, nil, &out)
+	rep, err := auditexport.VerifyDir(dir, auditexport.VerifyOptions{}, &out)
 	if err != nil {
 		t.Fatalf("VerifyDir: %v", err)
 	}

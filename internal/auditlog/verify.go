@@ -50,6 +50,17 @@ type Log struct {
 	// Known are checkpoints kept elsewhere (from an earlier export): each
 	// must be in the log unchanged.
 	Known []Checkpoint
+	// Anchors are SHA-256s the first certificate must have, each with where
+	// it comes from (--trust, an earlier export): kept outside the
+	// Keyserver, they are what makes the first certificate trusted.
+	Anchors []Anchor
+}
+
+// Anchor is the SHA-256 of the first audit certificate, as a source kept
+// outside the Keyserver gives it.
+type Anchor struct {
+	SHA256 Hash
+	From   string // e.g. "--trust", "the export in old/"
 }
 
 // Problem kinds.
@@ -60,6 +71,8 @@ const (
 	KindDeleted           = "deleted"
 	KindCheckpointMissing = "checkpoint missing"
 	KindCheckpointInvalid = "checkpoint invalid"
+	// KindUntrusted: the first certificate is not the one an anchor names.
+	KindUntrusted = "untrusted"
 )
 
 // Problem is one thing the verifier found wrong.
@@ -72,6 +85,9 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
+	if p.Kind == KindUntrusted {
+		return fmt.Sprintf("first audit certificate %s: %s", p.Kind, p.Message)
+	}
 	if p.Record != "" {
 		return fmt.Sprintf("record %s %s: %s", p.Record, p.Kind, p.Message)
 	}
@@ -88,6 +104,10 @@ type Report struct {
 	// Certificates is the number of audit certificates trusted: the first,
 	// and every later one introduced by a rotation.
 	Certificates int
+	// First is the SHA-256 of the log's first certificate; Anchored says
+	// that every anchor (at least one) named it.
+	First    Hash
+	Anchored bool
 	Latest       *Checkpoint // the latest checkpoint that verified, if any
 }
 
@@ -141,6 +161,7 @@ type chainSeq struct {
 // is missing.
 func Verify(l *Log) *Report {
 	v := &verifier{log: l, rep: &Report{}, leafAt: map[chainSeq]int{}, tree: NewTree(nil)}
+	v.anchors()
 	v.checkpoints()
 	v.records()
 	v.rep.Certificates = len(v.trusted)

@@ -56,3 +56,21 @@ func (v *verifier) introduce(cp *Checkpoint, cert *x509.Certificate) {
 	}
 	v.cpProblem(cp.N, KindCheckpointInvalid, "it is the first to name audit certificate %s, but no audit.key record in the tree up to it introduces that certificate", h)
 }
+
+// anchors checks the first certificate against every anchor kept outside
+// the Keyserver.
+func (v *verifier) anchors() {
+	if v.log.Certificate == nil {
+		return
+	}
+	first := CertificateHash(v.log.Certificate)
+	v.rep.First = first
+	v.rep.Anchored = len(v.log.Anchors) > 0
+	for _, a := range v.log.Anchors {
+		if a.SHA256 != first {
+			v.rep.Anchored = false
+			v.broken = true
+			v.problem(Problem{Kind: KindUntrusted, Message: fmt.Sprintf("it is %s, but %s gives %s", first, a.From, a.SHA256)})
+		}
+	}
+}

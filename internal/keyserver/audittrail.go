@@ -40,10 +40,15 @@ func NewMemTrail(now func() time.Time) *MemTrail {
 	return &MemTrail{MemStore: auditlog.NewMemStore(now)}
 }
 
-// AuditCertificates returns the certificates stored, oldest first.
+// AuditCertificates returns the certificates stored, oldest first: once one
+// is recorded, only those recorded, as the table store does.
 func (m *MemTrail) AuditCertificates(context.Context) ([]AuditCertificate, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	recorded := slices.DeleteFunc(slices.Clone(m.certs), func(c AuditCertificate) bool { return c.Record == "" })
+	if len(recorded) > 0 {
+		return recorded, nil
+	}
 	return slices.Clone(m.certs), nil
 }
 

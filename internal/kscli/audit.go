@@ -10,10 +10,11 @@ import (
 )
 
 const auditHelp = `Usage: ks audit export [--since TIME] DIR
-       ks audit verify [--known OLDDIR]... DIR
+       ks audit verify [--trust SHA256] [--known OLDDIR]... DIR
 
 export writes the Keyserver's audit log into DIR: every record dated TIME or
-later (RFC 3339, e.g. 2026-11-30T00:00:00Z; default: all) and every record
+later (RFC 3339, e.g. 2026-11-30T00:00:00Z; default: all), the older records
+that checkpoints sealed from 10 minutes before TIME on hold, and every record
 introducing an audit certificate, every signed checkpoint with the records
 it sealed, the consistency proof between each two checkpoints, and the audit
 key's certificates (GET /api/audit/*, as an auditor). docs/AUDIT.md
@@ -23,13 +24,17 @@ verify checks DIR without the Keyserver: every record's link to the one
 before, every checkpoint's signature with the certificate it names (trusted
 only if it is the first, DIR/audit-certificate.pem, or was issued by a
 trusted one's key and introduced by a sealed audit.key record), every
-inclusion and consistency proof. It prints "OK: ..." or "FAILED: " and the
-first record edited, reordered, inserted or deleted, or the first missing
-or invalid checkpoint. With --known, the checkpoints of an earlier export
-must all be in DIR unchanged, which catches a dropped latest checkpoint.
-Compare the first certificate's SHA-256 (openssl x509 -in
-DIR/audit-certificate.pem -noout -fingerprint -sha256) with a copy kept
-apart from the Keyserver.
+inclusion and consistency proof. It prints "OK: ..." with the first
+certificate's SHA-256, or "FAILED: " and the first record edited,
+reordered, inserted or deleted, or the first missing or invalid checkpoint.
+The first certificate is trusted as DIR gives it unless --trust gives its
+SHA-256 (64 hex digits, or openssl's colon-separated fingerprint) kept
+outside the Keyserver: then any other first certificate fails. With
+--known, the checkpoints of an earlier export must all be in DIR unchanged,
+which catches a dropped latest checkpoint, and its first certificate must
+be DIR's. Without either, compare the SHA-256 the OK line prints (or
+openssl x509 -in DIR/audit-certificate.pem -noout -fingerprint -sha256)
+with a copy kept apart from the Keyserver.
 
 Environment (export): KSC_API_SERVER, KSC_ID_TOKEN or KSC_ID_TOKEN_FILE,
 KSC_HTTP_CLIENT_TIMEOUT.
@@ -96,17 +101,23 @@ func runAuditVerify(env *Env, args []string) error {
 	fs := newFlags("audit verify")
 	var known knownDirs
 	fs.Var(&known, "known", "")
+	trust := fs.String("trust", "", "")
 	rest, err := parse(env, fs, auditHelp, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
-		return fail(ExitUsage, "name one directory: ks audit verify [--known OLDDIR] DIR")
+		return fail(ExitUsage, "name one directory: ks audit verify [--trust SHA256] [--known OLDDIR] DIR")
 	}
 	if fi, err := os.Stat(rest[0]); err != nil || !fi.IsDir() {
 		return fail(ExitUsage, "%s is not a directory ks audit export wrote", rest[0])
 	}
-	rep, err := auditexport.VerifyDir(rest[0], known, env.Stdout)
+	if *trust != "" {
+		if _, err := auditexport.ParseFingerprint(*trust); err != nil {
+			return fail(ExitUsage, "--trust: %v", err)
+		}
+	}
+	rep, err := auditexport.VerifyDir(rest[0], auditexport.VerifyOptions{Known: known, Trust: *trust}, env.Stdout)
 	if err != nil {
 		return fail(ExitUsage, "reading %s: %v", rest[0], err)
 	}

@@ -20,34 +20,31 @@ import (
 // of the auditkey chain's partition ("chain~auditkey" of the audit table),
 // each inserted in one transaction with the audit.key record that
 // introduces it: one certificate per key version, however many processes
-// find the version new at once. A
-// certificate stored before certificates were recorded is the row
-// "certificate" of the seal partition; it comes first.
+// find the version new at once. A certificate stored before certificates
+// were recorded is the row "certificate" of the seal partition: it is served
+// only while no certificate is recorded (the first seal records it), so
+// that a row written there later cannot become the first certificate.
 const certificatePfx = "cert~"
 
 // AuditCertificates returns the audit key's certificates in the order they
-// were first used.
+// were recorded; before any is, the one stored before certificates were
+// recorded, if any.
 func (s *Store) AuditCertificates(ctx context.Context) ([]keyserver.AuditCertificate, error) {
 	rows, err := queryAll(ctx, s.audit, rangeFilter(chainPartition(auditlog.AuditKeyChain), certificatePfx), "reading the audit certificates")
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].num("Seq") < rows[j].num("Seq") })
-	var out []keyserver.AuditCertificate
-	legacy, err := s.legacyCertificate(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if legacy != nil {
-		out = append(out, *legacy)
-	}
-	for _, r := range rows {
-		c := keyserver.AuditCertificate{PEM: r.str("Certificate"), SHA256: r.str("SHA256"), HSMKey: r.str("HSMKey"), Record: r.str("Record")}
-		if legacy != nil && c.SHA256 == legacy.SHA256 {
-			out[0] = c
-			continue
+	if len(rows) == 0 {
+		legacy, err := s.legacyCertificate(ctx)
+		if err != nil || legacy == nil {
+			return nil, err
 		}
-		out = append(out, c)
+		return []keyserver.AuditCertificate{*legacy}, nil
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].num("Seq") < rows[j].num("Seq") })
+	out := make([]keyserver.AuditCertificate, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, keyserver.AuditCertificate{PEM: r.str("Certificate"), SHA256: r.str("SHA256"), HSMKey: r.str("HSMKey"), Record: r.str("Record")})
 	}
 	return out, nil
 }
