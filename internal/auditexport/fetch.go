@@ -129,4 +129,3 @@ func fetchRecords(ctx context.Context, src Source, since time.Time, event string
 		page = p.Next
 	}
 }
-

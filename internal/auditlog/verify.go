@@ -108,7 +108,7 @@ type Report struct {
 	// that every anchor (at least one) named it.
 	First    Hash
 	Anchored bool
-	Latest       *Checkpoint // the latest checkpoint that verified, if any
+	Latest   *Checkpoint // the latest checkpoint that verified, if any
 }
 
 // OK reports whether nothing was found wrong.
