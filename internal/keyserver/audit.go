@@ -58,8 +58,17 @@ func (ev *AuditEvent) Chain() string {
 
 // Record is ev as an audit record of chain, before it is chained.
 func (ev *AuditEvent) Record(chain string) auditlog.Record {
-	return auditlog.Record{Chain: chain, Time: ev.Time, Event: ev.Action, ActorIssuer: ev.Actor.Issuer, ActorSubject: ev.Actor.Subject, ActorKind: ev.Actor.Kind.String(),
+	return auditlog.Record{Chain: chain, Time: ev.Time, Event: ev.Action, ActorIssuer: ev.Actor.Issuer, ActorSubject: ev.Actor.Subject, ActorKind: actorKind(ev.Actor),
 		OperationID: ev.OperationID, KeyID: ev.KeyID, Target: ev.Target, Digest: ev.Digest, Result: ev.Result, Detail: ev.Detail}
+}
+
+// actorKind is a record's actor kind: empty, like its issuer and subject,
+// when the Keyserver itself acted (upkeep, the audit key), else person or app.
+func actorKind(p Principal) string {
+	if p.Issuer == "" && p.Subject == "" {
+		return ""
+	}
+	return p.Kind.String()
 }
 
 // EventOf reads a record back as an event.

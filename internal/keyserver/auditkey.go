@@ -40,8 +40,9 @@ func (s *Service) AuditCertificates(ctx context.Context) ([]AuditCertificate, er
 // auditSigner returns the signer and certificate of the next checkpoint:
 // the audit key's current version and its certificate, recorded first if it
 // is new. Until the record introducing a later version's certificate is
-// sealed, the version before it signs, so that a verifier meets the record
-// before any checkpoint naming the certificate.
+// sealed, the version of the newest certificate whose record is sealed
+// signs, so that a verifier meets the record before any checkpoint naming
+// the certificate.
 func (s *Service) auditSigner(ctx context.Context) (ContextSigner, *x509.Certificate, error) {
 	ref := s.AuditKey
 	if p, ok := s.HSM.(KeyPinner); ok {
@@ -54,34 +55,47 @@ func (s *Service) auditSigner(ctx context.Context) (ContextSigner, *x509.Certifi
 	if err != nil {
 		return nil, nil, err
 	}
-	certs, i, err := s.recordAuditCertificate(ctx, ref, signer)
+	heads, err := s.Trail.SealedHeads(ctx, []string{auditlog.AuditKeyChain})
+	if err != nil {
+		return nil, nil, auditErr(err, "Reading the sealed audit certificates")
+	}
+	sealed := heads[auditlog.AuditKeyChain].Seq
+	certs, i, err := s.recordAuditCertificate(ctx, ref, signer, sealed)
 	if err != nil {
 		return nil, nil, err
 	}
+	if j := signingCertificate(certs[:i+1], sealed); j < i {
+		prev := certs[j]
+		old, err := s.HSM.Open(ctx, prev.HSMKey)
+		if err != nil || prev.HSMKey == "" {
+			return nil, nil, Wrap(EUNAVAILABLE, err, "The audit key has a new version (%s); version %q, which signed the checkpoints so far, cannot sign the checkpoint that introduces it. Keep the old version enabled until a checkpoint names the new one.", ref, prev.HSMKey)
+		}
+		signer, i = old, j
+	}
 	cert, err := parseCertificate(certs[i].PEM)
-	if err != nil || i == 0 {
-		return signer, cert, err
-	}
-	_, seq, err := auditlog.ParseRecordID(certs[i].Record)
 	if err != nil {
-		return nil, nil, Wrap(EINTERNAL, err, "The audit certificate %s names no record.", certs[i].SHA256)
+		return nil, nil, Wrap(EINTERNAL, err, "The stored audit certificate %s is unreadable.", certs[i].SHA256)
 	}
-	heads, err := s.Trail.SealedHeads(ctx, []string{auditlog.AuditKeyChain})
-	if err != nil || heads[auditlog.AuditKeyChain].Seq >= seq {
-		return signer, cert, auditErr(err, "Reading the sealed audit certificates")
+	return signer, cert, nil
+}
+
+// signingCertificate returns which of certs signs checkpoints while the
+// auditkey chain is sealed up to record sealed: the newest whose record is
+// sealed, or the first (trusted as given, it needs no record).
+func signingCertificate(certs []AuditCertificate, sealed uint64) int {
+	for j := len(certs) - 1; j > 0; j-- {
+		if _, seq, err := auditlog.ParseRecordID(certs[j].Record); err == nil && seq <= sealed {
+			return j
+		}
 	}
-	prev := certs[i-1]
-	old, err := s.HSM.Open(ctx, prev.HSMKey)
-	if err != nil || prev.HSMKey == "" {
-		return nil, nil, Wrap(EUNAVAILABLE, err, "The audit key has a new version (%s); version %q, which signed the checkpoints so far, cannot sign the checkpoint that introduces it. Keep the old version enabled until a checkpoint names the new one.", ref, prev.HSMKey)
-	}
-	cert, err = parseCertificate(prev.PEM)
-	return old, cert, err
+	return 0
 }
 
 // recordAuditCertificate returns the stored certificates and which is the
-// one of version ref, recording it (audit.key) if it is not.
-func (s *Service) recordAuditCertificate(ctx context.Context, ref string, signer ContextSigner) ([]AuditCertificate, int, error) {
+// one of version ref, recording it (audit.key) if it is not; sealed is how
+// far the auditkey chain is sealed.
+func (s *Service) recordAuditCertificate(ctx context.Context, ref string, signer ContextSigner, sealed uint64) ([]AuditCertificate, int, error) {
+	var last error
 	for attempt := 1; ; attempt++ {
 		certs, err := s.Trail.AuditCertificates(ctx)
 		if err != nil {
@@ -95,42 +109,44 @@ func (s *Service) recordAuditCertificate(ctx context.Context, ref string, signer
 			return certs, i, nil
 		}
 		if attempt == 3 {
-			return nil, 0, Errorf(EUNAVAILABLE, "The audit certificate of version %s could not be recorded; try again.", ref)
+			return nil, 0, Wrap(EUNAVAILABLE, last, "The audit certificate of version %s could not be recorded; try again.", ref)
 		}
 		var found *AuditCertificate
 		if i >= 0 {
 			found = &certs[i]
 		}
-		c, ev, err := s.newAuditCertificate(ctx, certs, found, ref, signer)
+		c, ev, err := s.newAuditCertificate(ctx, certs, found, ref, signer, sealed)
 		if err != nil {
 			return nil, 0, err
 		}
 		// Read again what was stored, or what another process stored first.
-		if _, err := s.Trail.AddAuditCertificate(ctx, c, ev); err != nil && !errors.Is(err, auditlog.ErrConflict) {
-			return nil, 0, auditErr(err, "Recording the audit certificate")
+		if _, last = s.Trail.AddAuditCertificate(ctx, c, ev); last != nil && !errors.Is(last, auditlog.ErrConflict) {
+			return nil, 0, auditErr(last, "Recording the audit certificate")
 		}
 	}
 }
 
-// certificateOf finds the stored certificate of pub; -1 when none is.
+// certificateOf finds the stored certificate of pub, a recorded one rather
+// than one stored before certificates were recorded; -1 when none is.
 func certificateOf(certs []AuditCertificate, pub crypto.PublicKey) (int, error) {
+	found := -1
 	for i := range certs {
 		cert, err := parseCertificate(certs[i].PEM)
 		if err != nil {
 			return -1, Wrap(EINTERNAL, err, "The stored audit certificate %s is unreadable.", certs[i].SHA256)
 		}
-		if samePublicKey(pub, cert.PublicKey) {
-			return i, nil
+		if samePublicKey(pub, cert.PublicKey) && (found < 0 || certs[found].Record == "") {
+			found = i
 		}
 	}
-	return -1, nil
+	return found, nil
 }
 
 // newAuditCertificate makes the certificate of version ref and its
 // audit.key record: found again when it was stored before certificates were
-// recorded, else self-signed for the first version and issued by the latest
-// certificate's version for a later one.
-func (s *Service) newAuditCertificate(ctx context.Context, certs []AuditCertificate, found *AuditCertificate, ref string, signer ContextSigner) (AuditCertificate, AuditEvent, error) {
+// recorded, else self-signed for the first version and, for a later one,
+// issued by the version that signs checkpoints (signingCertificate).
+func (s *Service) newAuditCertificate(ctx context.Context, certs []AuditCertificate, found *AuditCertificate, ref string, signer ContextSigner, sealed uint64) (AuditCertificate, AuditEvent, error) {
 	ev := AuditEvent{Time: s.now(), Action: ActionAuditKey, Result: "ok"}
 	var c AuditCertificate
 	var err error
@@ -144,7 +160,7 @@ func (s *Service) newAuditCertificate(ctx context.Context, certs []AuditCertific
 		}
 		ev.Detail = fmt.Sprintf("audit key version %s: the first certificate, self-signed", ref)
 	default:
-		issuer := certs[len(certs)-1]
+		issuer := certs[signingCertificate(certs, sealed)]
 		if c.PEM, err = s.issueAuditCertificate(ctx, issuer, ref, signer.Public()); err != nil {
 			return c, ev, err
 		}

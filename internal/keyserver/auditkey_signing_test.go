@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"testing"
 	"time"
 
@@ -47,10 +46,7 @@ func auditFixture(t *testing.T) (*fixture, *x509.Certificate) {
 	}
 	certs, err := f.svc.AuditCertificates(context.Background())
 	mustDo(t, err)
-	b, _ := pem.Decode([]byte(certs[0].PEM))
-	cert, err := x509.ParseCertificate(b.Bytes)
-	mustDo(t, err)
-	return f, cert
+	return f, mustParseCert(t, certs[0].PEM)
 }
 
 // An admin cannot register the audit key, in any version, as a signing key;
@@ -95,5 +91,25 @@ func TestSignRefusesAStoredAuditKey(t *testing.T) {
 		if keyserver.ErrorCode(err) != keyserver.EFORBIDDEN || f.hsm.SignCount() != signs {
 			t.Fatalf("hsmkey %s: Sign = %v after %d HSM signatures; want %s and none", hsmKey, err, f.hsm.SignCount()-signs, keyserver.EFORBIDDEN)
 		}
+	}
+}
+
+// The Keyserver itself writes audit.key records: issuer, subject and kind of
+// the actor are all empty (docs/AUDIT.md).
+func TestAuditKeyRecordHasNoActor(t *testing.T) {
+	f, cert := auditFixture(t)
+	var found bool
+	for _, s := range f.svc.Trail.(*keyserver.MemTrail).All() {
+		r := s.Record
+		if r.Chain != auditlog.AuditKeyChain {
+			continue
+		}
+		found = true
+		if r.ActorIssuer != "" || r.ActorSubject != "" || r.ActorKind != "" || r.Target != auditlog.CertificateHash(cert).String() {
+			t.Fatalf("audit.key record %s: actor %q %q %q, target %s", r.ID(), r.ActorIssuer, r.ActorSubject, r.ActorKind, r.Target)
+		}
+	}
+	if !found {
+		t.Fatal("no audit.key record")
 	}
 }
