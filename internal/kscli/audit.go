@@ -14,7 +14,7 @@ const auditHelp = `Usage: ks audit export [--since TIME] DIR
 
 export writes the Keyserver's audit log into DIR: every record dated TIME or
 later (RFC 3339, e.g. 2026-11-30T00:00:00Z; default: all), the older records
-that checkpoints sealed from 10 minutes before TIME on hold, and every record
+sealed by checkpoints signed after TIME minus 10 minutes, and every record
 introducing an audit certificate, every signed checkpoint with the records
 it sealed, the consistency proof between each two checkpoints, and the audit
 key's certificates (GET /api/audit/*, as an auditor). docs/AUDIT.md
