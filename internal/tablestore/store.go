@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -40,6 +41,8 @@ type Store struct {
 	wire     *wire
 	ledger   ledger
 	heads    chainHeads
+	journal  journal     // the records this process wrote, until sealed
+	indexed  atomic.Bool // the chains from before the index are listed
 }
 
 var (
