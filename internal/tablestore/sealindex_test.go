@@ -48,11 +48,11 @@ func (f *faults) RoundTrip(r *http.Request) (*http.Response, error) {
 // move, and the table clients to look at and change its rows directly.
 type sealStore struct {
 	*tablestore.Store
-	f            *faults
-	prefix       string
-	clock        time.Time
-	ops, audit   *aztables.Client
-	sealer       *auditlog.Sealer
+	f          *faults
+	prefix     string
+	clock      time.Time
+	ops, audit *aztables.Client
+	sealer     *auditlog.Sealer
 }
 
 func newSealStore(t *testing.T, prefix string) *sealStore {
