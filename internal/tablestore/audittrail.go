@@ -78,7 +78,11 @@ func sealedOfRow(r *row) (*auditlog.Sealed, error) {
 	return s, nil
 }
 
-// chainClient returns the table and partition of a chain's records.
+// chainClient returns the table and partition of a chain's records: the
+// one place that maps a chain's name to where it is kept. A new kind of
+// chain needs a case here and, before each of its records is written, the
+// index row that lists it for sealing (markChain, sealindex.go), unless
+// something else lists it (an open operation's o~ row).
 func (s *Store) chainClient(chain string) (*aztables.Client, string, error) {
 	if id, ok := strings.CutPrefix(chain, "op/"); ok {
 		if !keyserver.ValidID(id) {

@@ -210,3 +210,41 @@ func TestSealIndexCrashes(t *testing.T) {
 		}
 	})
 }
+
+// What a process wrote it seals without reading it back: a seal reads the
+// index, and for each listed chain its latest segment and its head row.
+func TestSealReadsTheHeadsNotTheRecords(t *testing.T) {
+	ss := newSealStore(t, "")
+	ctx := context.Background()
+	ss.seal(t)
+	op := mustOperation(t, ss.Store, 1)
+	for range 60 {
+		if err := ss.RecordEvent(ctx, op.ID, refusal(op.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := ss.f.rows.Load()
+	if n := ss.seal(t); n != 1 {
+		t.Fatalf("Seal = %d", n)
+	}
+	if rows := ss.f.rows.Load() - before; rows > 6 {
+		t.Fatalf("sealing 61 records this process wrote read %d rows; want the index, the checkpoint and two rows a chain", rows)
+	}
+	if recs, sealed := ss.verify(t); recs != 61 || sealed != 61 {
+		t.Fatalf("%d records, %d sealed", recs, sealed)
+	}
+	// Another process's records are read from the chain.
+	other := ss.process(t)
+	if n := other.seal(t); n != 0 {
+		t.Fatalf("Seal = %d", n)
+	}
+	if err := ss.RecordEvent(ctx, op.ID, refusal(op.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if n := other.seal(t); n != 1 {
+		t.Fatalf("Seal by another process = %d", n)
+	}
+	if recs, sealed := ss.verify(t); recs != 62 || sealed != 62 {
+		t.Fatalf("%d records, %d sealed", recs, sealed)
+	}
+}

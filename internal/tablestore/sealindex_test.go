@@ -1,6 +1,9 @@
 package tablestore_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -24,7 +27,7 @@ import (
 // transactions, deletions. It counts the requests and GETs it passes on.
 type faults struct {
 	auditInserts, indexBatches, deletes atomic.Bool
-	requests, gets                      atomic.Int64
+	requests, gets, rows                atomic.Int64
 	next                                http.RoundTripper
 }
 
@@ -38,10 +41,26 @@ func (f *faults) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, errors.New("crash: the process stopped")
 	}
 	f.requests.Add(1)
-	if r.Method == http.MethodGet {
-		f.gets.Add(1)
+	if r.Method != http.MethodGet {
+		return f.next.RoundTrip(r)
 	}
-	return f.next.RoundTrip(r)
+	f.gets.Add(1)
+	resp, err := f.next.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var page struct {
+		Value []json.RawMessage `json:"value"`
+	}
+	if err == nil && json.Unmarshal(body, &page) == nil && page.Value != nil {
+		f.rows.Add(int64(len(page.Value)))
+	} else {
+		f.rows.Add(1)
+	}
+	return resp, nil
 }
 
 // sealStore is a store on fresh tables with faults and a clock that tests
