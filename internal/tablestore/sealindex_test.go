@@ -2,13 +2,13 @@ package tablestore_test
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
