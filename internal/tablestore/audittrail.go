@@ -47,10 +47,49 @@ func checkpointRow(s *auditlog.Sealed) *row {
 	for i, l := range s.Leaves {
 		leaves[i] = leafJSON{l.Chain, l.Seq, l.Time.UTC().Format(recordTime), l.Hash.String()}
 	}
-	return newRow(sealPartition, checkpointRowKey(s.Checkpoint.N)).
+	r := newRow(sealPartition, checkpointRowKey(s.Checkpoint.N)).
 		set("Body", string(s.Checkpoint.Body())).
-		set("Signature", base64.StdEncoding.EncodeToString(s.Signature)).
-		setJSON("Leaves", leaves)
+		set("Signature", base64.StdEncoding.EncodeToString(s.Signature))
+	setLong(r, "Leaves", leaves)
+	return r
+}
+
+// maxPropertyChars is the most characters a string property holds
+// (64 KiB of UTF-16), less a margin.
+const maxPropertyChars = 30000
+
+// setLong writes v as JSON in property name and, when it is longer than a
+// property holds, the rest in name1, name2, ….
+func setLong(r *row, name string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("tablestore: encoding " + name + ": " + err.Error())
+	}
+	for i, s := 0, string(b); i == 0 || s != ""; i++ {
+		k := name
+		if i > 0 {
+			k = fmt.Sprintf("%s%d", name, i)
+		}
+		n := min(len(s), maxPropertyChars)
+		r.set(k, s[:n])
+		s = s[n:]
+	}
+}
+
+// long reads what setLong wrote.
+func long(r *row, name string, v any) error {
+	var b strings.Builder
+	b.WriteString(r.str(name))
+	for i := 1; r.str(fmt.Sprintf("%s%d", name, i)) != ""; i++ {
+		b.WriteString(r.str(fmt.Sprintf("%s%d", name, i)))
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(b.String()), v); err != nil {
+		return fmt.Errorf("decoding %s of row %s/%s: %w", name, r.PartitionKey, r.RowKey, err)
+	}
+	return nil
 }
 
 func sealedOfRow(r *row) (*auditlog.Sealed, error) {
@@ -63,7 +102,7 @@ func sealedOfRow(r *row) (*auditlog.Sealed, error) {
 		return nil, fmt.Errorf("checkpoint %d: signature: %w", cp.N, err)
 	}
 	var leaves []leafJSON
-	if err := r.json("Leaves", &leaves); err != nil {
+	if err := long(r, "Leaves", &leaves); err != nil {
 		return nil, err
 	}
 	s := &auditlog.Sealed{Checkpoint: *cp, Signature: sig, Leaves: make([]auditlog.Leaf, len(leaves))}

@@ -2,6 +2,7 @@ package tablestore_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,6 +246,35 @@ func TestSealReadsTheHeadsNotTheRecords(t *testing.T) {
 		t.Fatalf("Seal by another process = %d", n)
 	}
 	if recs, sealed := ss.verify(t); recs != 62 || sealed != 62 {
+		t.Fatalf("%d records, %d sealed", recs, sealed)
+	}
+}
+
+// A checkpoint of 200 leaves lists more than a string property holds; it is
+// written all the same, and read back whole.
+func TestFullCheckpointsAreWritten(t *testing.T) {
+	ss := newSealStore(t, "")
+	ctx := context.Background()
+	op := mustOperation(t, ss.Store, 1)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			for range 50 {
+				if err := ss.RecordEvent(ctx, op.ID, refusal(op.ID)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := ss.seal(t); n != 2 {
+		t.Fatalf("Seal = %d checkpoints, want 2 (200 leaves, then 51)", n)
+	}
+	cps, err := ss.Checkpoints(ctx, 1, 10)
+	if err != nil || len(cps) != 2 || len(cps[0].Leaves) != 200 {
+		t.Fatalf("Checkpoints = %d, %v", len(cps), err)
+	}
+	if recs, sealed := ss.verify(t); recs != 251 || sealed != 251 {
 		t.Fatalf("%d records, %d sealed", recs, sealed)
 	}
 }
