@@ -32,6 +32,8 @@ type Sealer struct {
 	Log         *slog.Logger
 	// Tiles caches verified tiles between runs; nil keeps none.
 	Tiles *TileCache
+	// Heads caches where chains stand in the tree between runs; nil keeps none.
+	Heads *HeadCache
 }
 
 // Seal writes the checkpoints that seal every record of the chains the
@@ -43,6 +45,9 @@ func (s *Sealer) Seal(ctx context.Context) (int, error) {
 	if s.Tiles == nil {
 		s.Tiles = &TileCache{}
 	}
+	if s.Heads == nil {
+		s.Heads = &HeadCache{}
+	}
 	latest, err := s.Store.LatestCheckpoint(ctx)
 	if errors.Is(err, ErrNotFound) {
 		latest, err = nil, nil
@@ -53,11 +58,17 @@ func (s *Sealer) Seal(ctx context.Context) (int, error) {
 	if err := s.storeTree(ctx, latest); err != nil {
 		return 0, err
 	}
+
 	pending, err := s.Store.PendingChains(ctx)
 	if err != nil {
 		return 0, err
 	}
-	leaves, complete, err := s.unsealed(ctx, pending)
+	var n uint64
+	if latest != nil {
+		n = latest.Checkpoint.N
+	}
+	s.Heads.at(n)
+	leaves, complete, err := s.unsealed(ctx, pending, n)
 	if err != nil {
 		return 0, err
 	}
@@ -76,9 +87,11 @@ func (s *Sealer) Seal(ctx context.Context) (int, error) {
 			return written, err
 		}
 		if err := s.Store.PutCheckpoint(ctx, sealed, st); err != nil {
+			s.Heads.reset()
 			return written, err
 		}
 		s.cacheTiles(st.Tiles)
+		s.Heads.advance(sealed.Checkpoint.N, st.Segments)
 		latest, leaves = sealed, rest
 		written++
 	}
@@ -184,7 +197,7 @@ func nextBatch(leaves []Leaf, size uint64) (batch, rest []Leaf) {
 
 // unsealed returns the records to seal, chain by chain in sequence order,
 // and which chains end sealed to their heads once they are.
-func (s *Sealer) unsealed(ctx context.Context, pending []Pending) ([]Leaf, map[string]bool, error) {
+func (s *Sealer) unsealed(ctx context.Context, pending []Pending, n uint64) ([]Leaf, map[string]bool, error) {
 	seen := map[string]bool{}
 	var chains []string
 	for _, p := range pending {
@@ -194,9 +207,16 @@ func (s *Sealer) unsealed(ctx context.Context, pending []Pending) ([]Leaf, map[s
 		}
 	}
 	sort.Strings(chains)
-	sealed, err := s.Store.SealedHeads(ctx, chains)
-	if err != nil {
-		return nil, nil, err
+	sealed, missing := s.Heads.split(chains)
+	if len(missing) > 0 {
+		read, err := s.Store.SealedHeads(ctx, missing)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Heads.add(n, missing, read)
+		for c, h := range read {
+			sealed[c] = h
+		}
 	}
 	var leaves []Leaf
 	complete := map[string]bool{}

@@ -15,6 +15,7 @@ import (
 // and the audit certificate.
 type auditState struct {
 	tiles   auditlog.TileCache
+	heads   auditlog.HeadCache
 	sealing sync.Mutex // one sealer at a time in this process
 	mu      sync.Mutex
 	cert    *x509.Certificate
@@ -58,7 +59,7 @@ func (s *Service) SealAudit(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	sealer := &auditlog.Sealer{Store: s.Trail, Signer: signer, Certificate: cert, Now: s.now, Log: s.log(), Tiles: &s.audit.tiles}
+	sealer := &auditlog.Sealer{Store: s.Trail, Signer: signer, Certificate: cert, Now: s.now, Log: s.log(), Tiles: &s.audit.tiles, Heads: &s.audit.heads}
 	s.audit.sealing.Lock()
 	defer s.audit.sealing.Unlock()
 	n, err := sealer.Seal(ctx)

@@ -248,6 +248,24 @@ func TestSealReadsTheHeadsNotTheRecords(t *testing.T) {
 	if recs, sealed := ss.verify(t); recs != 62 || sealed != 62 {
 		t.Fatalf("%d records, %d sealed", recs, sealed)
 	}
+	// The first process's memory of where chains stand is as of a
+	// checkpoint another one has since passed: it reads them again.
+	if err := ss.RecordEvent(ctx, op.ID, refusal(op.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if n := ss.seal(t); n != 1 {
+		t.Fatalf("Seal = %d", n)
+	}
+	if recs, sealed := ss.verify(t); recs != 63 || sealed != 63 {
+		t.Fatalf("%d records, %d sealed", recs, sealed)
+	}
+	before = ss.f.rows.Load()
+	if n := ss.seal(t); n != 0 {
+		t.Fatalf("Seal = %d", n)
+	}
+	if rows := ss.f.rows.Load() - before; rows > 5 {
+		t.Fatalf("a seal with nothing new read %d rows; want the checkpoint, the tree's mark, the chain's o~ and s~ rows and its head", rows)
+	}
 }
 
 // A checkpoint of 200 leaves lists more than a string property holds; it is

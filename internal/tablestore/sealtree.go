@@ -16,13 +16,13 @@ import (
 // The tree's rows, in partition "seal" of the audit table beside the
 // checkpoints, written in the checkpoint's transaction:
 //
-//	seg~<chain, base64url>~<MaxInt64-last>  records first..last of a chain sealed at leaves leaf.. (First, Last, Leaf, N, Hash)
+//	seg~<chain, base64url>~<MaxInt64-first> records first..last of a chain sealed at leaves leaf.. (First, Last, Leaf, N, Hash)
 //	tile~<level>~<n>                         tile n of a level of the tree (Data: its hashes, base64; the widest written)
 //	tree                                     N: the last checkpoint whose segments and tiles are stored
 //
 // A chain's latest segment, the first row of its range, is where the tree
-// holds it. A record's segment is the first row at or after the row key of
-// its sequence number.
+// holds it. A record's segment is the first row at or after the row key its
+// sequence number would have: the latest segment starting at or before it.
 const (
 	segmentPfx = "seg~"
 	tilePfx    = "tile~"
@@ -33,14 +33,14 @@ var _ auditlog.Store = (*Store)(nil)
 
 func segmentRange(chain string) string { return segmentPfx + encodeKey(chain) + "~" }
 
-func segmentRowKey(chain string, last uint64) string {
-	return segmentRange(chain) + fmt.Sprintf("%019d", math.MaxInt64-int64(last))
+func segmentRowKey(chain string, first uint64) string {
+	return segmentRange(chain) + fmt.Sprintf("%019d", math.MaxInt64-int64(first))
 }
 
 func tileRowKey(level int, n int64) string { return fmt.Sprintf("%s%02d~%015d", tilePfx, level, n) }
 
 func segmentRow(g auditlog.Segment) *row {
-	return newRow(sealPartition, segmentRowKey(g.Chain, g.Last)).set("Chain", g.Chain).
+	return newRow(sealPartition, segmentRowKey(g.Chain, g.First)).set("Chain", g.Chain).
 		set("First", aztables.EDMInt64(g.First)).set("Last", aztables.EDMInt64(g.Last)).
 		set("Leaf", aztables.EDMInt64(g.Leaf)).set("N", aztables.EDMInt64(g.N)).set("Hash", g.Hash.String())
 }

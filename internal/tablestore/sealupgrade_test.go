@@ -181,3 +181,45 @@ func TestProofsReadFewRowsAndCatchTamperedTiles(t *testing.T) {
 		t.Fatal("a proof was made over a tampered tile")
 	}
 }
+
+// Every record's segment gives its leaf: the leaf the checkpoints list.
+func TestSealedAtFindsEveryRecordsLeaf(t *testing.T) {
+	ss := newSealStore(t, "")
+	ctx := context.Background()
+	op := mustOperation(t, ss.Store, 1)
+	chain := auditlog.OperationChain(op.ID)
+	for round := range 3 {
+		for range 4 + round {
+			if err := ss.RecordEvent(ctx, op.ID, refusal(op.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustOperation(t, ss.Store, 1) // another chain between this one's runs
+		ss.seal(t)
+	}
+	cps, err := ss.Checkpoints(ctx, 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves []auditlog.Leaf
+	for _, c := range cps {
+		leaves = append(leaves, c.Leaves...)
+	}
+	found := 0
+	for i, l := range leaves {
+		if l.Chain != chain {
+			continue
+		}
+		seg, err := ss.SealedAt(ctx, chain, l.Seq)
+		if err != nil || seg.Leaf+l.Seq-seg.First != uint64(i) {
+			t.Fatalf("SealedAt(%s#%d) = %+v, %v; want leaf %d", chain, l.Seq, seg, err, i)
+		}
+		found++
+	}
+	if found != 16 {
+		t.Fatalf("%d records of the chain are sealed, want 16", found)
+	}
+	if _, err := ss.SealedAt(ctx, chain, 17); !errors.Is(err, auditlog.ErrNotFound) {
+		t.Fatalf("SealedAt past the sealed head = %v, want not found", err)
+	}
+}
