@@ -44,8 +44,8 @@ func (s *Service) AuditCertificate(ctx context.Context) (string, error) {
 	return pemText, auditErr(err, "Storing the audit certificate")
 }
 
-// SealAudit seals the records stored since the last run into signed
-// checkpoints; the upkeep job calls it. It returns the checkpoints written.
+// SealAudit seals the records of the chains the store's index lists into
+// signed checkpoints; the upkeep job calls it. It returns the checkpoints written.
 func (s *Service) SealAudit(ctx context.Context) (int, error) {
 	certPEM, err := s.AuditCertificate(ctx)
 	if err != nil {
