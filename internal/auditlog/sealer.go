@@ -82,6 +82,9 @@ func (s *Sealer) Seal(ctx context.Context) (int, error) {
 			size = latest.Checkpoint.Size
 		}
 		batch, rest := nextBatch(leaves, size)
+		if len(batch) == 0 && len(rest) > 0 {
+			return written, fmt.Errorf("no leaf fits in a checkpoint over a tree of %d leaves", size)
+		}
 		sealed, st, err := s.checkpoint(ctx, latest, batch)
 		if err != nil {
 			return written, err
