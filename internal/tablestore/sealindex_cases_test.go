@@ -296,3 +296,27 @@ func TestFullCheckpointsAreWritten(t *testing.T) {
 		t.Fatalf("%d records, %d sealed", recs, sealed)
 	}
 }
+
+// Two processes take turns on one chain: the sealer's memory of what it
+// wrote has gaps, and it reads what it lacks from the chain.
+func TestSealerFillsGapsInWhatItWrote(t *testing.T) {
+	ss := newSealStore(t, "")
+	other := ss.process(t)
+	ctx := context.Background()
+	op := mustOperation(t, ss.Store, 1)
+	for round := range 3 {
+		for i := range 7 {
+			w := ss.Store
+			if i%3 == round%3 {
+				w = other.Store
+			}
+			if err := w.RecordEvent(ctx, op.ID, refusal(op.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ss.seal(t)
+		if recs, sealed := ss.verify(t); recs != 1+7*(round+1) || sealed != recs {
+			t.Fatalf("round %d: %d records, %d sealed", round, recs, sealed)
+		}
+	}
+}
