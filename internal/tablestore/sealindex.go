@@ -24,8 +24,8 @@ import (
 //	s~<chain, base64url> any other chain that may hold unsealed records (Chain)
 //
 // An s~ row is written before a record goes to a chain whose owner is not
-// open: a refusal or event on a finished operation, a caller's chain, the
-// admin chain, any chain of another table. Finishing an operation writes
+// open: a refusal, event or update on a finished operation, a caller's
+// chain, the admin chain, any chain of another table. Finishing an operation writes
 // its s~ row with its d~ row, in one transaction, before its o~ row goes.
 // The sealer removes an s~ row, If-Match its ETag, only once, when it was
 // listed, the row had been quiet and the operation's o~ row gone for longer

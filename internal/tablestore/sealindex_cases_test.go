@@ -320,3 +320,33 @@ func TestSealerFillsGapsInWhatItWrote(t *testing.T) {
 		}
 	}
 }
+
+// An update that records something on an operation finished long ago (its
+// chain no longer listed) lists the chain first: a crash before the index
+// rows are settled after it strands nothing.
+func TestUpdateOfAFinishedOperationListsItsChain(t *testing.T) {
+	ss := newSealStore(t, "")
+	ctx := context.Background()
+	op := mustOperation(t, ss.Store, 1)
+	chain := auditlog.OperationChain(op.ID)
+	ss.cancel(t, op)
+	ss.seal(t)
+	ss.clock = time.Now().Add(11 * time.Minute)
+	ss.seal(t)
+	if ss.indexed(t)[chain] {
+		t.Fatal("the finished chain is still listed")
+	}
+	ss.f.indexBatches.Store(true)
+	_, err := ss.UpdateOperation(ctx, op.ID, func(o *keyserver.Operation) (*keyserver.Update, error) {
+		o.ExhaustedNoted = true
+		return &keyserver.Update{Audit: keyserver.AuditEvent{Time: ss.clock, Action: keyserver.ActionExhaust, OperationID: o.ID, Result: "ok"}}, nil
+	})
+	ss.f.indexBatches.Store(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss.seal(t)
+	if recs, sealed := ss.verify(t); recs != 3 || sealed != 3 {
+		t.Fatalf("%d records, %d sealed; want the update's record sealed", recs, sealed)
+	}
+}
