@@ -72,7 +72,7 @@ func run(o options) error {
 	}
 	logs := &serverLog{}
 	st, err := localstack.Start(ctx, localstack.Options{
-		Dir: o.dir, HandlerBinary: o.handler, HandlerOutput: logs, AzuritePort: azuritePort, UpkeepInterval: -1,
+		Dir: o.dir, HandlerBinary: o.handler, HandlerOutput: logs, AzuritePort: azuritePort,
 		TableEndpoint: proxyURL + "/" + azurite.AccountName,
 		Log:           slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
