@@ -30,7 +30,6 @@ type MemStore struct {
 	segments map[string][]Segment
 	tiles    map[[2]int64][]byte // (level, n) -> the widest data written
 	tree     uint64
-	certPEM  string
 }
 
 type memIndexRow struct {
@@ -207,6 +206,18 @@ func (m *MemStore) PutCheckpoint(_ context.Context, s *Sealed, st SealState) err
 	return nil
 }
 
+// PutOldCheckpoint writes a checkpoint as it was written before the tree
+// was stored beside it (no segments, no tiles), for tests.
+func (m *MemStore) PutOldCheckpoint(s *Sealed) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if uint64(len(m.cps))+1 != s.Checkpoint.N {
+		return ErrConflict
+	}
+	m.cps = append(m.cps, *s)
+	return nil
+}
+
 func (m *MemStore) PutTree(_ context.Context, n uint64, st SealState) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -255,22 +266,4 @@ func (m *MemStore) TamperTile(level int, n int64, at int) {
 	d := append([]byte(nil), m.tiles[k]...)
 	d[at] ^= 1
 	m.tiles[k] = d
-}
-
-func (m *MemStore) AuditCertificate(context.Context) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.certPEM == "" {
-		return "", ErrNotFound
-	}
-	return m.certPEM, nil
-}
-
-func (m *MemStore) PutAuditCertificate(_ context.Context, pem string) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.certPEM == "" {
-		m.certPEM = pem
-	}
-	return m.certPEM, nil
 }

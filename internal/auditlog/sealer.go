@@ -133,7 +133,7 @@ func (s *Sealer) checkpoint(ctx context.Context, latest *Sealed, batch []Leaf) (
 	if err != nil {
 		return nil, st, err
 	}
-	cp := &Checkpoint{N: 1, Size: g.size, Time: Normalize(s.Now())}
+	cp := &Checkpoint{N: 1, Size: g.size, Time: Normalize(s.Now()), Certificate: CertificateHash(s.Certificate)}
 	if prev != nil {
 		cp.N, cp.Prev = prev.N+1, prev.Hash()
 	}

@@ -88,9 +88,4 @@ type Store interface {
 	// PutTree stores the segments and tiles of checkpoint n, written before
 	// tiles were, then notes that the tree is stored through n.
 	PutTree(ctx context.Context, n uint64, st SealState) error
-	// AuditCertificate returns the audit key's certificate (PEM), or ErrNotFound.
-	AuditCertificate(ctx context.Context) (string, error)
-	// PutAuditCertificate stores the certificate unless one is stored, and
-	// returns the one stored.
-	PutAuditCertificate(ctx context.Context, pem string) (string, error)
 }

@@ -11,51 +11,24 @@ import (
 )
 
 // auditState is what the service keeps about the audit log between calls:
-// tiles verified against a signed root (the tree's hashes stay in storage)
-// and the audit certificate.
+// tiles verified against a signed root (the tree's hashes stay in storage),
+// where chains stand in the tree, and the audit certificates parsed.
 type auditState struct {
 	tiles   auditlog.TileCache
 	heads   auditlog.HeadCache
 	sealing sync.Mutex // one sealer at a time in this process
 	mu      sync.Mutex
-	cert    *x509.Certificate
-	certPEM string
-}
-
-// AuditCertificate returns the audit key's certificate (PEM), making and
-// storing a self-signed one with the audit key on first use.
-func (s *Service) AuditCertificate(ctx context.Context) (string, error) {
-	if s.Trail == nil || s.AuditKey == "" {
-		return "", Errorf(EUNAVAILABLE, "The audit trail is not configured.")
-	}
-	pemText, err := s.Trail.AuditCertificate(ctx)
-	if err == nil || !errors.Is(err, auditlog.ErrNotFound) {
-		return pemText, auditErr(err, "Reading the audit certificate")
-	}
-	signer, err := s.HSM.Open(ctx, s.AuditKey)
-	if err != nil {
-		return "", err
-	}
-	made, err := SelfSign(ctx, signer, "keyserver audit", s.now())
-	if err != nil {
-		return "", err
-	}
-	pemText, err = s.Trail.PutAuditCertificate(ctx, made)
-	return pemText, auditErr(err, "Storing the audit certificate")
+	certs   map[string]*x509.Certificate // by PEM
 }
 
 // SealAudit seals the records of the chains the store's index lists into
-// signed checkpoints; the upkeep job calls it. It returns the checkpoints written.
+// signed checkpoints; the upkeep job calls it. It returns the checkpoints
+// written. They are signed with the audit key's current version (auditkey.go).
 func (s *Service) SealAudit(ctx context.Context) (int, error) {
-	certPEM, err := s.AuditCertificate(ctx)
-	if err != nil {
-		return 0, err
+	if s.Trail == nil || s.AuditKey == "" {
+		return 0, Errorf(EUNAVAILABLE, "The audit trail is not configured.")
 	}
-	cert, err := parseCertificate(certPEM)
-	if err != nil {
-		return 0, Wrap(EINTERNAL, err, "The stored audit certificate is unreadable.")
-	}
-	signer, err := s.HSM.Open(ctx, s.AuditKey)
+	signer, cert, err := s.auditSigner(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -123,13 +96,14 @@ func (s *Service) storedCheckpoint(ctx context.Context, n uint64) (*auditlog.Sea
 }
 
 // signedCheckpoint reads checkpoint n (0: the latest) and checks its
-// signature, so that proofs are made against a root the audit key signed.
+// signature with the certificate it names (the first for a v1 body), so that
+// proofs are made against a root the audit key signed.
 func (s *Service) signedCheckpoint(ctx context.Context, n uint64) (*auditlog.Checkpoint, error) {
 	stored, err := s.storedCheckpoint(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := s.auditCert(ctx)
+	cert, err := s.checkpointCert(ctx, &stored.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -139,22 +113,30 @@ func (s *Service) signedCheckpoint(ctx context.Context, n uint64) (*auditlog.Che
 	return &stored.Checkpoint, nil
 }
 
-// auditCert returns the stored audit certificate, parsed once per PEM.
-func (s *Service) auditCert(ctx context.Context) (*x509.Certificate, error) {
-	pemText, err := s.Trail.AuditCertificate(ctx)
+// checkpointCert returns the stored certificate checkpoint cp names.
+func (s *Service) checkpointCert(ctx context.Context, cp *auditlog.Checkpoint) (*x509.Certificate, error) {
+	certs, err := s.Trail.AuditCertificates(ctx)
 	if err != nil {
-		return nil, auditErr(err, "Reading the audit certificate")
+		return nil, auditErr(err, "Reading the audit certificates")
 	}
 	s.audit.mu.Lock()
 	defer s.audit.mu.Unlock()
-	if s.audit.cert == nil || s.audit.certPEM != pemText {
-		cert, err := parseCertificate(pemText)
-		if err != nil {
-			return nil, Wrap(EINTERNAL, err, "The stored audit certificate is unreadable.")
+	for i, c := range certs {
+		cert := s.audit.certs[c.PEM]
+		if cert == nil {
+			if cert, err = parseCertificate(c.PEM); err != nil {
+				return nil, Wrap(EINTERNAL, err, "A stored audit certificate is unreadable.")
+			}
+			if s.audit.certs == nil || len(s.audit.certs) > 64 {
+				s.audit.certs = map[string]*x509.Certificate{}
+			}
+			s.audit.certs[c.PEM] = cert
 		}
-		s.audit.cert, s.audit.certPEM = cert, pemText
+		if cp.Certificate.IsZero() && i == 0 || !cp.Certificate.IsZero() && auditlog.CertificateHash(cert) == cp.Certificate {
+			return cert, nil
+		}
 	}
-	return s.audit.cert, nil
+	return nil, Errorf(EINTERNAL, "Checkpoint %d names an audit certificate that is not stored; verify the log.", cp.N)
 }
 
 // Inclusion is an inclusion proof of a record under a checkpoint.

@@ -79,8 +79,8 @@ func (s *Store) OperationEvents(ctx context.Context, opID string) ([]keyserver.A
 	return evs, nil
 }
 
-// AuditEvents returns the events of the admin and callers' chains dated on
-// the UTC day of day, oldest first.
+// AuditEvents returns the events of the admin chains and the callers'
+// chains dated on the UTC day of day, oldest first.
 func (s *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
 	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
 	var evs []keyserver.AuditEvent

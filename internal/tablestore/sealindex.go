@@ -181,15 +181,15 @@ func (s *Store) listOldChains(ctx context.Context) error {
 	} else if !errors.Is(err, auditlog.ErrNotFound) {
 		return err
 	}
-	filters := map[*aztables.Client]string{
-		s.ops: fmt.Sprintf("RowKey ge %s and RowKey lt %s%s", quote(recordPrefix), quote(prefixEnd(recordPrefix)), since),
-		s.audit: fmt.Sprintf("PartitionKey ge %s and PartitionKey lt %s and RowKey ge %s and RowKey lt %s%s",
-			quote(chainPartPrefix), quote(prefixEnd(chainPartPrefix)), quote(recordPrefix), quote(prefixEnd(recordPrefix)), since),
-	}
+	tables := append([]recordTable{
+		{s.ops, fmt.Sprintf("RowKey ge %s and RowKey lt %s", quote(recordPrefix), quote(prefixEnd(recordPrefix)))},
+		{s.audit, fmt.Sprintf("PartitionKey ge %s and PartitionKey lt %s and RowKey ge %s and RowKey lt %s",
+			quote(chainPartPrefix), quote(prefixEnd(chainPartPrefix)), quote(recordPrefix), quote(prefixEnd(recordPrefix)))},
+	}, s.adminRecordTables()...)
 	chains := map[string]bool{}
 	var actions []aztables.TransactionAction
-	for c, f := range filters {
-		rows, err := querySelect(ctx, c, f, "Chain", "listing the audit chains written before the index")
+	for _, t := range tables {
+		rows, err := querySelect(ctx, t.c, t.filter+since, "Chain", "listing the audit chains written before the index")
 		if err != nil {
 			return err
 		}
@@ -227,8 +227,9 @@ func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.Audit
 	return err
 }
 
-// RecordAudit writes ev as the next record of the admin chain or, for a
-// refusal, of its caller's chain, listing the chain first.
+// RecordAudit writes ev, a refusal that concerns no operation the caller
+// may read, as the next record of its caller's chain, listing the chain
+// first.
 func (s *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
 	chain := ev.Chain()
 	if !s.Unchained {

@@ -350,3 +350,24 @@ func TestUpdateOfAFinishedOperationListsItsChain(t *testing.T) {
 		t.Fatalf("%d records, %d sealed; want the update's record sealed", recs, sealed)
 	}
 }
+
+// An admin change lists its chain (in the keys, subjects or policies
+// table) before its transaction, so that it is sealed without any scan.
+func TestAdminChangesListTheirChains(t *testing.T) {
+	ss := newSealStore(t, "")
+	ctx := context.Background()
+	ss.seal(t) // lists the chains from before the index: none; never again
+	ev := keyserver.AuditEvent{Actor: requester, Action: keyserver.ActionAdminKey, Target: "k9", Result: "ok", Detail: "put key k9"}
+	if err := ss.PutKey(ctx, &keyserver.Key{KeyID: "k9", HSMKey: "https://vault.example/keys/k9", Enabled: true}, ev); err != nil {
+		t.Fatal(err)
+	}
+	if !ss.indexed(t)[auditlog.KeysChain] {
+		t.Fatal("an admin change did not list its chain")
+	}
+	if n := ss.seal(t); n != 1 {
+		t.Fatalf("Seal = %d, want 1", n)
+	}
+	if recs, sealed := ss.verify(t); recs != 1 || sealed != 1 {
+		t.Fatalf("%d records, %d sealed; want the admin record sealed", recs, sealed)
+	}
+}
