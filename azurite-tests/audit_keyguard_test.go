@@ -33,12 +33,17 @@ func TestAuditKeyIsNoSigningKey(t *testing.T) {
 		}
 	}
 
-	// A storage writer copies a key row, points it at the audit key and
-	// gives an app the orderer role of it.
+	// A storage writer copies a key row, points it at the audit key (with
+	// the audit key's own certificate, which anyone may read) and gives an
+	// app the orderer role of it.
+	mustSeal(t)
+	var certs auditwire.Key
+	mustDo(t, "GET", "/api/audit/key", admin, nil).mustDecode(t, http.StatusOK, &certs)
 	keys := tables(t, "Keys")
 	row := entity(t, keys, "key", "key2")
 	forged := uniqueName("forge")
 	row["RowKey"], row["KeyID"], row["HSMKey"], row["RequiredApprovals"] = forged, forged, auditKey, 0
+	row["Certificate"] = certs.Certificates[len(certs.Certificates)-1].Certificate
 	upsert(t, keys, row)
 	t.Cleanup(func() { remove(t, keys, "key", forged) })
 	orderer := mustSubject(t, uniqueName("orderer"), "orderer:"+forged)
