@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 	"keyserver/internal/tablestore"
 )
@@ -305,6 +306,7 @@ func TestTablestoreRecordAuditAndHealth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AuditEvents: %v", err)
 	}
+	ev.Time = auditlog.Normalize(ev.Time) // records keep microseconds
 	if len(evs) != 1 || evs[0] != ev {
 		t.Fatalf("AuditEvents = %+v, want [%+v]", evs, ev)
 	}
@@ -313,6 +315,7 @@ func TestTablestoreRecordAuditAndHealth(t *testing.T) {
 	if err := s.RecordEvent(ctx, op.ID, sign); err != nil {
 		t.Fatalf("RecordEvent: %v", err)
 	}
+	sign.Time = auditlog.Normalize(sign.Time)
 	if evs, err := s.OperationEvents(ctx, op.ID); err != nil || len(evs) != 2 || evs[1] != sign {
 		t.Fatalf("OperationEvents = %+v, %v; want create then %+v", evs, err, sign)
 	}

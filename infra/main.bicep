@@ -238,6 +238,35 @@ resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = if (!useManagedHsm) {
   }
 }
 
+// The audit key signs audit checkpoints (docs/AUDIT.md, KEYSERVER_AUDIT_KEY);
+// the Keyserver signs with it through the same Key Vault client as every
+// signature, under the signing role it holds on the vault.
+var auditKeyName = 'keyserver-audit'
+
+resource auditKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = if (!useManagedHsm) {
+  parent: keyVault
+  name: auditKeyName
+  properties: {
+    kty: 'EC-HSM'
+    curveName: 'P-256'
+    keyOps: ['sign', 'verify']
+  }
+}
+
+resource managedHsm 'Microsoft.KeyVault/managedHSMs@2023-07-01' existing = if (useManagedHsm) {
+  name: managedHsmName
+}
+
+resource auditHsmKey 'Microsoft.KeyVault/managedHSMs/keys@2023-07-01' = if (useManagedHsm) {
+  parent: managedHsm
+  name: auditKeyName
+  properties: {
+    kty: 'EC-HSM'
+    curveName: 'P-256'
+    keyOps: ['sign', 'verify']
+  }
+}
+
 var keyVaultUri = useManagedHsm ? 'https://${managedHsmName}.managedhsm.azure.net/' : keyVault!.properties.vaultUri
 
 // Every request to the vault, each signature included, goes to Log Analytics
@@ -494,6 +523,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'KEYSERVER_SIGN_TIMEOUT'
           value: '10s'
+        }
+        {
+          name: 'KEYSERVER_AUDIT_KEY'
+          value: '${keyVaultUri}keys/${auditKeyName}'
         }
         // The publisher's namespace and the notify trigger's identity connection.
         {

@@ -2,7 +2,8 @@
 // at each layer (SoftHSM over PKCS#11, the HSM fake's REST API, POST
 // /api/signorders through the handler); per request in handler CPU, table
 // calls and rows read, early and late in a long operation and for refusals;
-// and openssl through the PKCS#11 module against SoftHSM's own module. It
+// what the audit chain adds to a signature's table calls; and openssl
+// through the PKCS#11 module against SoftHSM's own module. It
 // prints rates, latency percentiles and ratios. `make bench` runs it.
 package main
 
@@ -42,7 +43,7 @@ func main() {
 	flag.IntVar(&o.uses, "uses", 1000, "uses of each of those operations")
 	flag.IntVar(&o.window, "window", 100, "signatures per operation in each measured window")
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients for the cost of a request")
-	flag.StringVar(&o.sections, "sections", "layers,cost,openssl", "which parts to run")
+	flag.StringVar(&o.sections, "sections", "layers,cost,audit,openssl", "which parts to run")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -94,6 +95,11 @@ func run(o options) error {
 	if slices.Contains(sections, "cost") {
 		c := &costRun{pid: st.HandlerPID(), tables: tables, clients: o.clients}
 		if err := costOfASignature(ctx, p, c, o.ops, o.uses, o.window, digest[:]); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(sections, "audit") {
+		if err := auditCost(ctx, st, o.n); err != nil {
 			return err
 		}
 	}

@@ -85,6 +85,11 @@ func (s *Server) routes() []route {
 		{Route: Route{"GET", "/api/admin/keys/{keyid}", false}, auth: s.getAdminKey},
 		{Route: Route{"PUT", "/api/admin/keys/{keyid}", false}, auth: s.putKey},
 		{Route: Route{"DELETE", "/api/admin/keys/{keyid}", false}, auth: s.deleteKey},
+		{Route: Route{"GET", "/api/audit", false}, auth: s.listAudit},
+		{Route: Route{"GET", "/api/audit/key", false}, auth: s.auditKey},
+		{Route: Route{"GET", "/api/audit/checkpoints/{n}", false}, auth: s.auditCheckpoint},
+		{Route: Route{"GET", "/api/audit/inclusion", false}, auth: s.auditInclusion},
+		{Route: Route{"GET", "/api/audit/consistency", false}, auth: s.auditConsistency},
 	}
 }
 

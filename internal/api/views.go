@@ -103,7 +103,7 @@ func viewSubject(sub *keyserver.Subject) Subject {
 }
 
 func viewSignResult(r *keyserver.SignResult) SignResult {
-	return SignResult{KeyID: r.KeyID, InputData: r.InputData, SignatureFormat: r.SignatureFormat, Result: r.Result}
+	return SignResult{KeyID: r.KeyID, InputData: r.InputData, SignatureFormat: r.SignatureFormat, Result: r.Result, AuditRecord: r.AuditRecord}
 }
 
 func (r *OperationRequest) domain() *keyserver.OperationRequest {

@@ -139,6 +139,8 @@ type SignResult struct {
 	InputData       string `json:"inputdata"`
 	SignatureFormat string `json:"signatureformat"`
 	Result          string `json:"result"`
+	// AuditRecord is the id of the signature's audit record (docs/AUDIT.md).
+	AuditRecord string `json:"auditrecord,omitempty"`
 }
 
 // Key is a key as GET /api/keys shows it; the HSM reference stays internal.

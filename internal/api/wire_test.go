@@ -36,7 +36,7 @@ func TestWireGolden(t *testing.T) {
 		{"admin-key", viewAdminKey(k)},
 		{"subject", viewSubject(goldenSubject())},
 		{"subject-noroles", viewSubject(&keyserver.Subject{Principal: p("bob")})},
-		{"sign-result", viewSignResult(&keyserver.SignResult{KeyID: "key1", InputData: "00ff", SignatureFormat: "asn1", Result: "a1b2"})},
+		{"sign-result", viewSignResult(&keyserver.SignResult{KeyID: "key1", InputData: "00ff", SignatureFormat: "asn1", Result: "a1b2", AuditRecord: "op/0123456789abcdef0123456789abcdef01234567#3"})},
 		{"health", Health{Status: "degraded", Dependencies: map[string]string{"tables": "ok", "hsm": "unavailable"}}},
 		{"error", Error{Error: keyserver.ENOTFOUND, Message: "Key \"x\" does not exist or is not yours to use.", RequestID: "0123abcd"}},
 		{"error-field", Error{Error: keyserver.EINVALID, Message: "kind must be person or app.", Field: "kind", RequestID: "0123abcd"}},

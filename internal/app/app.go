@@ -125,7 +125,7 @@ func (m *Main) build(ctx context.Context) (*api.Server, error) {
 		return nil, fmt.Errorf("KEYSERVER_TRUSTED_ISSUERS: %w", err)
 	}
 	svc := &keyserver.Service{
-		Ops: store, Keys: store, Subjects: store, Policies: store, Audit: store, Publisher: publisher,
+		Ops: store, Keys: store, Subjects: store, Policies: store, Audit: store, Trail: store, AuditKey: c.AuditKey, Publisher: publisher,
 		HSM: keyserver.Verified(hsm), Limits: c.Limits, BootstrapAdmins: c.BootstrapAdmins,
 		IssuerAliases: oidc.Aliases(c.Issuers), CacheTTL: c.CacheTTL, Now: m.Now, Log: m.Log,
 		PublicURL: c.PublicURL, Retention: c.Retention,

@@ -30,6 +30,7 @@ type Config struct {
 	Credential             string
 	KeyVaultCAFile         string
 	SignTimeout            time.Duration
+	AuditKey               string
 	ServiceBusNamespace    string
 	ServiceBusTopic        string
 	ServiceBusSubscription string
@@ -57,6 +58,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Limits:                 keyserver.DefaultLimits,
 		Credential:             env("KEYSERVER_KEYVAULT_CREDENTIAL"),
 		KeyVaultCAFile:         env("KEYSERVER_KEYVAULT_CA_FILE"),
+		AuditKey:               env("KEYSERVER_AUDIT_KEY"),
 		ServiceBusNamespace:    env(ServiceBusConnection + "__fullyQualifiedNamespace"),
 		ServiceBusTopic:        env("KEYSERVER_SERVICEBUS_TOPIC"),
 		ServiceBusSubscription: env("KEYSERVER_SERVICEBUS_SUBSCRIPTION"),

@@ -51,6 +51,7 @@ var Settings = []Setting{
 	{Name: "KEYSERVER_KEYVAULT_CREDENTIAL", Default: "managedidentity", Meaning: "`managedidentity`, `default` or `azurecli`", Azure: Infra, Local: true},
 	{Name: "KEYSERVER_KEYVAULT_CA_FILE", Meaning: "extra CA (PEM) trusted for the HSM; local fake only", Azure: LocalOnly, Local: true},
 	{Name: "KEYSERVER_SIGN_TIMEOUT", Default: "10s", Meaning: "overall deadline of one HSM signature, retries included", Azure: Infra, Local: true},
+	{Name: "KEYSERVER_AUDIT_KEY", Meaning: "the HSM key that signs audit checkpoints, `https://<vault>/keys/<name>` (EC P-256 or RSA; see [docs/AUDIT.md](AUDIT.md)); empty leaves the audit log unsealed", Azure: Infra, Local: true},
 	{Name: "KEYSERVER_SERVICEBUS__fullyQualifiedNamespace", Meaning: "`<ns>.servicebus.windows.net`: the namespace events are published to, and the notify function's identity connection `KEYSERVER_SERVICEBUS`. Empty runs an in-process stand-in for the topic that delivers to the channels and prints each event", Azure: Infra},
 	{Name: "KEYSERVER_SERVICEBUS_TOPIC", Default: "keyserver-events", Meaning: "the topic events are published to (and the notify function's `topicName`)", Azure: Infra},
 	{Name: "KEYSERVER_SERVICEBUS_SUBSCRIPTION", Default: "notify", Meaning: "the topic's subscription the notify function reads (its `subscriptionName`)", Azure: Infra},

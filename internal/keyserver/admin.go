@@ -50,10 +50,6 @@ func requireAdmin(c Caller) error {
 	return nil
 }
 
-func (s *Service) auditAdmin(ctx context.Context, c Caller, detail string) error {
-	return s.Audit.RecordAudit(ctx, AuditEvent{Time: s.now(), Actor: c.Principal, Action: ActionAdmin, Result: "ok", Detail: detail})
-}
-
 // Subject returns a registered subject; admin only.
 func (s *Service) Subject(ctx context.Context, c Caller, p Principal) (*Subject, error) {
 	if err := requireAdmin(c); err != nil {
@@ -95,11 +91,10 @@ func (s *Service) PutSubject(ctx context.Context, c Caller, sub *Subject) error 
 	if sub.Roles == nil {
 		sub.Roles = []string{}
 	}
-	if err := s.Subjects.PutSubject(ctx, sub); err != nil {
-		return err
-	}
-	s.subjects.forget(sub.Principal)
-	return s.auditAdmin(ctx, c, "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","))
+	defer s.subjects.forget(sub.Principal)
+	return s.adminChange(ctx, c, "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","), func() error {
+		return s.Subjects.PutSubject(ctx, sub)
+	})
 }
 
 // DeleteSubject removes a subject; admin only.
@@ -107,11 +102,10 @@ func (s *Service) DeleteSubject(ctx context.Context, c Caller, p Principal) erro
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	if err := s.Subjects.DeleteSubject(ctx, p); err != nil {
-		return err
-	}
-	s.subjects.forget(p)
-	return s.auditAdmin(ctx, c, "delete subject "+p.String())
+	defer s.subjects.forget(p)
+	return s.adminChange(ctx, c, "delete subject "+p.String(), func() error {
+		return s.Subjects.DeleteSubject(ctx, p)
+	})
 }
 
 // AdminKey returns any registered key; admin only.
@@ -169,11 +163,10 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 	if err := s.putChannels(ctx, k); err != nil {
 		return err
 	}
-	if err := s.Keys.PutKey(ctx, k); err != nil {
-		return err
-	}
-	s.forgetKey(k.KeyID)
-	return s.auditAdmin(ctx, c, fmt.Sprintf("put key %s hsmkey %s channels %d", k.KeyID, k.HSMKey, len(k.Channels)))
+	defer s.forgetKey(k.KeyID)
+	return s.adminChange(ctx, c, fmt.Sprintf("put key %s hsmkey %s channels %d", k.KeyID, k.HSMKey, len(k.Channels)), func() error {
+		return s.Keys.PutKey(ctx, k)
+	})
 }
 
 // putChannels sets k.Channels from what the admin gave: nil keeps the
@@ -202,11 +195,10 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, keyID string) error {
 	if err := ValidateKeyID(keyID); err != nil {
 		return err
 	}
-	if err := s.Keys.DeleteKey(ctx, keyID); err != nil {
-		return err
-	}
-	s.forgetKey(keyID)
-	return s.auditAdmin(ctx, c, "delete key "+keyID)
+	defer s.forgetKey(keyID)
+	return s.adminChange(ctx, c, "delete key "+keyID, func() error {
+		return s.Keys.DeleteKey(ctx, keyID)
+	})
 }
 
 // CheckCertificate parses a PEM certificate and checks it carries pub.

@@ -57,7 +57,7 @@ func TestPutKey(t *testing.T) {
 				t.Fatalf("stored certificate: %v", err)
 			}
 			evs := f.store.GlobalAudit()
-			if len(evs) != audits+1 || evs[len(evs)-1].Action != keyserver.ActionAdmin || !strings.Contains(evs[len(evs)-1].Detail, k.KeyID) {
+			if len(evs) != audits+1 || evs[len(evs)-1].Action != keyserver.ActionAdminKey || evs[len(evs)-1].Target != k.KeyID || !strings.Contains(evs[len(evs)-1].Detail, k.KeyID) {
 				t.Fatalf("audit events = %+v", evs[audits:])
 			}
 		})
@@ -116,6 +116,26 @@ func TestKeyFor(t *testing.T) {
 	keys, err = f.svc.KeysFor(ctx, f.mustCaller(t, "nobody"))
 	if err != nil || len(keys) != 0 {
 		t.Fatalf("KeysFor(nobody) = %d keys, %v; want none", len(keys), err)
+	}
+}
+
+// An admin change is recorded before it is made: when the record cannot be
+// written nothing changes, and a change that fails is recorded as failed.
+func TestAdminChangeIsRecordedFirst(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.mustCaller(t, "admin")
+	f.store.Fail("RecordAudit", keyserver.Errorf(keyserver.EUNAVAILABLE, "audit table down"))
+	wantCode(t, f.svc.DeleteKey(ctx, admin, "key1"), keyserver.EUNAVAILABLE)
+	f.store.Fail("RecordAudit", nil)
+	if _, err := f.store.Key(ctx, "key1"); err != nil {
+		t.Fatalf("key1 was deleted though its record could not be written: %v", err)
+	}
+	before := len(f.store.GlobalAudit())
+	wantCode(t, f.svc.DeleteKey(ctx, admin, "nokey"), keyserver.ENOTFOUND)
+	evs := f.store.GlobalAudit()[before:]
+	if len(evs) != 2 || evs[0].Result != "ok" || evs[1].Result != "failed: not_found" || evs[1].Action != keyserver.ActionAdminKey || evs[1].Target != "nokey" {
+		t.Fatalf("records of a failed delete = %+v; want the change, then its failure", evs)
 	}
 }
 

@@ -110,11 +110,10 @@ func (s *Service) PutPolicy(ctx context.Context, c Caller, p *Policy) error {
 	if to, ok := s.IssuerAliases[p.Issuer]; ok {
 		return Errorf(EINVALID, "Issuer %q names the same apps as %q, and its tokens act as that issuer's; give the policy issuer %q.", p.Issuer, to, to).On("issuer")
 	}
-	if err := s.Policies.PutPolicy(ctx, p); err != nil {
-		return err
-	}
-	s.policyCache.forget(struct{}{})
-	return s.auditAdmin(ctx, c, "put policy "+p.String())
+	defer s.policyCache.forget(struct{}{})
+	return s.adminChange(ctx, c, "put policy "+p.String(), func() error {
+		return s.Policies.PutPolicy(ctx, p)
+	})
 }
 
 // DeletePolicy removes a policy; admin only, audited.
@@ -125,11 +124,10 @@ func (s *Service) DeletePolicy(ctx context.Context, c Caller, id string) error {
 	if err := s.policyStore(id); err != nil {
 		return err
 	}
-	if err := s.Policies.DeletePolicy(ctx, id); err != nil {
-		return err
-	}
-	s.policyCache.forget(struct{}{})
-	return s.auditAdmin(ctx, c, "delete policy "+id)
+	defer s.policyCache.forget(struct{}{})
+	return s.adminChange(ctx, c, "delete policy "+id, func() error {
+		return s.Policies.DeletePolicy(ctx, id)
+	})
 }
 
 func (s *Service) policyStore(id string) error {

@@ -238,7 +238,10 @@ func TestPolicyChangesAreAuditedAndAdminOnly(t *testing.T) {
 	wantCode(t, err, keyserver.EFORBIDDEN)
 	wantCode(t, f.svc.DeletePolicy(ctx, f.mustCaller(t, "admin"), "github:octo/fw:main"), keyserver.ENOTFOUND)
 	evs := f.store.GlobalAudit()
-	if len(evs) != 2 || !strings.HasPrefix(evs[0].Detail, "put policy github:octo/fw:main issuer") || evs[1].Detail != "delete policy github:octo/fw:main" {
+	// The put and the delete, then the refused delete: recorded before it
+	// was tried, and its failure.
+	if len(evs) != 4 || !strings.HasPrefix(evs[0].Detail, "put policy github:octo/fw:main issuer") || evs[1].Detail != "delete policy github:octo/fw:main" ||
+		evs[0].Action != keyserver.ActionAdminPolicy || evs[0].Target != "github:octo/fw:main" || evs[3].Result != "failed: "+keyserver.ENOTFOUND {
 		t.Fatalf("audit = %+v", evs)
 	}
 }

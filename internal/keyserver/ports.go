@@ -13,6 +13,7 @@ type AuditEvent struct {
 	Action      string    `json:"action"`
 	OperationID string    `json:"operationid,omitempty"`
 	KeyID       string    `json:"keyid,omitempty"`
+	Target      string    `json:"target,omitempty"`
 	Digest      string    `json:"digest,omitempty"`
 	Result      string    `json:"result"`
 	Detail      string    `json:"detail,omitempty"`
@@ -29,6 +30,10 @@ const (
 	ActionExhaust = "operation.exhaust"
 	ActionSign    = "sign"
 	ActionAdmin   = "admin"
+	// Admin changes, by what they change.
+	ActionAdminKey     = "admin.key"
+	ActionAdminSubject = "admin.subject"
+	ActionAdminPolicy  = "admin.policy"
 )
 
 // Update is what a change to an operation writes besides the operation row:
@@ -55,6 +60,8 @@ type Reservation struct {
 	Seq int
 	// Token is the store's own handle, if it needs one.
 	Token string
+	// AuditRecord is set by CompleteUse to the id of the record it wrote.
+	AuditRecord string
 }
 
 // OperationFilter narrows ListOperations. The store may return more than

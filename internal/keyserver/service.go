@@ -13,8 +13,12 @@ type Service struct {
 	Keys     KeyStore
 	Subjects SubjectStore
 	// Policies keeps trust policies; nil means none.
-	Policies  PolicyStore
-	Audit     AuditLog
+	Policies PolicyStore
+	Audit    AuditLog
+	// Trail keeps the chained audit records and checkpoints; AuditKey is the
+	// HSM key that signs checkpoints.
+	Trail     AuditTrail
+	AuditKey  string
 	Publisher Publisher
 	HSM       KeyBackend
 	Limits    Limits
@@ -39,6 +43,7 @@ type Service struct {
 	keyList     ttlCache[struct{}, []*Key] // every key, for GET /api/keys
 	everyone    ttlCache[struct{}, []*Subject]
 	certKeys    certKeys
+	audit       auditState
 }
 
 func (s *Service) now() time.Time {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -119,6 +120,9 @@ func TestSignSucceeds(t *testing.T) {
 			}
 			if res.KeyID != o.KeyID || res.InputData != o.InputData || res.SignatureFormat != tt.format {
 				t.Fatalf("result = %+v", res)
+			}
+			if want := auditlog.RecordID(auditlog.OperationChain(op.ID), uint64(len(f.store.Events(op.ID)))); res.AuditRecord != want {
+				t.Fatalf("the result names audit record %q, want %q: the signature's", res.AuditRecord, want)
 			}
 			sig := mustDecode(t, o.InputFormat, res.Result)
 			if tt.size != 0 && len(sig) != tt.size {

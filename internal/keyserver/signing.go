@@ -32,6 +32,8 @@ type SignResult struct {
 	InputData       string
 	SignatureFormat string
 	Result          string
+	// AuditRecord is the id of the signature's audit record.
+	AuditRecord string
 }
 
 // Input paddings and signature formats of the wire protocol.

@@ -13,10 +13,11 @@ type UpkeepReport struct {
 	Expired     int
 	Reminded    int
 	Deleted     int
+	Sealed      int // audit checkpoints written
 }
 
 func (r UpkeepReport) String() string {
-	return fmt.Sprintf("republished %d, expired %d, reminded %d, deleted %d", r.Republished, r.Expired, r.Reminded, r.Deleted)
+	return fmt.Sprintf("republished %d, expired %d, reminded %d, deleted %d, sealed %d", r.Republished, r.Expired, r.Reminded, r.Deleted, r.Sealed)
 }
 
 // Upkeep limits: one run does at most this much of each kind of work; the
@@ -51,6 +52,11 @@ func (s *Service) Upkeep(ctx context.Context) (UpkeepReport, error) {
 	errs = append(errs, err)
 	if s.Retention > 0 {
 		r.Deleted, err = s.deleteFinished(ctx, up, now.Add(-s.Retention))
+		errs = append(errs, err)
+	}
+	// Sealing comes last, so that it seals what this run wrote too.
+	if s.Trail != nil && s.AuditKey != "" {
+		r.Sealed, err = s.SealAudit(ctx)
 		errs = append(errs, err)
 	}
 	return r, errors.Join(errs...)

@@ -169,6 +169,7 @@ func (c *Client) send(ctx context.Context, method, path string, hdr http.Header,
 		rd = bytes.NewReader(payload)
 	}
 	u := *c.Base
+	path, u.RawQuery, _ = strings.Cut(path, "?")
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	u.RawPath = ""
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)

@@ -40,6 +40,7 @@ Exit codes (every failure prints one line on stderr that says what to do):
   3 rejected or cancelled   9 not approved yet, uses spent, or an
   4 expired                   Idempotency-Key used for another request
   5 ks wait timed out      10 the Keyserver is unreachable or busy: retry
+                           11 ks audit verify: the audit log was changed
 `
 
 func mainHelp() string {

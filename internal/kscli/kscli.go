@@ -27,6 +27,7 @@ const (
 	ExitDenied       = 8  // not allowed, or no such key or operation
 	ExitRefused      = 9  // not approved yet, uses spent, or an Idempotency-Key used for another request
 	ExitUnavailable  = 10 // the Keyserver or its HSM cannot be reached or is busy; retry later
+	ExitTampered     = 11 // ks audit verify: the audit log was changed
 )
 
 // Env is what one run of ks sees of the world.
@@ -98,6 +99,7 @@ func init() {
 		{"sign", "sign files under the approved operation, writing FILE.sig", runSign},
 		{"verify", "verify FILE.sig files against a key's certificate", runVerify},
 		{"cert", "print a key's certificate as PEM", runCert},
+		{"audit", "export the audit log, or verify an export offline", runAudit},
 	}
 }
 

@@ -150,6 +150,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, fmt.Errorf("creating HSM key %s: %w", k.KeyID, err)
 		}
 	}
+	if _, _, err := st.HSM.EnsureKey(ctx, AuditKeySpec); err != nil {
+		return nil, fmt.Errorf("creating the audit key: %w", err)
+	}
 
 	st.handlerPort = handlerPort
 	st.HandlerURL = "http://localhost:" + strconv.Itoa(handlerPort)
@@ -216,6 +219,7 @@ func (st *Stack) handlerEnv(port int, tables, identityHeader string, signTimeout
 		"KEYSERVER_KEYVAULT_CREDENTIAL":         "managedidentity",
 		"KEYSERVER_KEYVAULT_CA_FILE":            st.CAFile,
 		"KEYSERVER_SIGN_TIMEOUT":                signTimeout.String(),
+		"KEYSERVER_AUDIT_KEY":                   st.HSMURL + "/keys/" + AuditKeySpec.Name,
 		"IDENTITY_ENDPOINT":                     st.AuthURL + "/msi/token",
 		"IDENTITY_HEADER":                       identityHeader,
 		"KEYSERVER_UI_ISSUER":                   st.AuthURL,

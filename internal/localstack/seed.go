@@ -30,6 +30,9 @@ var DemoKeys = []DemoKey{
 	{"key4", hsmfake.KeySpec{Name: "key4", Kty: "EC-HSM", Crv: "P-384"}, 1, "Demo key 4: EC P-384, 1 approver"},
 }
 
+// AuditKeySpec is the HSM key that signs audit checkpoints.
+var AuditKeySpec = hsmfake.KeySpec{Name: "audit", Kty: "EC-HSM", Crv: "P-256"}
+
 // seed registers the demo clients as apps and the demo people as people
 // (by their stable ids), and binds the demo keys to their HSM keys, leaving
 // keys that are already registered as they are.

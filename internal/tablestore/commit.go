@@ -46,7 +46,8 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 			}
 		}
 		owners := make([]*useRequest, len(actions)) // the request each action finishes, if any
-		actions, owners = s.finishing(opID, completes, actions, owners)
+		actions, owners = finishing(opID, completes, actions, owners)
+		evs, recorded := auditEvents(completes)
 		var noter *useRequest
 		var noted *keyserver.Update
 		if next != nil {
@@ -56,13 +57,21 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 				fail(completes, err)
 				return
 			}
+			if noted != nil {
+				evs = append(evs, noted.Audit) // the chain's next record after the completions'
+			}
 		}
-		if len(actions) == 0 {
+		if len(actions) == 0 && len(evs) == 0 {
 			return
 		}
-		etags, err := s.submit(ctx, actions)
+		etags, ids, err := s.submitRecorded(ctx, opID, actions, evs...)
 		if err == nil {
-			if next != nil && owners[0] == nil { // the op row was written
+			for i, c := range recorded {
+				if c.complete != nil {
+					c.complete.AuditRecord = ids[i]
+				}
+			}
+			if next != nil && len(owners) > 0 && owners[0] == nil { // the op row was written
 				if next.etag, next.at = etags[0], time.Now(); next.etag == "" {
 					next = nil // not known: read before the next write
 				}
@@ -133,7 +142,7 @@ func (s *Store) withCounts(ctx context.Context, opID string, next *opHead, batch
 		r.set("ExhaustedNoted", true)
 		var err error
 		n := len(actions)
-		if actions, err = s.appendEvents(actions, opID, noted.Audit, noted.Events); err != nil {
+		if actions, err = s.appendEvents(actions, opID, keyserver.AuditEvent{}, noted.Events); err != nil {
 			return nil, nil, nil, nil, err
 		}
 		for range actions[n:] {
@@ -200,26 +209,32 @@ func splitBatch(batch []*useRequest) (reserves, completes, again []*useRequest) 
 	return reserves, completes, again
 }
 
-// finishing appends the actions of completions and events: the deletion of
-// a completed use's reservation row and the audit event. owners records the
-// request of each action.
-func (s *Store) finishing(opID string, completes []*useRequest, actions []aztables.TransactionAction, owners []*useRequest) ([]aztables.TransactionAction, []*useRequest) {
+// finishing appends the deletion of each completed use's reservation row;
+// owners records the request of each action. The completions' audit records
+// follow every action (see auditEvents).
+func finishing(opID string, completes []*useRequest, actions []aztables.TransactionAction, owners []*useRequest) ([]aztables.TransactionAction, []*useRequest) {
 	for _, c := range completes {
-		var a []aztables.TransactionAction
 		if c.complete != nil {
-			a = []aztables.TransactionAction{{ActionType: aztables.TransactionTypeDelete, Entity: newRow(opID, reservationRowKey(c.keyID, c.complete.Seq)).marshal()}}
-		}
-		a, err := s.appendEvents(a, opID, c.ev, nil)
-		if err != nil {
-			c.err = err
-			continue
-		}
-		actions = append(actions, a...)
-		for range a {
+			actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: newRow(opID, reservationRowKey(c.keyID, c.complete.Seq)).marshal()})
 			owners = append(owners, c)
 		}
 	}
 	return actions, owners
+}
+
+// auditEvents returns the audit events of completions and recorded events, in
+// order, and the request of each: they become consecutive records of the
+// operation's chain in the transaction.
+func auditEvents(completes []*useRequest) ([]keyserver.AuditEvent, []*useRequest) {
+	var evs []keyserver.AuditEvent
+	var owners []*useRequest
+	for _, c := range completes {
+		if c.ev != (keyserver.AuditEvent{}) {
+			evs = append(evs, c.ev)
+			owners = append(owners, c)
+		}
+	}
+	return evs, owners
 }
 
 // grant decides each request of batch on h: a reservation, or a refusal

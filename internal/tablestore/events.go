@@ -8,6 +8,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -56,7 +57,7 @@ func auditFromRow(r *row) keyserver.AuditEvent {
 	}
 }
 
-// RecordEvent writes ev into the partition of operation opID.
+// RecordEvent writes ev as the next record of operation opID's chain.
 func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.AuditEvent) error {
 	if !keyserver.ValidID(opID) {
 		return opNotFound(opID)
@@ -65,26 +66,57 @@ func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.Audit
 	return err
 }
 
-// RecordAudit writes ev into the audit table, in the partition of its UTC day.
+// RecordAudit writes ev as the next record of the admin chain or, for a
+// refusal, of its caller's chain.
 func (s *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
-	if ev.Time.IsZero() {
-		ev.Time = s.now()
-	}
-	_, err := s.audit.AddEntity(ctx, s.auditRow(auditDay(ev.Time), ev).marshal(), nil)
-	return classify(err, "recording an audit event")
+	chain := ev.Chain()
+	_, err := s.insertRecord(ctx, s.audit, chainPartition(chain), chain, ev)
+	return err
 }
 
-// OperationEvents returns the audit events of operation opID, oldest first.
+// OperationEvents returns the audit events of operation opID, oldest
+// first: its chained records and any event rows written before records were
+// chained.
 func (s *Store) OperationEvents(ctx context.Context, opID string) ([]keyserver.AuditEvent, error) {
 	if !keyserver.ValidID(opID) {
 		return nil, opNotFound(opID)
 	}
-	return s.events(ctx, s.ops, opID, "reading the events of operation "+opID)
+	evs, err := s.events(ctx, s.ops, opID, "reading the events of operation "+opID)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.ChainRecords(ctx, auditlog.OperationChain(opID), 1)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		evs = append(evs, keyserver.EventOf(&r.Record))
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+	return evs, nil
 }
 
-// AuditEvents returns the events RecordAudit wrote on the UTC day of day, oldest first.
+// AuditEvents returns the events of the admin and callers' chains dated on
+// the UTC day of day, oldest first.
 func (s *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
-	return s.events(ctx, s.audit, auditDay(day), "reading the audit events of "+auditDay(day))
+	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
+	var evs []keyserver.AuditEvent
+	f := keyserver.AuditFilter{From: from, To: from.AddDate(0, 0, 1), Limit: 1000, Page: pageToken{Table: 1}.String()}
+	for {
+		recs, next, err := s.ListAudit(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			evs = append(evs, keyserver.EventOf(&r.Record))
+		}
+		if next == "" {
+			break
+		}
+		f.Page = next
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+	return evs, nil
 }
 
 func (s *Store) events(ctx context.Context, c *aztables.Client, pk, doing string) ([]keyserver.AuditEvent, error) {

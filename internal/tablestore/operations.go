@@ -31,7 +31,7 @@ func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 	}
 	r.setJSON(usesProperty, newUses(op))
 	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: r.marshal()}}
-	actions, err = s.appendEvents(actions, op.ID, ev, evs)
+	actions, err = s.appendEvents(actions, op.ID, keyserver.AuditEvent{}, evs)
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (s *Store) CreateOperation(ctx context.Context, op *keyserver.Operation, ev
 	if err := s.intend(ctx, op.ID, index, evs); err != nil {
 		return err
 	}
-	_, err = s.submit(ctx, actions)
+	_, _, err = s.submitRecorded(ctx, op.ID, actions, ev)
 	if status, _ := statusOf(err); status == http.StatusConflict {
 		s.retract(ctx, nil, evs) // the index rows are the existing operation's
 		return keyserver.Errorf(keyserver.ECONFLICT, "Operation %s already exists.", op.ID)
@@ -197,10 +197,10 @@ func (s *Store) update(ctx context.Context, op *keyserver.Operation, h *opHead, 
 		}
 		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: approvalRow(op.ID, a).marshal()})
 	}
-	if actions, err = s.appendEvents(append(actions, revoked...), op.ID, u.Audit, u.Events); err != nil {
+	if actions, err = s.appendEvents(append(actions, revoked...), op.ID, keyserver.AuditEvent{}, u.Events); err != nil {
 		return err
 	}
-	_, err = s.submit(ctx, actions)
+	_, _, err = s.submitRecorded(ctx, op.ID, actions, u.Audit)
 	s.ledger.forget(op.ID)
 	return err
 }

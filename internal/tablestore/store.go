@@ -25,6 +25,10 @@ import (
 type Store struct {
 	// Now is the clock used for audit events and uses without a time.
 	Now func() time.Time
+	// Unchained writes audit events as plain rows, as before they were
+	// chained: only for measuring what the chain costs (cmd/bench). The
+	// handler never sets it.
+	Unchained bool
 
 	svc      *aztables.ServiceClient
 	keys     *aztables.Client
@@ -35,6 +39,7 @@ type Store struct {
 	names    []string
 	wire     *wire
 	ledger   ledger
+	heads    chainHeads
 }
 
 var (

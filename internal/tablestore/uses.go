@@ -161,11 +161,7 @@ func (s *Store) release(ctx context.Context, opID string, ol *opLedger, r *useRe
 			{ActionType: aztables.TransactionTypeDelete, Entity: newRow(opID, reservationRowKey(r.keyID, r.release.Seq)).marshal()},
 			{ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag},
 		}
-		actions, err = s.appendEvents(actions, opID, r.ev, nil)
-		if err != nil {
-			return err
-		}
-		etags, err := s.submit(ctx, actions)
+		etags, _, err := s.submitRecorded(ctx, opID, actions, r.ev)
 		if err == nil {
 			next.etag, next.at = etags[1], time.Now()
 			if next.etag == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -96,6 +97,7 @@ func (m *Store) CompleteUseNoting(ctx context.Context, res *keyserver.Reservatio
 	}
 	r.uses[res.KeyID][res.Seq].spent = true
 	r.events = append(r.events, ev)
+	res.AuditRecord = auditlog.RecordID(auditlog.OperationChain(res.OperationID), uint64(len(r.events)))
 	if noted == nil || r.op.Closed() || r.op.ExhaustedNoted {
 		return nil, nil
 	}

@@ -1,0 +1,339 @@
+package tablestore
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"keyserver/internal/auditlog"
+	"keyserver/internal/keyserver"
+)
+
+// The sealer's rows live in partition "seal" of the audit table:
+// "cp~<MaxInt64-n>" for checkpoint n (the latest first), "head~<chain>" for
+// where each sealed chain stands, and "certificate" for the audit key's
+// certificate. A checkpoint and the heads it moves are written in one
+// transaction.
+const (
+	sealPartition  = "seal"
+	checkpointPfx  = "cp~"
+	sealedHeadPfx  = "head~"
+	certificateRow = "certificate"
+)
+
+var _ keyserver.AuditTrail = (*Store)(nil)
+
+func checkpointRowKey(n uint64) string {
+	return checkpointPfx + fmt.Sprintf("%019d", math.MaxInt64-int64(n))
+}
+
+func sealedHeadRowKey(chain string) string {
+	return sealedHeadPfx + strings.ReplaceAll(chain, "/", "~")
+}
+
+// leafJSON is a leaf as a checkpoint row lists it.
+type leafJSON struct {
+	C string `json:"c"`
+	S uint64 `json:"s"`
+	T string `json:"t"`
+	H string `json:"h"`
+}
+
+func checkpointRow(s *auditlog.Sealed, scanFrom time.Time) *row {
+	leaves := make([]leafJSON, len(s.Leaves))
+	for i, l := range s.Leaves {
+		leaves[i] = leafJSON{l.Chain, l.Seq, l.Time.UTC().Format(recordTime), l.Hash.String()}
+	}
+	return newRow(sealPartition, checkpointRowKey(s.Checkpoint.N)).
+		set("Body", string(s.Checkpoint.Body())).
+		set("Signature", base64.StdEncoding.EncodeToString(s.Signature)).
+		setJSON("Leaves", leaves).
+		set("ScanFrom", scanFrom.UTC().Format(recordTime))
+}
+
+func sealedOfRow(r *row) (*auditlog.Sealed, time.Time, error) {
+	cp, err := auditlog.ParseBody([]byte(r.str("Body")))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("checkpoint row %s: %w", r.RowKey, err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(r.str("Signature"))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("checkpoint %d: signature: %w", cp.N, err)
+	}
+	var leaves []leafJSON
+	if err := r.json("Leaves", &leaves); err != nil {
+		return nil, time.Time{}, err
+	}
+	s := &auditlog.Sealed{Checkpoint: *cp, Signature: sig, Leaves: make([]auditlog.Leaf, len(leaves))}
+	for i, l := range leaves {
+		h, err := auditlog.ParseHash(l.H)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("checkpoint %d, leaf %d: %w", cp.N, i, err)
+		}
+		t, _ := time.Parse(recordTime, l.T)
+		s.Leaves[i] = auditlog.Leaf{Chain: l.C, Seq: l.S, Time: t, Hash: h}
+	}
+	scan, _ := time.Parse(recordTime, r.str("ScanFrom"))
+	return s, scan, nil
+}
+
+// NewRecords scans both tables for record rows changed at since or later.
+// Table Storage keeps no index on Timestamp: this reads through the tables
+// server-side, once per seal.
+func (s *Store) NewRecords(ctx context.Context, since time.Time) ([]auditlog.Stored, error) {
+	ts := ""
+	if !since.IsZero() {
+		ts = " and Timestamp ge " + filterTime(since)
+	}
+	opsRows, err := queryAll(ctx, s.ops, fmt.Sprintf("RowKey ge %s and RowKey lt %s%s", quote(recordPrefix), quote(prefixEnd(recordPrefix)), ts), "scanning for new audit records")
+	if err != nil {
+		return nil, err
+	}
+	auditRows, err := queryAll(ctx, s.audit, fmt.Sprintf("PartitionKey ge %s and PartitionKey lt %s and RowKey ge %s and RowKey lt %s%s",
+		quote(chainPartPrefix), quote(prefixEnd(chainPartPrefix)), quote(recordPrefix), quote(prefixEnd(recordPrefix)), ts), "scanning for new audit records")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auditlog.Stored, 0, len(opsRows)+len(auditRows))
+	for _, r := range append(opsRows, auditRows...) {
+		out = append(out, storedOfRow(r))
+	}
+	return out, nil
+}
+
+// chainClient returns the table and partition of a chain's records.
+func (s *Store) chainClient(chain string) (*aztables.Client, string, error) {
+	if id, ok := strings.CutPrefix(chain, "op/"); ok {
+		if !keyserver.ValidID(id) {
+			return nil, "", keyserver.Errorf(keyserver.ENOTFOUND, "Audit chain %q does not exist.", chain)
+		}
+		return s.ops, id, nil
+	}
+	return s.audit, chainPartition(chain), nil
+}
+
+// ChainRecords returns the records of chain from position from on, by row.
+func (s *Store) ChainRecords(ctx context.Context, chain string, from uint64) ([]auditlog.Stored, error) {
+	c, pk, err := s.chainClient(chain)
+	if err != nil {
+		return nil, err
+	}
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", quote(pk), quote(recordPrefix), quote(recordRowKey(max(from, 1))))
+	rows, err := queryAll(ctx, c, filter, "reading audit chain "+chain)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auditlog.Stored, len(rows))
+	for i, r := range rows {
+		out[len(rows)-1-i] = storedOfRow(r) // rows come latest first
+	}
+	return out, nil
+}
+
+// SealedHeads reads the sealed head of each chain named.
+func (s *Store) SealedHeads(ctx context.Context, chains []string) (map[string]auditlog.Head, error) {
+	out := map[string]auditlog.Head{}
+	for _, c := range chains {
+		resp, err := s.audit.GetEntity(ctx, sealPartition, sealedHeadRowKey(c), nil)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, classify(err, "reading the sealed head of "+c)
+		}
+		r, err := parseRow(resp.Value)
+		if err != nil {
+			return nil, err
+		}
+		h, err := auditlog.ParseHash(r.str("Hash"))
+		if err != nil {
+			return nil, fmt.Errorf("sealed head of %s: %w", c, err)
+		}
+		out[c] = auditlog.Head{Seq: uint64(r.num("Seq")), Hash: h}
+	}
+	return out, nil
+}
+
+// LatestCheckpoint reads the first checkpoint row: the latest.
+func (s *Store) LatestCheckpoint(ctx context.Context) (*auditlog.Sealed, time.Time, error) {
+	filter := rangeFilter(sealPartition, checkpointPfx)
+	pager := s.audit.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr[int32](1)})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, time.Time{}, classify(err, "reading the latest checkpoint")
+		}
+		if len(page.Entities) > 0 {
+			r, err := parseRow(page.Entities[0])
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			return sealedOfRow(r)
+		}
+	}
+	return nil, time.Time{}, auditlog.ErrNotFound
+}
+
+// Checkpoints reads up to limit checkpoints from number from on.
+func (s *Store) Checkpoints(ctx context.Context, from uint64, limit int) ([]auditlog.Sealed, error) {
+	from = max(from, 1)
+	last := from + uint64(limit) - 1
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", quote(sealPartition), quote(checkpointRowKey(last)), quote(checkpointRowKey(from)))
+	rows, err := queryAll(ctx, s.audit, filter, "reading checkpoints")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auditlog.Sealed, 0, len(rows))
+	for i := len(rows) - 1; i >= 0; i-- {
+		sealed, _, err := sealedOfRow(rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *sealed)
+	}
+	return out, nil
+}
+
+// PutCheckpoint inserts the checkpoint and upserts the heads it moves, in
+// one transaction.
+func (s *Store) PutCheckpoint(ctx context.Context, sealed *auditlog.Sealed, st auditlog.SealState) error {
+	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: checkpointRow(sealed, st.ScanFrom).marshal()}}
+	for c, h := range st.Heads {
+		r := newRow(sealPartition, sealedHeadRowKey(c)).set("Chain", c).set("Seq", aztables.EDMInt64(h.Seq)).set("Hash", h.Hash.String())
+		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeUpdateReplace, Entity: r.marshal()})
+	}
+	_, err := s.audit.SubmitTransaction(ctx, actions, nil)
+	if status, _ := statusOf(err); status == http.StatusConflict {
+		return fmt.Errorf("checkpoint %d: %w", sealed.Checkpoint.N, auditlog.ErrConflict)
+	}
+	return classify(err, fmt.Sprintf("writing checkpoint %d", sealed.Checkpoint.N))
+}
+
+// AuditCertificate reads the stored audit certificate.
+func (s *Store) AuditCertificate(ctx context.Context) (string, error) {
+	resp, err := s.audit.GetEntity(ctx, sealPartition, certificateRow, nil)
+	if isNotFound(err) {
+		return "", auditlog.ErrNotFound
+	}
+	if err != nil {
+		return "", classify(err, "reading the audit certificate")
+	}
+	r, err := parseRow(resp.Value)
+	if err != nil {
+		return "", err
+	}
+	return r.str("Certificate"), nil
+}
+
+// PutAuditCertificate stores pem unless a certificate is stored, and
+// returns the one stored.
+func (s *Store) PutAuditCertificate(ctx context.Context, pem string) (string, error) {
+	_, err := s.audit.AddEntity(ctx, newRow(sealPartition, certificateRow).set("Certificate", pem).marshal(), nil)
+	if status, _ := statusOf(err); status == http.StatusConflict {
+		return s.AuditCertificate(ctx)
+	}
+	return pem, classify(err, "storing the audit certificate")
+}
+
+// pageToken is where a listing stopped: the table (0 operations, 1 audit)
+// and Table Storage's continuation.
+type pageToken struct {
+	Table int    `json:"t"`
+	PK    string `json:"p,omitempty"`
+	RK    string `json:"r,omitempty"`
+}
+
+// ListAudit lists the records matching f: one partition when f names an
+// operation, else both tables.
+func (s *Store) ListAudit(ctx context.Context, f keyserver.AuditFilter) ([]auditlog.Stored, string, error) {
+	var tok pageToken
+	if f.Page != "" {
+		b, err := base64.RawURLEncoding.DecodeString(f.Page)
+		if err != nil || json.Unmarshal(b, &tok) != nil || tok.Table < 0 || tok.Table > 1 {
+			return nil, "", keyserver.Errorf(keyserver.EINVALID, "page is not a token a previous page gave.")
+		}
+	}
+	if f.OperationID != "" && !keyserver.ValidID(f.OperationID) {
+		return nil, "", nil
+	}
+	var out []auditlog.Stored
+	for len(out) < f.Limit && tok.Table <= 1 {
+		c, filter := s.auditListFilter(f, tok.Table)
+		if c == nil {
+			tok = pageToken{Table: tok.Table + 1}
+			continue
+		}
+		opts := &aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr(int32(f.Limit - len(out)))}
+		if tok.PK != "" {
+			opts.NextPartitionKey, opts.NextRowKey = &tok.PK, &tok.RK
+		}
+		page, err := c.NewListEntitiesPager(opts).NextPage(ctx)
+		if err != nil {
+			return nil, "", classify(err, "listing audit records")
+		}
+		for _, b := range page.Entities {
+			r, err := parseRow(b)
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(out, storedOfRow(r))
+		}
+		if page.NextPartitionKey != nil {
+			tok = pageToken{Table: tok.Table, PK: *page.NextPartitionKey}
+			if page.NextRowKey != nil {
+				tok.RK = *page.NextRowKey
+			}
+		} else {
+			tok = pageToken{Table: tok.Table + 1}
+		}
+	}
+	if tok.Table > 1 {
+		return out, "", nil
+	}
+	return out, tok.String(), nil
+}
+
+func (t pageToken) String() string {
+	b, _ := json.Marshal(t)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// auditListFilter is the OData filter of f on table t (0 operations, 1
+// audit); a nil client when t can hold no match.
+func (s *Store) auditListFilter(f keyserver.AuditFilter, t int) (*aztables.Client, string) {
+	var parts []string
+	c := s.ops
+	switch {
+	case t == 0 && f.OperationID != "":
+		parts = append(parts, "PartitionKey eq "+quote(f.OperationID))
+	case t == 1 && f.OperationID != "":
+		return nil, ""
+	case t == 1:
+		c = s.audit
+		parts = append(parts, "PartitionKey ge "+quote(chainPartPrefix), "PartitionKey lt "+quote(prefixEnd(chainPartPrefix)))
+	}
+	parts = append(parts, "RowKey ge "+quote(recordPrefix), "RowKey lt "+quote(prefixEnd(recordPrefix)))
+	if !f.From.IsZero() {
+		parts = append(parts, "Time ge "+quote(auditlog.Normalize(f.From).Format(recordTime)))
+	}
+	if !f.To.IsZero() {
+		parts = append(parts, "Time lt "+quote(auditlog.Normalize(f.To).Format(recordTime)))
+	}
+	for name, v := range map[string]string{"KeyID": f.KeyID, "Event": f.Event} {
+		if v != "" {
+			parts = append(parts, name+" eq "+quote(v))
+		}
+	}
+	if f.Subject != "" {
+		parts = append(parts, "(ActorSubject eq "+quote(f.Subject)+" or Target eq "+quote(f.Subject)+")")
+	}
+	return c, strings.Join(parts, " and ")
+}
