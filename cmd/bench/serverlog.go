@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -32,11 +34,14 @@ func (l *serverLog) Write(p []byte) (int, error) {
 			break
 		}
 		var line struct {
-			Msg, Method, Path string
-			DurationMS        float64 `json:"duration_ms"`
+			Level, Msg, Method, Path string
+			DurationMS               float64 `json:"duration_ms"`
 		}
 		if json.Unmarshal(l.partial[:i], &line) == nil && line.Msg == "request" {
 			l.requests = append(l.requests, served{line.Method, line.Path, time.Duration(line.DurationMS * float64(time.Millisecond))})
+		}
+		if line.Level == "WARN" || line.Level == "ERROR" { // shown: a figure beside one is suspect
+			fmt.Fprintf(os.Stderr, "handler: %s\n", l.partial[:i])
 		}
 		l.partial = l.partial[i+1:]
 	}

@@ -3,7 +3,9 @@ package tablestore
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -217,6 +219,9 @@ func (s *Store) notHeld(ctx context.Context, res *keyserver.Reservation) error {
 	return keyserver.Errorf(keyserver.ECONFLICT, "Use %d of key %q in operation %s is no longer reserved.", res.Seq, res.KeyID, res.OperationID)
 }
 
+// nonce is a random value that tells one row from another written alike.
+func nonce() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
 func checkReservation(res *keyserver.Reservation) error {
 	if !keyserver.ValidID(res.OperationID) || keyserver.ValidateKeyID(res.KeyID) != nil || res.Seq < 1 {
 		return keyserver.Errorf(keyserver.EINVALID, "The reservation is malformed.")
@@ -228,7 +233,8 @@ func (s *Store) reservationRow(res *keyserver.Reservation) *row {
 	return newRow(res.OperationID, reservationRowKey(res.KeyID, res.Seq)).
 		set("KeyID", res.KeyID).
 		set("Seq", int32(res.Seq)).
-		setTime("Time", s.now())
+		setTime("Time", s.now()).
+		set("Txn", nonce()) // tells this row from one another process could have added instead
 }
 
 // getOpRow reads the op row alone.
