@@ -95,6 +95,11 @@ func opensslTimes(ctx context.Context, st *localstack.Stack, p *pipeline, logs *
 				for _, req := range logs.through(mark, "/api/signorders") {
 					server[r.name+" "+req.method+" "+req.path] = append(server[r.name+" "+req.method+" "+req.path], req.duration)
 					total += req.duration
+					if req.path == "/api/signorders" {
+						for step, d := range map[string]time.Duration{"reserve": req.reserve, "hsm": req.hsm, "complete": req.complete, "rest": req.duration - req.reserve - req.hsm - req.complete} {
+							server[r.name+" sign "+step] = append(server[r.name+" sign "+step], d)
+						}
+					}
 				}
 				server[r.name] = append(server[r.name], total)
 			}
@@ -114,6 +119,12 @@ func printOpenSSL(n int, wall, server map[string][]time.Duration) {
 	for _, path := range []string{"GET /api/keys", "POST /api/signorders"} {
 		if d := server["ks openssl "+path]; len(d) > 0 {
 			fmt.Printf("  %-52s %8.2f ms   %d of %d runs\n", "    "+path, ms(median(d)), len(d), n)
+		}
+	}
+	for _, step := range []struct{ key, name string }{{"reserve", "reserving the use (one transaction)"}, {"hsm", "the HSM signing, and checking the signature"},
+		{"complete", "completing the use (one transaction)"}, {"rest", "the rest (token, checks, JSON, log)"}} {
+		if d := server["ks openssl sign "+step.key]; len(d) > 0 {
+			fmt.Printf("  %-52s %8.2f ms\n", "      "+step.name, ms(median(d)))
 		}
 	}
 	fmt.Printf("  %-52s %8.2f ms   ratio %.2f\n", "  without the handler's time", ms(ks-srv), float64(ks-srv)/float64(soft))

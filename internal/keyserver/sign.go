@@ -81,10 +81,12 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		return nil, err
 	}
 	ev.Digest = hex.EncodeToString(plan.digest)
+	t0 := time.Now()
 	r, err := s.Ops.ReserveUse(ctx, op.ID, k.KeyID, g.MaxUsageCount)
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
 	sig, by, err := signAttributed(ctx, signer, plan.digest, plan.opts)
 	if err == nil {
 		err = s.certKeys.check(k, by, signer.Public())
@@ -98,6 +100,7 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		err = expired(op)
 	}
 	var noted []*Event
+	t2 := time.Now()
 	if err == nil {
 		ev.Result = "ok"
 		// A signature whose use is not recorded is not handed out.
@@ -107,8 +110,9 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		s.giveBack(ctx, r, ev, err)
 		return nil, err
 	}
+	took := SignSteps{Reserve: t1.Sub(t0), HSM: t2.Sub(t1), Complete: time.Since(t2)}
 	s.publish(context.WithoutCancel(ctx), op.ID, noted)
-	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig), AuditRecord: r.AuditRecord}, nil
+	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig), AuditRecord: r.AuditRecord, Took: took}, nil
 }
 
 // giveBack releases the use of a signature that is not handed out, with its
