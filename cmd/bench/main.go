@@ -109,7 +109,9 @@ func run(o options) error {
 		}
 	}
 	if slices.Contains(sections, "openssl") {
-		return opensslTimes(ctx, st, p, logs, o.dir, o.module, o.opensslRuns)
+		direct := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;TableEndpoint=http://127.0.0.1:%d/%s;",
+			azurite.AccountName, azurite.AccountKey, azuritePort, azurite.AccountName)
+		return opensslTimes(ctx, st, p, o.handler, direct, o.dir, o.module, o.opensslRuns)
 	}
 	return nil
 }
