@@ -40,7 +40,7 @@ func (l *losingAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // TestTablestoreSignersSurviveLostAnswers is the intermittent 409 of issue
-// 8: 32 signers of one operation, over two stores as two handler processes
+// 8: 48 signers of one operation, over four stores as four handler processes
 // would run, each reserving a use, "signing" and completing it, while
 // refusals are recorded in the same chain, and one transaction in seven
 // loses its answer after committing. A transaction tried again after its
@@ -48,7 +48,7 @@ func (l *losingAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
 // reserved", a use given twice, or a reservation leaked): every signer
 // completes its use, and the count ends exactly at the maximum.
 func TestTablestoreSignersSurviveLostAnswers(t *testing.T) {
-	const uses, signers = 240, 32
+	const uses, signers = 240, 48
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestTablestoreSignersSurviveLostAnswers(t *testing.T) {
 	prefix := "t" + hex.EncodeToString(b)
 	var faults []*losingAnswers
 	var stores []*tablestore.Store
-	for range 2 {
+	for range 4 {
 		f := &losingAnswers{every: 7}
 		s, err := tablestore.NewFromConnectionString(azuriteConn, prefix, tablestore.WithRoundTripper(func(rt http.RoundTripper) http.RoundTripper {
 			f.next = rt
@@ -128,7 +128,11 @@ func TestTablestoreSignersSurviveLostAnswers(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	refusals.Wait()
-	t.Logf("%d answers lost, %d uses completed", faults[0].lost.Load()+faults[1].lost.Load(), completed.Load())
+	var lost int64
+	for _, f := range faults {
+		lost += f.lost.Load()
+	}
+	t.Logf("%d answers lost, %d uses completed", lost, completed.Load())
 	if len(failures) > 0 {
 		t.Fatalf("%d signers failed; the first: %s", len(failures), failures[0])
 	}

@@ -46,7 +46,7 @@ func (l *serverLog) Write(p []byte) (int, error) {
 			l.requests = append(l.requests, served{line.Method, line.Path, fromMS(line.DurationMS), fromMS(line.ReserveMS), fromMS(line.HSMMS), fromMS(line.CompleteMS)})
 		}
 		if line.Level == "WARN" || line.Level == "ERROR" { // shown: a figure beside one is suspect
-			fmt.Fprintf(os.Stderr, "handler: %s\n", l.partial[:i])
+			fmt.Fprintf(os.Stderr, "handler: %.300s\n", l.partial[:i])
 		}
 		l.partial = l.partial[i+1:]
 	}
