@@ -33,7 +33,7 @@ func TestAuditTamperingIsCaught(t *testing.T) {
 		}
 	}
 	mustSeal(t)
-	mustSubject(t, uniqueName("audited"), "orderer:key1") // an admin change, in the admin chain
+	mustSubject(t, uniqueName("audited"), "orderer:key1") // an admin change, in its subject's chain
 	mustSeal(t)
 
 	env := auditorEnv(t)
@@ -147,7 +147,15 @@ func TestAuditTracesAModuleSignature(t *testing.T) {
 	mustAudit(t, requester, "/api/audit/checkpoints/"+strconv.FormatUint(inc.Checkpoint, 10), nil, &cp)
 	var key auditwire.Key
 	mustAudit(t, requester, "/api/audit/key", nil, &key)
-	cert, err := auditexport.ParseCertificate([]byte(key.Certificate))
+	// The checkpoint names the certificate that signed it (the first one
+	// until the audit key was rotated).
+	certPEM := key.Certificate
+	for _, c := range key.Certificates {
+		if c.SHA256 == cp.Certificate {
+			certPEM = c.Certificate
+		}
+	}
+	cert, err := auditexport.ParseCertificate([]byte(certPEM))
 	mustNil(t, err)
 	sealed, err := cp.Sealed()
 	mustNil(t, err)

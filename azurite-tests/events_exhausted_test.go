@@ -18,7 +18,7 @@ import (
 func signingWorld(t *testing.T) *eventWorld {
 	t.Helper()
 	w := newEventWorld(t)
-	if err := w.store.PutKey(context.Background(), &keyserver.Key{KeyID: "sign", HSMKey: "p256", Enabled: true}); err != nil {
+	if err := w.store.PutKey(context.Background(), &keyserver.Key{KeyID: "sign", HSMKey: "p256", Enabled: true}, keyserver.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	w.svc.HSM = keyserver.Verified(memhsm.New())

@@ -125,7 +125,7 @@ func newEventWorld(t *testing.T) *eventWorld {
 		t.Fatal(err)
 	}
 	for id, n := range map[string]int{"one": 1, "two": 2, "many": 8} {
-		if err := w.store.PutKey(ctx, &keyserver.Key{KeyID: id, HSMKey: "https://hsm.example/keys/" + id, RequiredApprovals: n, Enabled: true}); err != nil {
+		if err := w.store.PutKey(ctx, &keyserver.Key{KeyID: id, HSMKey: "https://hsm.example/keys/" + id, RequiredApprovals: n, Enabled: true}, keyserver.AuditEvent{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,7 +135,7 @@ func newEventWorld(t *testing.T) *eventWorld {
 		subjects = append(subjects, &keyserver.Subject{Principal: p, Name: "Approver " + p.Subject, Roles: []string{"approver:*"}})
 	}
 	for _, s := range subjects {
-		if err := w.store.PutSubject(ctx, s); err != nil {
+		if err := w.store.PutSubject(ctx, s, keyserver.AuditEvent{}); err != nil {
 			t.Fatal(err)
 		}
 	}

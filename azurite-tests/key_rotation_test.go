@@ -102,7 +102,7 @@ func TestKeyRotationUnpinnedKeyIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	legacy := &keyserver.Key{KeyID: keyID, HSMKey: st.HSMURL + "/keys/" + hsmName, Certificate: k.Certificate, Algorithm: k.Algorithm, KeyInfo: k.KeyInfo, Enabled: true}
-	if err := store.PutKey(ctx, legacy); err != nil {
+	if err := store.PutKey(ctx, legacy, keyserver.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	orderer := mustToken(t, "orderer-client")

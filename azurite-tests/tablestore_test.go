@@ -77,7 +77,7 @@ func TestTablestoreKeysRoundTrip(t *testing.T) {
 	s, ctx := mustTablestore(t), context.Background()
 	k := &keyserver.Key{KeyID: "fw.key-1_a", HSMKey: "https://hsm.example/keys/k1/v1", RequiredApprovals: 2,
 		KeyInfo: "firmware", Certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Algorithm: "ES256", Enabled: true}
-	if err := s.PutKey(ctx, k); err != nil {
+	if err := s.PutKey(ctx, k, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("PutKey: %v", err)
 	}
 	got, err := s.Key(ctx, k.KeyID)
@@ -88,7 +88,7 @@ func TestTablestoreKeysRoundTrip(t *testing.T) {
 		t.Fatalf("Key = %+v, want %+v", got, k)
 	}
 	k2 := &keyserver.Key{KeyID: "a-first", HSMKey: "h2", Enabled: false}
-	if err := s.PutKey(ctx, k2); err != nil {
+	if err := s.PutKey(ctx, k2, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("PutKey: %v", err)
 	}
 	keys, err := s.Keys(ctx)
@@ -98,12 +98,12 @@ func TestTablestoreKeysRoundTrip(t *testing.T) {
 	if len(keys) != 2 || !reflect.DeepEqual(keys[0], k2) || !reflect.DeepEqual(keys[1], k) {
 		t.Fatalf("Keys = %+v, want [%+v %+v]", keys, k2, k)
 	}
-	if err := s.DeleteKey(ctx, k.KeyID); err != nil {
+	if err := s.DeleteKey(ctx, k.KeyID, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("DeleteKey: %v", err)
 	}
 	_, err = s.Key(ctx, k.KeyID)
 	mustCode(t, err, keyserver.ENOTFOUND)
-	mustCode(t, s.DeleteKey(ctx, k.KeyID), keyserver.ENOTFOUND)
+	mustCode(t, s.DeleteKey(ctx, k.KeyID, keyserver.AuditEvent{}), keyserver.ENOTFOUND)
 	_, err = s.Key(ctx, "bad/key")
 	mustCode(t, err, keyserver.ENOTFOUND)
 }
@@ -113,7 +113,7 @@ func TestTablestoreSubjectsRoundTrip(t *testing.T) {
 	a := &keyserver.Subject{Principal: tsRequester, Name: "Build pipeline", Roles: []string{"orderer:fw", "approver:*"}}
 	b := &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://a.example", Subject: tsRequester.Subject}, Name: "Same id, other issuer"}
 	for _, sub := range []*keyserver.Subject{a, b} {
-		if err := s.PutSubject(ctx, sub); err != nil {
+		if err := s.PutSubject(ctx, sub, keyserver.AuditEvent{}); err != nil {
 			t.Fatalf("PutSubject: %v", err)
 		}
 	}
@@ -133,12 +133,12 @@ func TestTablestoreSubjectsRoundTrip(t *testing.T) {
 	if len(all) != 2 || !reflect.DeepEqual(all[0], &wantB) || !reflect.DeepEqual(all[1], a) {
 		t.Fatalf("SubjectsByID = %+v, want [%+v %+v]", all, &wantB, a)
 	}
-	if err := s.DeleteSubject(ctx, a.Principal); err != nil {
+	if err := s.DeleteSubject(ctx, a.Principal, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("DeleteSubject: %v", err)
 	}
 	_, err = s.Subject(ctx, a.Principal)
 	mustCode(t, err, keyserver.ENOTFOUND)
-	mustCode(t, s.DeleteSubject(ctx, a.Principal), keyserver.ENOTFOUND)
+	mustCode(t, s.DeleteSubject(ctx, a.Principal, keyserver.AuditEvent{}), keyserver.ENOTFOUND)
 }
 
 func TestTablestoreOperationRoundTrip(t *testing.T) {
@@ -298,7 +298,7 @@ func TestTablestoreListOperations(t *testing.T) {
 
 func TestTablestoreRecordAuditAndHealth(t *testing.T) {
 	s, ctx := mustTablestore(t), context.Background()
-	ev := keyserver.AuditEvent{Time: tsT0, Actor: tsApprover, Action: keyserver.ActionAdmin, KeyID: "k1", Digest: "ab12", Result: "ok", Detail: "key registered"}
+	ev := keyserver.AuditEvent{Time: tsT0, Actor: tsApprover, Action: keyserver.ActionSign, KeyID: "k1", Digest: "ab12", Result: "refused: forbidden", Detail: "key k1 is not the caller's"}
 	if err := s.RecordAudit(ctx, ev); err != nil {
 		t.Fatalf("RecordAudit: %v", err)
 	}
@@ -338,5 +338,5 @@ func TestTablestoreUnreachableIsUnavailable(t *testing.T) {
 	mustCode(t, err, keyserver.EUNAVAILABLE)
 	_, err = s.ReserveUse(ctx, keyserver.NewID(), "k1", 3)
 	mustCode(t, err, keyserver.EUNAVAILABLE)
-	mustCode(t, s.PutKey(ctx, &keyserver.Key{KeyID: "k1"}), keyserver.EUNAVAILABLE)
+	mustCode(t, s.PutKey(ctx, &keyserver.Key{KeyID: "k1"}, keyserver.AuditEvent{}), keyserver.EUNAVAILABLE)
 }

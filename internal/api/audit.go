@@ -61,18 +61,26 @@ func queryCheckpoint(v, name string, latest bool) (uint64, error) {
 }
 
 func (s *Server) auditKey(w http.ResponseWriter, r *http.Request, _ keyserver.Caller) error {
-	certPEM, err := s.Service.AuditCertificate(r.Context())
+	certs, err := s.Service.AuditCertificates(r.Context())
 	if err != nil {
 		return err
 	}
-	b, _ := pem.Decode([]byte(certPEM))
-	if b == nil {
-		return keyserver.Errorf(keyserver.EINTERNAL, "The stored audit certificate is not PEM.")
+	if len(certs) == 0 {
+		return keyserver.Errorf(keyserver.EUNAVAILABLE, "The audit key has no certificate yet.")
 	}
-	if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-		return keyserver.Wrap(keyserver.EINTERNAL, err, "The stored audit certificate is unreadable.")
+	out := auditwire.Key{Certificates: make([]auditwire.KeyCertificate, len(certs))}
+	for i, c := range certs {
+		b, _ := pem.Decode([]byte(c.PEM))
+		if b == nil {
+			return keyserver.Errorf(keyserver.EINTERNAL, "The stored audit certificate %s is not PEM.", c.SHA256)
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return keyserver.Wrap(keyserver.EINTERNAL, err, "The stored audit certificate %s is unreadable.", c.SHA256)
+		}
+		out.Certificates[i] = auditwire.KeyCertificate{Certificate: c.PEM, SHA256: keyserver.CertificateSHA256(b.Bytes), Record: c.Record}
 	}
-	writeJSON(w, http.StatusOK, auditwire.Key{Certificate: certPEM, SHA256: keyserver.CertificateSHA256(b.Bytes)})
+	out.Certificate, out.SHA256 = out.Certificates[0].Certificate, out.Certificates[0].SHA256
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

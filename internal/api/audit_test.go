@@ -43,14 +43,15 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	store := memstore.New()
 	now := time.Now()
 	trail := keyserver.NewMemTrail(func() time.Time { return now })
-	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, AuditKey: "https://vault.example/keys/audit",
+	store.RecordInto(trail)
+	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Policies: store, Audit: trail, Trail: trail, AuditKey: "https://vault.example/keys/audit",
 		HSM: key, Limits: keyserver.DefaultLimits}
 	f := &auditFixture{t: t, svc: svc, trail: trail, ids: map[string]string{},
 		handler: (&Server{Service: svc, Verifier: nameTokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()}
 	ctx := context.Background()
-	mustNil(t, store.PutKey(ctx, &keyserver.Key{KeyID: "key1", HSMKey: "https://vault.example/keys/k1", Enabled: true}))
-	for name, roles := range map[string][]string{"alice": {"orderer:key1"}, "bob": {"orderer:key1"}, "carol": {"auditor"}} {
-		mustNil(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: name}, Roles: roles}))
+	mustNil(t, store.PutKey(ctx, &keyserver.Key{KeyID: "key1", HSMKey: "https://vault.example/keys/k1", Enabled: true}, keyserver.AuditEvent{}))
+	for name, roles := range map[string][]string{"alice": {"orderer:key1"}, "bob": {"orderer:key1"}, "carol": {"auditor"}, "dave": {"admin"}} {
+		mustNil(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: name}, Roles: roles}, keyserver.AuditEvent{}))
 	}
 	f.opA = f.create("alice")
 	f.opB = f.create("bob")
@@ -170,14 +171,14 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 		t.Errorf("sha256 = %s, want that of the certificate's DER", key.SHA256)
 	}
 	var latest auditwire.Checkpoint
-	if code := f.get("/api/audit/checkpoints/latest", "carol", &latest); code != 200 || latest.N != 2 || latest.Size != 5 || len(latest.Leaves) != 1 {
-		t.Fatalf("latest = %d %+v; want checkpoint 2 of 5 leaves, listing the 1 it added", code, latest)
+	if code := f.get("/api/audit/checkpoints/latest", "carol", &latest); code != 200 || latest.N != 2 || latest.Size != 6 || len(latest.Leaves) != 1 {
+		t.Fatalf("latest = %d %+v; want checkpoint 2 of 6 leaves (the 4 records and the audit certificate's, then 1), listing the 1 it added", code, latest)
 	}
 	sealed, err := latest.Sealed()
 	mustNil(t, err)
 	mustNil(t, auditlog.VerifySignature(cert, &sealed.Checkpoint, sealed.Signature))
 	var first auditwire.Checkpoint
-	if code := f.get("/api/audit/checkpoints/1", "alice", &first); code != 200 || len(first.Leaves) != 0 || first.Size != 4 {
+	if code := f.get("/api/audit/checkpoints/1", "alice", &first); code != 200 || len(first.Leaves) != 0 || first.Size != 5 {
 		t.Errorf("checkpoint 1 for a requester = %d, %d leaves, size %d; want it without leaves", code, len(first.Leaves), first.Size)
 	}
 
@@ -198,14 +199,14 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 	}
 
 	var cons auditwire.Consistency
-	if code := f.get("/api/audit/consistency?from=1&to=latest", "alice", &cons); code != 200 || cons.FromSize != 4 || cons.ToSize != 5 {
+	if code := f.get("/api/audit/consistency?from=1&to=latest", "alice", &cons); code != 200 || cons.FromSize != 5 || cons.ToSize != 6 {
 		t.Fatalf("consistency = %d %+v", code, cons)
 	}
 	cp, err := auditwire.ParseHashes(cons.Proof)
 	mustNil(t, err)
 	firstSealed, err := first.Sealed()
 	mustNil(t, err)
-	mustNil(t, auditlog.VerifyConsistency(4, 5, cp, firstSealed.Checkpoint.Root, sealed.Checkpoint.Root))
+	mustNil(t, auditlog.VerifyConsistency(5, 6, cp, firstSealed.Checkpoint.Root, sealed.Checkpoint.Root))
 	for _, p := range []string{"/api/audit/consistency?from=0", "/api/audit/checkpoints/x", "/api/audit/inclusion"} {
 		if code := f.get(p, "carol", nil); code != http.StatusBadRequest {
 			t.Errorf("GET %s = %d, want 400", p, code)
@@ -213,5 +214,29 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 	}
 	if code := f.get("/api/audit/checkpoints/9", "carol", nil); code != http.StatusNotFound {
 		t.Errorf("an unknown checkpoint = %d, want 404", code)
+	}
+}
+
+// TestAuditListsAdminChanges: admin changes are listed in the chains of
+// what they change, and filtered by event and target.
+func TestAuditListsAdminChanges(t *testing.T) {
+	f := newAuditFixture(t)
+	ctx := context.Background()
+	sub := &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "erin"}, Roles: []string{"orderer:key1"}}
+	mustNil(t, f.svc.PutSubject(ctx, f.caller("dave"), sub))
+	mustNil(t, f.svc.PutPolicy(ctx, f.caller("dave"), &keyserver.Policy{ID: "p1", Issuer: "https://ci.test", Roles: []string{"orderer:key1"},
+		Conditions: []keyserver.Condition{{Claim: "repository", Value: "octo/fw"}}}))
+	if err := f.svc.DeleteKey(ctx, f.caller("dave"), "nokey"); keyserver.ErrorCode(err) != keyserver.ENOTFOUND {
+		t.Fatalf("deleting an unknown key: %v", err)
+	}
+	for event, chain := range map[string]string{keyserver.ActionAdminSubject: auditlog.SubjectChain("erin"), keyserver.ActionAdminPolicy: auditlog.PoliciesChain} {
+		var page auditwire.Page
+		if code := f.get("/api/audit?event="+event, "carol", &page); code != 200 || len(page.Records) != 1 || page.Records[0].Chain != chain || page.Records[0].Seq != 1 {
+			t.Errorf("%s lists %+v (%d); want one record of chain %s", event, page.Records, code, chain)
+		}
+	}
+	var page auditwire.Page
+	if f.get("/api/audit?event="+keyserver.ActionAdminKey, "carol", &page); len(page.Records) != 0 {
+		t.Errorf("the refused delete left records %+v", page.Records)
 	}
 }

@@ -30,8 +30,8 @@ func goldenFixture(tb testing.TB) (*Server, keyserver.Caller, []*keyserver.Opera
 	tb.Helper()
 	ctx := context.Background()
 	store := memstore.New()
-	mustNil(tb, store.PutKey(ctx, goldenKey()))
-	mustNil(tb, store.PutSubject(ctx, &keyserver.Subject{Principal: p("pipeline"), Name: "Build <pipeline>", Roles: []string{"orderer:*"}}))
+	mustNil(tb, store.PutKey(ctx, goldenKey(), keyserver.AuditEvent{}))
+	mustNil(tb, store.PutSubject(ctx, &keyserver.Subject{Principal: p("pipeline"), Name: "Build <pipeline>", Roles: []string{"orderer:*"}}, keyserver.AuditEvent{}))
 	s := &Server{Service: &keyserver.Service{Keys: store, Subjects: store, Now: func() time.Time { return goldenNow }}}
 	viewer := keyserver.Caller{Principal: person("alice"), Roles: []string{"approver:*"}}
 	created := goldenNow.Add(-time.Minute)

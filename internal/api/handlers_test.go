@@ -48,7 +48,7 @@ func newHarness(t *testing.T) *harness {
 		"audit": {keyserver.RoleAuditor}, "root": {keyserver.RoleAdmin},
 	} {
 		p := keyserver.Principal{Issuer: issuer, Subject: sub}
-		if err := store.PutSubject(ctx, &keyserver.Subject{Principal: p, Name: "Name of " + sub, Roles: roles}); err != nil {
+		if err := store.PutSubject(ctx, &keyserver.Subject{Principal: p, Name: "Name of " + sub, Roles: roles}, keyserver.AuditEvent{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +56,7 @@ func newHarness(t *testing.T) *harness {
 		{KeyID: "key1", HSMKey: "h1", KeyInfo: "Demo key 1", Algorithm: "RSA-2048", Enabled: true, Certificate: selfSigned(t, "key1")},
 		{KeyID: "key4", HSMKey: "h4", RequiredApprovals: 1, KeyInfo: "Demo key 4", Algorithm: "EC-P384", Enabled: true},
 	} {
-		if err := store.PutKey(ctx, k); err != nil {
+		if err := store.PutKey(ctx, k, keyserver.AuditEvent{}); err != nil {
 			t.Fatal(err)
 		}
 	}

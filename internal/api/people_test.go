@@ -66,7 +66,7 @@ func newEntraFixture(t *testing.T, issuers []oidc.Issuer) *entraFixture {
 		IssuerAliases: oidc.Aliases(issuers)}
 	f.handler = (&Server{Service: svc, Verifier: f.verifier, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
 	ctx := context.Background()
-	mustNil(t, f.store.PutKey(ctx, &keyserver.Key{KeyID: "key2", HSMKey: "https://vault.example/keys/k2", RequiredApprovals: 1, Enabled: true}))
+	mustNil(t, f.store.PutKey(ctx, &keyserver.Key{KeyID: "key2", HSMKey: "https://vault.example/keys/k2", RequiredApprovals: 1, Enabled: true}, keyserver.AuditEvent{}))
 	for _, sub := range []keyserver.Subject{
 		{Principal: keyserver.Principal{Issuer: v2, Subject: alice, Kind: keyserver.KindPerson}, Name: "Alice", Roles: []string{"orderer:key2", "approver:key2"}},
 		{Principal: keyserver.Principal{Issuer: v2, Subject: pipeline}, Name: "Pipeline", Roles: []string{"orderer:key2"}},
@@ -75,7 +75,7 @@ func newEntraFixture(t *testing.T, issuers []oidc.Issuer) *entraFixture {
 		{Principal: keyserver.Principal{Issuer: v2, Subject: uiApp}, Name: "The UI as an app", Roles: []string{"admin"}},
 		{Principal: keyserver.Principal{Issuer: v2, Subject: bob}, Name: "App named like Bob", Roles: []string{"approver:key2"}},
 	} {
-		mustNil(t, f.store.PutSubject(ctx, &sub))
+		mustNil(t, f.store.PutSubject(ctx, &sub, keyserver.AuditEvent{}))
 	}
 	return f
 }

@@ -53,7 +53,7 @@ func newPolicyFixture(t *testing.T) *policyFixture {
 		"recycle": ghToken("refs/heads/main", "push", "9999"),
 	}
 	f.handler = (&Server{Service: svc, Verifier: verifier, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
-	mustNil(t, f.store.PutKey(context.Background(), &keyserver.Key{KeyID: "key2", HSMKey: "https://vault.example/keys/k2", RequiredApprovals: 1, Enabled: true}))
+	mustNil(t, f.store.PutKey(context.Background(), &keyserver.Key{KeyID: "key2", HSMKey: "https://vault.example/keys/k2", RequiredApprovals: 1, Enabled: true}, keyserver.AuditEvent{}))
 	return f
 }
 

@@ -45,7 +45,7 @@ func newRouteFixture(t *testing.T) *routeFixture {
 		"pipeline": {"orderer:*"}, "limited": {"orderer:key1"}, "approver2": {"approver:key2"}, "root": {keyserver.RoleAdmin},
 	} {
 		p := keyserver.Principal{Issuer: issuer, Subject: sub}
-		mustNil(t, f.store.PutSubject(ctx, &keyserver.Subject{Principal: p, Name: "Name of " + sub, Roles: roles}))
+		mustNil(t, f.store.PutSubject(ctx, &keyserver.Subject{Principal: p, Name: "Name of " + sub, Roles: roles}, keyserver.AuditEvent{}))
 	}
 	for id, body := range map[string]string{
 		"key1": `{"hsmkey":"rsa2048","requiredapprovals":0,"keyinfo":"RSA key"}`,

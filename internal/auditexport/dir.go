@@ -25,6 +25,7 @@ import (
 // File names in an export directory.
 const (
 	CertificateFile = "audit-certificate.pem"
+	CertificatesDir = "certificates"
 	RecordsFile     = "records.jsonl"
 	ProofsFile      = "consistency.jsonl"
 	ManifestFile    = "export.json"
@@ -41,10 +42,13 @@ type Manifest struct {
 // Export is everything an export directory holds, in wire form.
 type Export struct {
 	Manifest    Manifest
-	Certificate string // PEM
-	Records     []auditwire.Record
-	Checkpoints []auditwire.Checkpoint
-	Proofs      []auditwire.Consistency
+	Certificate string // PEM, the first
+	// Certificates are every audit certificate, the first included (PEM);
+	// each is written as certificates/<sha256>.pem.
+	Certificates []string
+	Records      []auditwire.Record
+	Checkpoints  []auditwire.Checkpoint
+	Proofs       []auditwire.Consistency
 }
 
 // CheckpointName is the file name stem of checkpoint n.
@@ -52,10 +56,19 @@ func CheckpointName(n uint64) string { return fmt.Sprintf("%08d", n) }
 
 // Write writes e into dir, creating it.
 func Write(dir string, e *Export) error {
-	if err := os.MkdirAll(filepath.Join(dir, CheckpointDir), 0o755); err != nil {
-		return err
+	for _, d := range []string{CheckpointDir, CertificatesDir} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
 	}
 	files := map[string][]byte{CertificateFile: []byte(e.Certificate)}
+	for _, c := range e.Certificates {
+		cert, err := ParseCertificate([]byte(c))
+		if err != nil {
+			return err
+		}
+		files[CertificatePath(auditlog.CertificateHash(cert))] = []byte(c)
+	}
 	var err error
 	if files[ManifestFile], err = json.MarshalIndent(e.Manifest, "", "  "); err != nil {
 		return err
@@ -136,6 +149,9 @@ func Read(dir string) (*auditlog.Log, error) {
 		return nil, err
 	}
 	l.Certificate = cert
+	if l.Certificates, err = readCertificates(filepath.Join(dir, CertificatesDir)); err != nil {
+		return nil, err
+	}
 	if l.Checkpoints, err = readCheckpoints(filepath.Join(dir, CheckpointDir)); err != nil {
 		return nil, err
 	}
@@ -175,6 +191,30 @@ func readJSON(path string, v any) error {
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// CertificatePath is where an export keeps the certificate of hash h.
+func CertificatePath(h auditlog.Hash) string {
+	return filepath.Join(CertificatesDir, h.String()+".pem")
+}
+
+// readCertificates reads every certificates/*.pem; the verifier names each
+// by the SHA-256 of its DER, whatever its file is called. An export written
+// before certificates were kept has none.
+func readCertificates(dir string) ([]*x509.Certificate, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.pem"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, name := range names {
+		c, err := ReadCertificate(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Base(name), err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // ReadCertificate reads one PEM certificate.

@@ -52,8 +52,14 @@ func mustSigner(tb testing.TB, rsaKey bool) (softSigner, string, *x509.Certifica
 
 // sampleExport writes two checkpoints over one chain and a record after them.
 func sampleExport(tb testing.TB, rsaKey bool) *Export {
+	return sampleExportOf(tb, rsaKey, false)
+}
+
+// sampleExportOf is sampleExport with v1 checkpoint bodies, as checkpoints
+// were signed before they named their certificate, when v1 is true.
+func sampleExportOf(tb testing.TB, rsaKey, v1 bool) *Export {
 	s, certPEM, cert := mustSigner(tb, rsaKey)
-	e := &Export{Manifest: Manifest{Exported: time.Now().UTC().Format(time.RFC3339)}, Certificate: certPEM}
+	e := &Export{Manifest: Manifest{Exported: time.Now().UTC().Format(time.RFC3339)}, Certificate: certPEM, Certificates: []string{certPEM}}
 	tree := auditlog.NewTree(nil)
 	var head auditlog.Head
 	var prev *auditlog.Checkpoint
@@ -69,6 +75,10 @@ func sampleExport(tb testing.TB, rsaKey bool) *Export {
 			tree.Append(r.LeafHash())
 		}
 		cp, sig, err := auditlog.Seal(context.Background(), s, cert, prev, tree, now)
+		if err == nil && v1 {
+			cp.Certificate = auditlog.Hash{}
+			sig, err = auditlog.Sign(context.Background(), s, cert, cp)
+		}
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -114,10 +124,14 @@ func TestOpenSSLVerifiesCheckpoints(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is needed (scripts/install-deps.sh installs it)")
 	}
-	for _, rsaKey := range []bool{false, true} {
+	for i, rsaKey := range []bool{false, true, false} {
+		v1 := i == 2
 		dir := t.TempDir()
-		if err := Write(dir, sampleExport(t, rsaKey)); err != nil {
+		if err := Write(dir, sampleExportOf(t, rsaKey, v1)); err != nil {
 			t.Fatal(err)
+		}
+		if l, err := Read(dir); err != nil || !auditlog.Verify(l).OK() {
+			t.Fatalf("rsa=%v v1=%v: the export does not verify: %v", rsaKey, v1, err)
 		}
 		run := func(script string) (string, error) {
 			cmd := exec.Command("sh", "-c", script)

@@ -19,8 +19,9 @@ type Source interface {
 	// AuditConsistency returns the proof between two checkpoints, or nil
 	// when the server has not both.
 	AuditConsistency(ctx context.Context, from, to uint64) (*auditwire.Consistency, error)
-	// AuditRecords returns one page of records dated since or later.
-	AuditRecords(ctx context.Context, since time.Time, page string) (*auditwire.Page, error)
+	// AuditRecords returns one page of records dated since or later, of
+	// event type event (any when empty).
+	AuditRecords(ctx context.Context, since time.Time, event, page string) (*auditwire.Page, error)
 }
 
 // Fetch reads everything an export holds: the audit certificate, every
@@ -36,6 +37,9 @@ func Fetch(ctx context.Context, src Source, since time.Time, now time.Time, serv
 		return nil, err
 	}
 	e.Certificate = key.Certificate
+	for _, c := range key.Certificates {
+		e.Certificates = append(e.Certificates, c.Certificate)
+	}
 	latest, err := src.AuditCheckpoint(ctx, 0)
 	if err != nil {
 		return nil, err
@@ -70,18 +74,56 @@ func Fetch(ctx context.Context, src Source, since time.Time, now time.Time, serv
 			}
 		}
 	}
-	for page := ""; ; {
-		p, err := src.AuditRecords(ctx, since, page)
+	if e.Records, err = fetchRecords(ctx, src, since, ""); err != nil {
+		return nil, err
+	}
+	if !since.IsZero() {
+		// Every record introducing an audit certificate, however old: the
+		// verifier needs them to trust the certificates checkpoints name.
+		keyRecs, err := fetchRecords(ctx, src, time.Time{}, auditlog.EventAuditKey)
 		if err != nil {
 			return nil, err
 		}
-		e.Records = append(e.Records, p.Records...)
+		have := map[string]bool{}
+		for _, r := range e.Records {
+			have[r.ID] = true
+		}
+		for _, r := range keyRecs {
+			if !have[r.ID] {
+				e.Records = append(e.Records, r)
+			}
+		}
+	}
+	return e, nil
+}
+
+// fetchRecords reads every page of records dated since or later, of event
+// type event (any when empty).
+func fetchRecords(ctx context.Context, src Source, since time.Time, event string) ([]auditwire.Record, error) {
+	var out []auditwire.Record
+	for page := ""; ; {
+		p, err := src.AuditRecords(ctx, since, event, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Records...)
 		if p.Next == "" {
-			break
+			return out, nil
 		}
 		page = p.Next
 	}
-	return e, nil
+}
+
+// certificates says how many audit certificates the checkpoints were
+// verified with.
+func certificates(n int) string {
+	switch n {
+	case 0:
+		return "no audit certificate used"
+	case 1:
+		return "signed with the first audit certificate"
+	}
+	return fmt.Sprintf("signed with the first audit certificate and %d more, each issued by one before it", n-1)
 }
 
 // VerifyDir verifies an export directory, with the checkpoints of the
@@ -108,7 +150,7 @@ func VerifyDir(dir string, known []string, w io.Writer) (*auditlog.Report, error
 		if rep.Latest != nil {
 			latest = fmt.Sprintf("latest checkpoint %d: %d leaves, root %s", rep.Latest.N, rep.Latest.Size, rep.Latest.Root)
 		}
-		fmt.Fprintf(w, "OK: %d records (%d under a checkpoint), %d checkpoints; %s\n", rep.Records, rep.Sealed, rep.Checkpoints, latest)
+		fmt.Fprintf(w, "OK: %d records (%d under a checkpoint), %d checkpoints; %s; %s\n", rep.Records, rep.Sealed, rep.Checkpoints, latest, certificates(rep.Certificates))
 		return rep, nil
 	}
 	fmt.Fprintf(w, "FAILED: %s\n", rep.Problems[0])

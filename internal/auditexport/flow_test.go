@@ -39,7 +39,7 @@ func exportFlow(t *testing.T) (*keyserver.MemTrail, *ksc.Client) {
 	trail := keyserver.NewMemTrail(time.Now)
 	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: key, AuditKey: "audit", Limits: keyserver.DefaultLimits}
 	ctx := context.Background()
-	if err := store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "carol"}, Roles: []string{"auditor"}}); err != nil {
+	if err := store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "carol"}, Roles: []string{"auditor"}}, keyserver.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	write := func(op string, n int) {
@@ -92,7 +92,7 @@ func exportAndVerify(t *testing.T, src *ksc.Client) (*auditlog.Report, string) {
 func TestExportThenVerify(t *testing.T) {
 	_, src := exportFlow(t)
 	rep, out := exportAndVerify(t, src)
-	if !rep.OK() || rep.Records != 9 || rep.Sealed != 8 || rep.Checkpoints != 2 || !strings.HasPrefix(out, "OK: 9 records (8 under a checkpoint), 2 checkpoints") {
+	if !rep.OK() || rep.Records != 10 || rep.Sealed != 9 || rep.Checkpoints != 2 || !strings.HasPrefix(out, "OK: 10 records (9 under a checkpoint), 2 checkpoints") {
 		t.Fatalf("verify of an untouched export: %q", out)
 	}
 }

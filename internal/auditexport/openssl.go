@@ -3,10 +3,14 @@ package auditexport
 import "fmt"
 
 // OpenSSLCommands are the shell commands, run in an export directory, that
-// check checkpoint stem's signature with openssl alone (docs/AUDIT.md).
-// They print "Verified OK" and exit 0 only when it holds.
+// check checkpoint stem's signature with openssl alone (docs/AUDIT.md): with
+// the certificate a v2 body names on its seventh line, kept as
+// certificates/<sha256>.pem, or audit-certificate.pem for a v1 body. They
+// print "Verified OK" and exit 0 only when it holds.
 func OpenSSLCommands(stem string) string {
-	return fmt.Sprintf("openssl x509 -in %s -noout -pubkey > audit-key.pub && "+
-		"openssl dgst -sha256 -verify audit-key.pub -signature %s/%s.sig %s/%s.body",
-		CertificateFile, CheckpointDir, stem, CheckpointDir, stem)
+	body := CheckpointDir + "/" + stem + ".body"
+	return fmt.Sprintf("cert=%s; h=$(sed -n 7p %s); [ -z \"$h\" ] || cert=%s/$h.pem; "+
+		"openssl x509 -in \"$cert\" -noout -pubkey > audit-key.pub && "+
+		"openssl dgst -sha256 -verify audit-key.pub -signature %s/%s.sig %s",
+		CertificateFile, body, CertificatesDir, CheckpointDir, stem, body)
 }

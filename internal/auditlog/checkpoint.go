@@ -22,18 +22,29 @@ type Checkpoint struct {
 	Root Hash      // RootHash of those leaves
 	Time time.Time // when it was sealed, to the microsecond, UTC
 	Prev Hash      // Hash of checkpoint N-1; zero for N = 1
+	// Certificate is the CertificateHash of the certificate whose key
+	// signed the checkpoint: a v2 body. Zero in a v1 body, which names none
+	// and was signed with the log's first certificate.
+	Certificate Hash
 }
 
 const (
-	checkpointTag = "keyserver audit checkpoint v1"
-	timeLayout    = "2006-01-02T15:04:05.000000Z"
+	checkpointTag   = "keyserver audit checkpoint v1"
+	checkpointTagV2 = "keyserver audit checkpoint v2"
+	timeLayout      = "2006-01-02T15:04:05.000000Z"
 )
 
-// Body is the signed text (docs/AUDIT.md, "Checkpoints"): six lines, each
-// ending in "\n".
+// Body is the signed text (docs/AUDIT.md, "Checkpoints"): six lines in v1,
+// seven in v2 (the certificate's hash last), each ending in "\n".
 func (c *Checkpoint) Body() []byte {
-	return fmt.Appendf(nil, "%s\n%d\n%d\n%s\n%s\n%s\n", checkpointTag, c.N, c.Size, c.Root, Normalize(c.Time).Format(timeLayout), c.Prev)
+	if c.Certificate.IsZero() {
+		return fmt.Appendf(nil, "%s\n%d\n%d\n%s\n%s\n%s\n", checkpointTag, c.N, c.Size, c.Root, Normalize(c.Time).Format(timeLayout), c.Prev)
+	}
+	return fmt.Appendf(nil, "%s\n%d\n%d\n%s\n%s\n%s\n%s\n", checkpointTagV2, c.N, c.Size, c.Root, Normalize(c.Time).Format(timeLayout), c.Prev, c.Certificate)
 }
+
+// CertificateHash names a certificate: SHA-256 of its DER.
+func CertificateHash(cert *x509.Certificate) Hash { return sha256.Sum256(cert.Raw) }
 
 // Hash is SHA-256(Body()), what the next checkpoint's Prev holds.
 func (c *Checkpoint) Hash() Hash { return sha256.Sum256(c.Body()) }
@@ -41,11 +52,17 @@ func (c *Checkpoint) Hash() Hash { return sha256.Sum256(c.Body()) }
 // ParseBody reads a checkpoint body, accepting only the exact bytes Body writes.
 func ParseBody(b []byte) (*Checkpoint, error) {
 	lines := strings.Split(string(b), "\n")
-	if len(lines) != 7 || lines[6] != "" || lines[0] != checkpointTag {
-		return nil, errors.New("not a keyserver audit checkpoint v1 body")
+	v2 := len(lines) == 8 && lines[0] == checkpointTagV2
+	if !v2 && (len(lines) != 7 || lines[0] != checkpointTag) || lines[len(lines)-1] != "" {
+		return nil, errors.New("not a keyserver audit checkpoint v1 or v2 body")
 	}
 	c := &Checkpoint{}
 	var err error
+	if v2 {
+		if c.Certificate, err = ParseHash(lines[6]); err != nil || c.Certificate.IsZero() {
+			return nil, fmt.Errorf("checkpoint certificate: %q is not a certificate's SHA-256", lines[6])
+		}
+	}
 	if c.N, err = strconv.ParseUint(lines[1], 10, 64); err != nil {
 		return nil, fmt.Errorf("checkpoint number: %w", err)
 	}
@@ -112,8 +129,12 @@ func Sign(ctx context.Context, s Signer, cert *x509.Certificate, c *Checkpoint) 
 	return sig, nil
 }
 
-// VerifySignature checks sig over c's body with the certificate's public key.
+// VerifySignature checks sig over c's body with the certificate's public
+// key. A v2 body must name cert.
 func VerifySignature(cert *x509.Certificate, c *Checkpoint, sig []byte) error {
+	if !c.Certificate.IsZero() && c.Certificate != CertificateHash(cert) {
+		return fmt.Errorf("checkpoint %d names certificate %s, not %s", c.N, c.Certificate, CertificateHash(cert))
+	}
 	_, alg, err := hashFor(cert.PublicKey)
 	if err != nil {
 		return err

@@ -10,14 +10,13 @@ import (
 // MemStore is an in-memory Store, for tests and the handler's unit tests.
 // Append writes records as the Table Storage adapter does.
 type MemStore struct {
-	mu      sync.Mutex
-	Now     func() time.Time
-	chains  map[string][]Stored
-	stored  map[string]time.Time // record id -> when it was stored
-	cps     []Sealed
-	scans   []time.Time
-	heads   map[string]Head
-	certPEM string
+	mu     sync.Mutex
+	Now    func() time.Time
+	chains map[string][]Stored
+	stored map[string]time.Time // record id -> when it was stored
+	cps    []Sealed
+	scans  []time.Time
+	heads  map[string]Head
 }
 
 // NewMemStore returns an empty log.
@@ -151,22 +150,4 @@ func (m *MemStore) PutCheckpoint(_ context.Context, s *Sealed, st SealState) err
 		m.heads[c] = h
 	}
 	return nil
-}
-
-func (m *MemStore) AuditCertificate(context.Context) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.certPEM == "" {
-		return "", ErrNotFound
-	}
-	return m.certPEM, nil
-}
-
-func (m *MemStore) PutAuditCertificate(_ context.Context, pem string) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.certPEM == "" {
-		m.certPEM = pem
-	}
-	return m.certPEM, nil
 }

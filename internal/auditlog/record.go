@@ -6,6 +6,7 @@ package auditlog
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -49,7 +50,7 @@ func (h *Hash) UnmarshalText(b []byte) error {
 
 // Record is one audit event in its chain. Every field is hashed.
 type Record struct {
-	Chain        string    // the chain: "op/<operation id>", "admin", "caller/<hash>"
+	Chain        string    // the chain: "op/<operation id>", "admin/keys", "caller/<hash>", ... (docs/AUDIT.md)
 	Seq          uint64    // 1 for a chain's first record, then one more each time
 	Prev         Hash      // the LeafHash of record Seq-1 of the chain; zero for Seq 1
 	Time         time.Time // kept to the microsecond, UTC
@@ -67,25 +68,56 @@ type Record struct {
 
 // Event types.
 const (
-	EventCreate            = "operation.create"
-	EventApprove           = "operation.approve"
-	EventReject            = "operation.reject"
-	EventCancel            = "operation.cancel"
-	EventExpire            = "operation.expire"
-	EventSign              = "sign"
-	EventAdminKey          = "admin.key"
-	EventAdminSubject      = "admin.subject"
-	EventAdminPolicy       = "admin.policy"
-	AdminChain             = "admin"
-	recordTag              = "ks-audit-record/v1"
-	maxChainLen            = 128
-	maxFieldLen            = 1 << 16
-	leafPrefix        byte = 0x00
-	nodePrefix        byte = 0x01
+	EventCreate       = "operation.create"
+	EventApprove      = "operation.approve"
+	EventReject       = "operation.reject"
+	EventCancel       = "operation.cancel"
+	EventExpire       = "operation.expire"
+	EventSign         = "sign"
+	EventAdminKey     = "admin.key"
+	EventAdminSubject = "admin.subject"
+	EventAdminPolicy  = "admin.policy"
+	EventAuditKey     = "audit.key"
+	// AdminChain held every admin change before each change was recorded
+	// in its own partition; its records stay readable and verifiable.
+	AdminChain = "admin"
+	// KeysChain and PoliciesChain hold the admin changes to keys and to
+	// trust policies; SubjectChain names the chain of one subject id's.
+	KeysChain     = "admin/keys"
+	PoliciesChain = "admin/policies"
+	subjectChain  = "admin/subject/"
+	// AuditKeyChain holds the audit key's certificates, each record
+	// introducing one (EventAuditKey).
+	AuditKeyChain      = "auditkey"
+	recordTag          = "ks-audit-record/v1"
+	maxChainLen        = 512
+	maxFieldLen        = 1 << 16
+	leafPrefix    byte = 0x00
+	nodePrefix    byte = 0x01
 )
 
 // OperationChain names the chain of an operation's records.
 func OperationChain(opID string) string { return "op/" + opID }
+
+// SubjectChain names the chain of the admin changes to the registrations
+// of a subject id, under any issuer and of either kind: the id in
+// unpadded base64url (RFC 4648, section 5).
+func SubjectChain(subject string) string {
+	return subjectChain + base64.RawURLEncoding.EncodeToString([]byte(subject))
+}
+
+// SubjectOfChain returns the subject id whose chain SubjectChain named.
+func SubjectOfChain(chain string) (string, bool) {
+	enc, ok := strings.CutPrefix(chain, subjectChain)
+	if !ok || enc == "" {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || base64.RawURLEncoding.EncodeToString(b) != enc {
+		return "", false
+	}
+	return string(b), true
+}
 
 // CallerChain names the chain of the refusals of a caller that concern no
 // operation it may read: hex of the first 16 bytes of
@@ -124,7 +156,7 @@ func (r *Record) fields() []string {
 // Check reports a record that cannot be encoded.
 func (r *Record) Check() error {
 	if r.Chain == "" || len(r.Chain) > maxChainLen {
-		return errors.New("a record's chain must be 1 to 128 bytes")
+		return errors.New("a record's chain must be 1 to 512 bytes")
 	}
 	if r.Seq == 0 {
 		return errors.New("a record's sequence number starts at 1")

@@ -21,9 +21,10 @@ func (h Head) Chain(r Record) (Record, Head) {
 }
 
 // Seal signs the checkpoint after prev (nil for the first) over tree t,
-// which already holds the new leaves.
+// which already holds the new leaves, with s and its certificate cert, which
+// the checkpoint names (a v2 body).
 func Seal(ctx context.Context, s Signer, cert *x509.Certificate, prev *Checkpoint, t *Tree, now time.Time) (*Checkpoint, []byte, error) {
-	cp := &Checkpoint{N: 1, Size: t.Size(), Time: Normalize(now)}
+	cp := &Checkpoint{N: 1, Size: t.Size(), Time: Normalize(now), Certificate: CertificateHash(cert)}
 	if prev != nil {
 		cp.N, cp.Prev = prev.N+1, prev.Hash()
 	}

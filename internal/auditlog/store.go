@@ -42,9 +42,4 @@ type Store interface {
 	// PutCheckpoint writes a checkpoint and the chains' new heads at once;
 	// ErrConflict when its number is taken.
 	PutCheckpoint(ctx context.Context, s *Sealed, st SealState) error
-	// AuditCertificate returns the audit key's certificate (PEM), or ErrNotFound.
-	AuditCertificate(ctx context.Context) (string, error)
-	// PutAuditCertificate stores the certificate unless one is stored, and
-	// returns the one stored.
-	PutAuditCertificate(ctx context.Context, pem string) (string, error)
 }

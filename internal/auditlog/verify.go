@@ -39,11 +39,14 @@ type Consistency struct {
 
 // Log is what the offline verifier checks.
 type Log struct {
-	Certificate *x509.Certificate
-	Checkpoints []Sealed // every checkpoint, by number
-	Records     []Stored // every record of Since or later, each chain in row order
-	Since       time.Time
-	Proofs      []Consistency
+	// Certificate is the log's first audit certificate, trusted as given;
+	// Certificates are every other one a checkpoint may name.
+	Certificate  *x509.Certificate
+	Certificates []*x509.Certificate
+	Checkpoints  []Sealed // every checkpoint, by number
+	Records      []Stored // every record of Since or later, each chain in row order
+	Since        time.Time
+	Proofs       []Consistency
 	// Known are checkpoints kept elsewhere (from an earlier export): each
 	// must be in the log unchanged.
 	Known []Checkpoint
@@ -82,7 +85,10 @@ type Report struct {
 	Records     int // records checked
 	Sealed      int // of which under a checkpoint
 	Checkpoints int
-	Latest      *Checkpoint // the latest checkpoint that verified, if any
+	// Certificates is the number of audit certificates trusted: the first,
+	// and every later one introduced by a rotation.
+	Certificates int
+	Latest       *Checkpoint // the latest checkpoint that verified, if any
 }
 
 // OK reports whether nothing was found wrong.
@@ -106,6 +112,7 @@ func Verify(l *Log) *Report {
 	v := &verifier{log: l, rep: &Report{}, leafAt: map[chainSeq]int{}, tree: NewTree(nil)}
 	v.checkpoints()
 	v.records()
+	v.rep.Certificates = len(v.trusted)
 	sort.SliceStable(v.rep.Problems, func(i, j int) bool {
 		a, b := v.rep.Problems[i], v.rep.Problems[j]
 		if (a.Record == "") != (b.Record == "") {
@@ -123,6 +130,8 @@ type verifier struct {
 	leafAt map[chainSeq]int
 	tree   *Tree
 	broken bool // a checkpoint failed: which records are sealed is unknown
+	// trusted are the audit certificates trusted so far, by CertificateHash.
+	trusted map[Hash]*x509.Certificate
 }
 
 func (v *verifier) problem(p Problem) { v.rep.Problems = append(v.rep.Problems, p) }

@@ -12,10 +12,14 @@ func (v *verifier) checkpoints() {
 		sc := &v.log.Checkpoints[i]
 		cp := &sc.Checkpoint
 		v.rep.Checkpoints++
-		if v.log.Certificate == nil {
-			v.cpProblem(cp.N, KindCheckpointInvalid, "no audit certificate to check its signature with")
-		} else if err := VerifySignature(v.log.Certificate, cp, sc.Signature); err != nil {
-			v.cpProblem(cp.N, KindCheckpointInvalid, "its signature does not verify with the audit certificate: %v", err)
+		cert, introduced, err := v.certificateFor(cp)
+		if err != nil {
+			v.cpProblem(cp.N, KindCheckpointInvalid, "%v", err)
+			lastN = max(lastN, cp.N)
+			continue
+		}
+		if err := VerifySignature(cert, cp, sc.Signature); err != nil {
+			v.cpProblem(cp.N, KindCheckpointInvalid, "its signature does not verify with the audit certificate it names: %v", err)
 			lastN = max(lastN, cp.N)
 			continue
 		}
@@ -35,6 +39,9 @@ func (v *verifier) checkpoints() {
 		}
 		if !v.broken {
 			v.grow(prev, sc)
+		}
+		if introduced && !v.broken {
+			v.introduce(cp, cert)
 		}
 		prev, lastN = sc, cp.N
 		v.rep.Latest = cp

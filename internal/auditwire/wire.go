@@ -57,22 +57,38 @@ type Leaf struct {
 
 // Checkpoint is a signed checkpoint and the leaves it added.
 type Checkpoint struct {
-	N         uint64 `json:"n"`
-	Size      uint64 `json:"size"`
-	Root      string `json:"root"`
-	Time      string `json:"time"`
-	Prev      string `json:"prev"`
-	Body      string `json:"body"`
-	Signature []byte `json:"signature"`
-	Leaves    []Leaf `json:"leaves"`
+	N    uint64 `json:"n"`
+	Size uint64 `json:"size"`
+	Root string `json:"root"`
+	Time string `json:"time"`
+	Prev string `json:"prev"`
+	// Certificate is the SHA-256 of the certificate that signed it, as a
+	// v2 body names it; empty for a v1 body.
+	Certificate string `json:"certificate,omitempty"`
+	Body        string `json:"body"`
+	Signature   []byte `json:"signature"`
+	Leaves      []Leaf `json:"leaves"`
 }
 
-// Key is the audit key's certificate.
+// Key is the audit key's first certificate, and every certificate a
+// checkpoint may name.
 type Key struct {
 	Certificate string `json:"certificate"`
 	// SHA256 is the SHA-256 of the certificate's DER, hex, to compare with
 	// a copy kept elsewhere.
 	SHA256 string `json:"sha256"`
+	// Certificates are every certificate of the audit key, the first first,
+	// in the order they were first used.
+	Certificates []KeyCertificate `json:"certificates"`
+}
+
+// KeyCertificate is one certificate of the audit key.
+type KeyCertificate struct {
+	Certificate string `json:"certificate"`
+	SHA256      string `json:"sha256"`
+	// Record is the id of the audit.key record that introduced it (empty
+	// for a certificate stored before certificates were recorded).
+	Record string `json:"record"`
 }
 
 // Inclusion proves a record is in the tree of a checkpoint.
@@ -134,6 +150,9 @@ func CheckpointOf(s *auditlog.Sealed) Checkpoint {
 	c := &s.Checkpoint
 	out := Checkpoint{N: c.N, Size: c.Size, Root: c.Root.String(), Time: wireTime(c.Time), Prev: c.Prev.String(),
 		Body: string(c.Body()), Signature: s.Signature, Leaves: make([]Leaf, len(s.Leaves))}
+	if !c.Certificate.IsZero() {
+		out.Certificate = c.Certificate.String()
+	}
 	for i, l := range s.Leaves {
 		out.Leaves[i] = Leaf{Chain: l.Chain, Seq: l.Seq, Time: wireTime(l.Time), Hash: l.Hash.String()}
 	}
@@ -147,7 +166,11 @@ func (a *Checkpoint) Sealed() (*auditlog.Sealed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", a.N, err)
 	}
-	if c.N != a.N || c.Size != a.Size || c.Root.String() != a.Root || c.Prev.String() != a.Prev || wireTime(c.Time) != a.Time {
+	cert := ""
+	if !c.Certificate.IsZero() {
+		cert = c.Certificate.String()
+	}
+	if c.N != a.N || c.Size != a.Size || c.Root.String() != a.Root || c.Prev.String() != a.Prev || wireTime(c.Time) != a.Time || cert != a.Certificate {
 		return nil, fmt.Errorf("checkpoint %d: its fields differ from its signed body", a.N)
 	}
 	s := &auditlog.Sealed{Checkpoint: *c, Signature: a.Signature, Leaves: make([]auditlog.Leaf, len(a.Leaves))}

@@ -92,8 +92,8 @@ func (s *Service) PutSubject(ctx context.Context, c Caller, sub *Subject) error 
 		sub.Roles = []string{}
 	}
 	defer s.subjects.forget(sub.Principal)
-	return s.adminChange(ctx, c, "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","), func() error {
-		return s.Subjects.PutSubject(ctx, sub)
+	return s.adminChange(ctx, c, ActionAdminSubject, sub.Principal.String(), "put subject "+sub.Principal.String()+" roles "+strings.Join(sub.Roles, ","), func(ev AuditEvent) error {
+		return s.Subjects.PutSubject(ctx, sub, ev)
 	})
 }
 
@@ -103,8 +103,8 @@ func (s *Service) DeleteSubject(ctx context.Context, c Caller, p Principal) erro
 		return err
 	}
 	defer s.subjects.forget(p)
-	return s.adminChange(ctx, c, "delete subject "+p.String(), func() error {
-		return s.Subjects.DeleteSubject(ctx, p)
+	return s.adminChange(ctx, c, ActionAdminSubject, p.String(), "delete subject "+p.String(), func(ev AuditEvent) error {
+		return s.Subjects.DeleteSubject(ctx, p, ev)
 	})
 }
 
@@ -164,8 +164,8 @@ func (s *Service) PutKey(ctx context.Context, c Caller, k *Key) error {
 		return err
 	}
 	defer s.forgetKey(k.KeyID)
-	return s.adminChange(ctx, c, fmt.Sprintf("put key %s hsmkey %s channels %d", k.KeyID, k.HSMKey, len(k.Channels)), func() error {
-		return s.Keys.PutKey(ctx, k)
+	return s.adminChange(ctx, c, ActionAdminKey, k.KeyID, fmt.Sprintf("put key %s hsmkey %s channels %d", k.KeyID, k.HSMKey, len(k.Channels)), func(ev AuditEvent) error {
+		return s.Keys.PutKey(ctx, k, ev)
 	})
 }
 
@@ -196,8 +196,8 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, keyID string) error {
 		return err
 	}
 	defer s.forgetKey(keyID)
-	return s.adminChange(ctx, c, "delete key "+keyID, func() error {
-		return s.Keys.DeleteKey(ctx, keyID)
+	return s.adminChange(ctx, c, ActionAdminKey, keyID, "delete key "+keyID, func(ev AuditEvent) error {
+		return s.Keys.DeleteKey(ctx, keyID, ev)
 	})
 }
 
@@ -219,6 +219,12 @@ func CheckCertificate(certPEM string, pub crypto.PublicKey) error {
 
 // SelfSign makes a self-signed certificate for keyID, signed by the HSM key.
 func SelfSign(ctx context.Context, signer ContextSigner, keyID string, now time.Time) (string, error) {
+	return issueCertificate(ctx, signer, nil, signer.Public(), keyID, now)
+}
+
+// issueCertificate makes a certificate of pub named name, issued by parent
+// and signed by signer, parent's key; self-signed by signer when parent is nil.
+func issueCertificate(ctx context.Context, signer ContextSigner, parent *x509.Certificate, pub crypto.PublicKey, keyID string, now time.Time) (string, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return "", err
@@ -232,7 +238,10 @@ func SelfSign(ctx context.Context, signer ContextSigner, keyID string, now time.
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		BasicConstraintsValid: true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), contextSigner{ctx, signer})
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, contextSigner{ctx, signer})
 	if err != nil {
 		if ErrorCode(err) != EINTERNAL {
 			return "", err

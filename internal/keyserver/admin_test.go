@@ -119,23 +119,27 @@ func TestKeyFor(t *testing.T) {
 	}
 }
 
-// An admin change is recorded before it is made: when the record cannot be
-// written nothing changes, and a change that fails is recorded as failed.
-func TestAdminChangeIsRecordedFirst(t *testing.T) {
+// An admin change is written with its record: when the record cannot be
+// written nothing changes, and a change that fails leaves no record.
+func TestAdminChangeIsRecordedWithTheChange(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	admin := f.mustCaller(t, "admin")
-	f.store.Fail("RecordAudit", keyserver.Errorf(keyserver.EUNAVAILABLE, "audit table down"))
+	before := len(f.store.GlobalAudit())
+	f.store.Fail("RecordAdmin", keyserver.Errorf(keyserver.EUNAVAILABLE, "table down"))
 	wantCode(t, f.svc.DeleteKey(ctx, admin, "key1"), keyserver.EUNAVAILABLE)
-	f.store.Fail("RecordAudit", nil)
+	f.store.Fail("RecordAdmin", nil)
 	if _, err := f.store.Key(ctx, "key1"); err != nil {
 		t.Fatalf("key1 was deleted though its record could not be written: %v", err)
 	}
-	before := len(f.store.GlobalAudit())
 	wantCode(t, f.svc.DeleteKey(ctx, admin, "nokey"), keyserver.ENOTFOUND)
+	if evs := f.store.GlobalAudit()[before:]; len(evs) != 0 {
+		t.Fatalf("changes that were not made left records %+v", evs)
+	}
+	mustDo(t, f.svc.DeleteKey(ctx, admin, "key1"))
 	evs := f.store.GlobalAudit()[before:]
-	if len(evs) != 2 || evs[0].Result != "ok" || evs[1].Result != "failed: not_found" || evs[1].Action != keyserver.ActionAdminKey || evs[1].Target != "nokey" {
-		t.Fatalf("records of a failed delete = %+v; want the change, then its failure", evs)
+	if len(evs) != 1 || evs[0].Result != "ok" || evs[0].Action != keyserver.ActionAdminKey || evs[0].Target != "key1" {
+		t.Fatalf("records of a delete = %+v; want one", evs)
 	}
 }
 
@@ -163,5 +167,18 @@ func TestKeysForIsCachedUntilAKeyChanges(t *testing.T) {
 	f.store.Fail("Keys", nil)
 	if after, err := f.svc.KeysFor(ctx, c); err != nil || len(after) != len(first)-1 {
 		t.Fatalf("KeysFor after DeleteKey = %d keys, %v; want %d", len(after), err, len(first)-1)
+	}
+}
+
+// A person's registration is recorded with the person as its target, as
+// GET /api/audit's subject filter finds it.
+func TestPersonChangeTargetsThePerson(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := keyserver.Principal{Issuer: "https://login.example/tenant/v2.0", Subject: "0a1b2c", Kind: keyserver.KindPerson}
+	mustDo(t, f.svc.PutSubject(ctx, f.mustCaller(t, "admin"), &keyserver.Subject{Principal: p, Roles: []string{"auditor"}}))
+	evs := f.store.GlobalAudit()
+	if ev := evs[len(evs)-1]; ev.Action != keyserver.ActionAdminSubject || ev.Target != "person 0a1b2c@https://login.example/tenant/v2.0" {
+		t.Fatalf("the registration's record = %+v", ev)
 	}
 }

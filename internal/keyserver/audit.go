@@ -28,15 +28,31 @@ type AuditTrail interface {
 	// ListAudit returns one page of records matching f, and the token of the
 	// next page (empty on the last).
 	ListAudit(ctx context.Context, f AuditFilter) ([]auditlog.Stored, string, error)
+	// AuditCertificates returns the audit key's certificates, in the order
+	// they were first used.
+	AuditCertificates(ctx context.Context) ([]AuditCertificate, error)
+	// AddAuditCertificate stores c with ev as the next record of the
+	// auditkey chain, in one transaction, and returns the record's id. When
+	// a certificate of c's public key is recorded already, it gets
+	// auditlog.ErrConflict.
+	AddAuditCertificate(ctx context.Context, c AuditCertificate, ev AuditEvent) (string, error)
 }
 
-// Chain names the chain of an event that belongs to no operation's chain:
-// the admin chain for admin changes, else (a refusal that concerns no
-// operation the caller may read) the caller's.
+// AuditCertificate is a certificate of the audit key, of one version of it.
+type AuditCertificate struct {
+	PEM    string
+	SHA256 string // CertificateSHA256 of its DER
+	// HSMKey is the reference of the key version it certifies; empty for a
+	// certificate stored before versions were kept.
+	HSMKey string
+	// Record is the id of the audit.key record that introduced it; empty for
+	// a certificate stored before certificates were recorded.
+	Record string
+}
+
+// Chain names the chain of a refusal that concerns no operation the caller
+// may read: the caller's.
 func (ev *AuditEvent) Chain() string {
-	if ev.Action == ActionAdmin || strings.HasPrefix(ev.Action, "admin.") {
-		return auditlog.AdminChain
-	}
 	return auditlog.CallerChain(ev.Actor.Issuer, ev.Actor.Subject, ev.Actor.Kind.String())
 }
 
@@ -52,34 +68,12 @@ func EventOf(r *auditlog.Record) AuditEvent {
 		OperationID: r.OperationID, KeyID: r.KeyID, Target: r.Target, Digest: r.Digest, Result: r.Result, Detail: r.Detail}
 }
 
-// adminChange records an admin change in the admin chain, then makes it.
-// The record comes first so that a crash between the two can never leave a
-// change without its record; a change that then fails gets a second record
-// saying so.
-func (s *Service) adminChange(ctx context.Context, c Caller, detail string, change func() error) error {
-	ev := AuditEvent{Time: s.now(), Actor: c.Principal, Action: ActionAdmin, Result: "ok", Detail: detail}
-	ev.Action, ev.Target = adminEvent(detail)
-	if err := s.Audit.RecordAudit(ctx, ev); err != nil {
-		return err
-	}
-	err := change()
-	if err != nil {
-		ev.Time, ev.Result, ev.Detail = s.now(), "failed: "+ErrorCode(err), detail+": "+ErrorMessage(err)
-		if rerr := s.Audit.RecordAudit(context.WithoutCancel(ctx), ev); rerr != nil {
-			s.log().ErrorContext(ctx, "recording a failed admin change", "detail", detail, "err", rerr)
-		}
-	}
-	return err
-}
-
-// adminEvent reads the event type and target from an admin change's
-// detail, "<put|delete> <key|subject|policy> <target> ...".
-func adminEvent(detail string) (string, string) {
-	f := strings.Fields(detail)
-	if len(f) < 3 {
-		return ActionAdmin, ""
-	}
-	return "admin." + f[1], f[2]
+// adminChange makes an admin change through change, which writes the
+// change and its audit record (event action, on target) in one transaction
+// of the store: both are written or neither is, so a change that fails
+// leaves no record.
+func (s *Service) adminChange(ctx context.Context, c Caller, action, target, detail string, change func(ev AuditEvent) error) error {
+	return change(AuditEvent{Time: s.now(), Actor: c.Principal, Action: action, Target: target, Result: "ok", Detail: detail})
 }
 
 // AuditRecords lists audit records. Auditors and admins see every record;

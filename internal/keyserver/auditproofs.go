@@ -16,40 +16,14 @@ type auditState struct {
 	sealing sync.Mutex // one sealer at a time in this process
 }
 
-// AuditCertificate returns the audit key's certificate (PEM), making and
-// storing a self-signed one with the audit key on first use.
-func (s *Service) AuditCertificate(ctx context.Context) (string, error) {
-	if s.Trail == nil || s.AuditKey == "" {
-		return "", Errorf(EUNAVAILABLE, "The audit trail is not configured.")
-	}
-	pemText, err := s.Trail.AuditCertificate(ctx)
-	if err == nil || !errors.Is(err, auditlog.ErrNotFound) {
-		return pemText, auditErr(err, "Reading the audit certificate")
-	}
-	signer, err := s.HSM.Open(ctx, s.AuditKey)
-	if err != nil {
-		return "", err
-	}
-	made, err := SelfSign(ctx, signer, "keyserver audit", s.now())
-	if err != nil {
-		return "", err
-	}
-	pemText, err = s.Trail.PutAuditCertificate(ctx, made)
-	return pemText, auditErr(err, "Storing the audit certificate")
-}
-
 // SealAudit seals the records stored since the last run into signed
 // checkpoints; the upkeep job calls it. It returns the checkpoints written.
+// They are signed with the audit key's current version (auditkey.go).
 func (s *Service) SealAudit(ctx context.Context) (int, error) {
-	certPEM, err := s.AuditCertificate(ctx)
-	if err != nil {
-		return 0, err
+	if s.Trail == nil || s.AuditKey == "" {
+		return 0, Errorf(EUNAVAILABLE, "The audit trail is not configured.")
 	}
-	cert, err := parseCertificate(certPEM)
-	if err != nil {
-		return 0, Wrap(EINTERNAL, err, "The stored audit certificate is unreadable.")
-	}
-	signer, err := s.HSM.Open(ctx, s.AuditKey)
+	signer, cert, err := s.auditSigner(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -2,7 +2,9 @@ package keyserver
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"keyserver/internal/auditlog"
@@ -29,10 +31,58 @@ func (f *AuditFilter) Match(r *auditlog.Record) bool {
 // handler's unit tests.
 type MemTrail struct {
 	*auditlog.MemStore
+	mu    sync.Mutex
+	certs []AuditCertificate
 }
 
 // NewMemTrail returns an empty trail.
-func NewMemTrail(now func() time.Time) *MemTrail { return &MemTrail{auditlog.NewMemStore(now)} }
+func NewMemTrail(now func() time.Time) *MemTrail {
+	return &MemTrail{MemStore: auditlog.NewMemStore(now)}
+}
+
+// AuditCertificates returns the certificates stored, oldest first.
+func (m *MemTrail) AuditCertificates(context.Context) ([]AuditCertificate, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.certs), nil
+}
+
+// AddAuditCertificate stores c with ev as the next record of the auditkey
+// chain: both or neither.
+func (m *MemTrail) AddAuditCertificate(ctx context.Context, c AuditCertificate, ev AuditEvent) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cert, err := parseCertificate(c.PEM)
+	if err != nil {
+		return "", err
+	}
+	for _, have := range m.certs {
+		if hc, _ := parseCertificate(have.PEM); have.Record != "" && hc != nil && samePublicKey(hc.PublicKey, cert.PublicKey) {
+			return "", auditlog.ErrConflict
+		}
+	}
+	s, err := m.Append(ctx, ev.Record(auditlog.AuditKeyChain))
+	if err != nil {
+		return "", err
+	}
+	c.Record = s.Record.ID()
+	for i, have := range m.certs {
+		if have.SHA256 == c.SHA256 {
+			m.certs[i] = c // one stored before certificates were recorded
+			return c.Record, nil
+		}
+	}
+	m.certs = append(m.certs, c)
+	return c.Record, nil
+}
+
+// PutLegacyCertificate stores a certificate as versions before this one
+// did: without its version or record.
+func (m *MemTrail) PutLegacyCertificate(pemText, sha256 string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.certs = append(m.certs, AuditCertificate{PEM: pemText, SHA256: sha256})
+}
 
 // RecordAudit appends ev to the admin chain or its caller's chain.
 func (m *MemTrail) RecordAudit(ctx context.Context, ev AuditEvent) error {

@@ -92,11 +92,11 @@ func newFixture(tb testing.TB) *fixture {
 		clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 	}
 	for _, k := range testKeyring {
-		mustDo(tb, f.store.PutKey(context.Background(), &keyserver.Key{KeyID: k.id, HSMKey: k.hsm, RequiredApprovals: k.approvals, Enabled: k.enabled}))
+		mustDo(tb, f.store.PutKey(context.Background(), &keyserver.Key{KeyID: k.id, HSMKey: k.hsm, RequiredApprovals: k.approvals, Enabled: k.enabled}, keyserver.AuditEvent{}))
 	}
 	for name, roles := range testSubjects {
 		p := principal(name)
-		mustDo(tb, f.store.PutSubject(context.Background(), &keyserver.Subject{Principal: p, Name: "Name of " + name, Roles: roles}))
+		mustDo(tb, f.store.PutSubject(context.Background(), &keyserver.Subject{Principal: p, Name: "Name of " + name, Roles: roles}, keyserver.AuditEvent{}))
 	}
 	f.svc = &keyserver.Service{
 		Ops: f.store, Keys: f.store, Subjects: f.store, Policies: f.store, Audit: f.store, Publisher: f.notes,

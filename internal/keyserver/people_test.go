@@ -15,8 +15,8 @@ func TestPeopleAndAppsAreTwoSubjects(t *testing.T) {
 	ctx := context.Background()
 	app := principal("dana")
 	person := keyserver.Principal{Issuer: app.Issuer, Subject: app.Subject, Kind: keyserver.KindPerson}
-	mustDo(t, f.store.PutSubject(ctx, &keyserver.Subject{Principal: app, Roles: []string{"orderer:key3", "approver:key3"}}))
-	mustDo(t, f.store.PutSubject(ctx, &keyserver.Subject{Principal: person, Name: "Dana", Roles: []string{"approver:key3"}}))
+	mustDo(t, f.store.PutSubject(ctx, &keyserver.Subject{Principal: app, Roles: []string{"orderer:key3", "approver:key3"}}, keyserver.AuditEvent{}))
+	mustDo(t, f.store.PutSubject(ctx, &keyserver.Subject{Principal: person, Name: "Dana", Roles: []string{"approver:key3"}}, keyserver.AuditEvent{}))
 
 	asApp, err := f.svc.Caller(ctx, keyserver.Identity{Principal: app})
 	mustDo(t, err)

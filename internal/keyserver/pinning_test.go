@@ -103,7 +103,7 @@ func TestSignRefusesAVersionTheCertificateDoesNotCarry(t *testing.T) {
 	}
 	legacy := f.mustAdminKey(t, "rotkey")
 	legacy.HSMKey = "rot" // as registered before keys were pinned
-	if err := f.store.PutKey(ctx, legacy); err != nil {
+	if err := f.store.PutKey(ctx, legacy, keyserver.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	op := f.mustCreate(t, "orderer", kr("rotkey", 2))

@@ -111,8 +111,8 @@ func (s *Service) PutPolicy(ctx context.Context, c Caller, p *Policy) error {
 		return Errorf(EINVALID, "Issuer %q names the same apps as %q, and its tokens act as that issuer's; give the policy issuer %q.", p.Issuer, to, to).On("issuer")
 	}
 	defer s.policyCache.forget(struct{}{})
-	return s.adminChange(ctx, c, "put policy "+p.String(), func() error {
-		return s.Policies.PutPolicy(ctx, p)
+	return s.adminChange(ctx, c, ActionAdminPolicy, p.ID, "put policy "+p.String(), func(ev AuditEvent) error {
+		return s.Policies.PutPolicy(ctx, p, ev)
 	})
 }
 
@@ -125,8 +125,8 @@ func (s *Service) DeletePolicy(ctx context.Context, c Caller, id string) error {
 		return err
 	}
 	defer s.policyCache.forget(struct{}{})
-	return s.adminChange(ctx, c, "delete policy "+id, func() error {
-		return s.Policies.DeletePolicy(ctx, id)
+	return s.adminChange(ctx, c, ActionAdminPolicy, id, "delete policy "+id, func(ev AuditEvent) error {
+		return s.Policies.DeletePolicy(ctx, id, ev)
 	})
 }
 

@@ -29,7 +29,9 @@ const (
 	ActionRemind  = "operation.remind"
 	ActionExhaust = "operation.exhaust"
 	ActionSign    = "sign"
-	ActionAdmin   = "admin"
+	// ActionAuditKey introduces a certificate of the audit key.
+	ActionAuditKey = "audit.key"
+	ActionAdmin    = "admin" // admin changes' event before it named what changed
 	// Admin changes, by what they change.
 	ActionAdminKey     = "admin.key"
 	ActionAdminSubject = "admin.subject"
@@ -170,9 +172,12 @@ type KeyStore interface {
 	// Key returns ENOTFOUND when keyID is not registered.
 	Key(ctx context.Context, keyID string) (*Key, error)
 	Keys(ctx context.Context) ([]*Key, error)
-	PutKey(ctx context.Context, k *Key) error
-	// DeleteKey returns ENOTFOUND when keyID is not registered.
-	DeleteKey(ctx context.Context, keyID string) error
+	// PutKey writes k and, unless ev is empty, ev as the next record of
+	// the keys' audit chain (auditlog.KeysChain), in one transaction.
+	PutKey(ctx context.Context, k *Key, ev AuditEvent) error
+	// DeleteKey returns ENOTFOUND when keyID is not registered; it writes
+	// ev as PutKey does. A change that fails writes no record.
+	DeleteKey(ctx context.Context, keyID string, ev AuditEvent) error
 }
 
 // SubjectStore keeps registered subjects.
@@ -181,9 +186,13 @@ type SubjectStore interface {
 	Subject(ctx context.Context, p Principal) (*Subject, error)
 	// SubjectsByID returns every registration of a subject id, across issuers and kinds.
 	SubjectsByID(ctx context.Context, subject string) ([]*Subject, error)
-	PutSubject(ctx context.Context, s *Subject) error
-	// DeleteSubject returns ENOTFOUND when p is not registered.
-	DeleteSubject(ctx context.Context, p Principal) error
+	// PutSubject writes s and, unless ev is empty, ev as the next record
+	// of the chain of s's subject id (auditlog.SubjectChain), in one
+	// transaction.
+	PutSubject(ctx context.Context, s *Subject, ev AuditEvent) error
+	// DeleteSubject returns ENOTFOUND when p is not registered; it writes
+	// ev as PutSubject does. A change that fails writes no record.
+	DeleteSubject(ctx context.Context, p Principal, ev AuditEvent) error
 }
 
 // PolicyStore keeps trust policies.
@@ -192,9 +201,12 @@ type PolicyStore interface {
 	Policies(ctx context.Context) ([]*Policy, error)
 	// Policy returns ENOTFOUND when id does not exist.
 	Policy(ctx context.Context, id string) (*Policy, error)
-	PutPolicy(ctx context.Context, p *Policy) error
-	// DeletePolicy returns ENOTFOUND when id does not exist.
-	DeletePolicy(ctx context.Context, id string) error
+	// PutPolicy writes p and, unless ev is empty, ev as the next record of
+	// the policies' audit chain (auditlog.PoliciesChain), in one transaction.
+	PutPolicy(ctx context.Context, p *Policy, ev AuditEvent) error
+	// DeletePolicy returns ENOTFOUND when id does not exist; it writes ev
+	// as PutPolicy does. A change that fails writes no record.
+	DeletePolicy(ctx context.Context, id string, ev AuditEvent) error
 }
 
 // SubjectLister is an optional ability of a SubjectStore: listing every
@@ -203,7 +215,8 @@ type SubjectLister interface {
 	Subjects(ctx context.Context) ([]*Subject, error)
 }
 
-// AuditLog keeps audit events that belong to no operation.
+// AuditLog keeps the refusals that concern no operation the caller may
+// read, each in its caller's chain.
 type AuditLog interface {
 	RecordAudit(ctx context.Context, ev AuditEvent) error
 }

@@ -73,7 +73,7 @@ func TestCallerCacheExpiresWithTheClock(t *testing.T) {
 	if _, err := f.svc.CreateOperation(ctx, c, request(kr("late", 1))); keyserver.ErrorCode(err) != keyserver.ENOTFOUND {
 		t.Fatalf("CreateOperation with an unknown key: %v", err)
 	}
-	mustDo(t, f.store.PutKey(ctx, &keyserver.Key{KeyID: "late", HSMKey: "p256", Enabled: true}))
+	mustDo(t, f.store.PutKey(ctx, &keyserver.Key{KeyID: "late", HSMKey: "p256", Enabled: true}, keyserver.AuditEvent{}))
 	if _, err := f.svc.CreateOperation(ctx, c, request(kr("key1", 1))); err != nil {
 		t.Fatalf("CreateOperation: %v", err)
 	}

@@ -53,11 +53,15 @@ func (c *Client) AuditConsistency(ctx context.Context, from, to uint64) (*auditw
 	return p, nil
 }
 
-// AuditRecords reads one page of audit records dated since or later.
-func (c *Client) AuditRecords(ctx context.Context, since time.Time, page string) (*auditwire.Page, error) {
+// AuditRecords reads one page of audit records dated since or later, of
+// event type event (any when empty).
+func (c *Client) AuditRecords(ctx context.Context, since time.Time, event, page string) (*auditwire.Page, error) {
 	q := url.Values{"limit": {"500"}}
 	if !since.IsZero() {
 		q.Set("from", since.UTC().Format(time.RFC3339Nano))
+	}
+	if event != "" {
+		q.Set("event", event)
 	}
 	if page != "" {
 		q.Set("page", page)

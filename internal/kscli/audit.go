@@ -13,19 +13,23 @@ const auditHelp = `Usage: ks audit export [--since TIME] DIR
        ks audit verify [--known OLDDIR]... DIR
 
 export writes the Keyserver's audit log into DIR: every record dated TIME or
-later (RFC 3339, e.g. 2026-11-30T00:00:00Z; default: all), every signed
-checkpoint with the records it sealed, the consistency proof between each
-two checkpoints, and the audit key's certificate (GET /api/audit/*, as an
-auditor). docs/AUDIT.md describes the files.
+later (RFC 3339, e.g. 2026-11-30T00:00:00Z; default: all) and every record
+introducing an audit certificate, every signed checkpoint with the records
+it sealed, the consistency proof between each two checkpoints, and the audit
+key's certificates (GET /api/audit/*, as an auditor). docs/AUDIT.md
+describes the files.
 
 verify checks DIR without the Keyserver: every record's link to the one
-before, every checkpoint's signature with the certificate in DIR, every
+before, every checkpoint's signature with the certificate it names (trusted
+only if it is the first, DIR/audit-certificate.pem, or was issued by a
+trusted one's key and introduced by a sealed audit.key record), every
 inclusion and consistency proof. It prints "OK: ..." or "FAILED: " and the
 first record edited, reordered, inserted or deleted, or the first missing
-checkpoint. With --known, the checkpoints of an earlier export must all be
-in DIR unchanged, which catches a dropped latest checkpoint. Compare the
-certificate's SHA-256 (openssl x509 -in DIR/audit-certificate.pem -noout
--fingerprint -sha256) with a copy kept apart from the Keyserver.
+or invalid checkpoint. With --known, the checkpoints of an earlier export
+must all be in DIR unchanged, which catches a dropped latest checkpoint.
+Compare the first certificate's SHA-256 (openssl x509 -in
+DIR/audit-certificate.pem -noout -fingerprint -sha256) with a copy kept
+apart from the Keyserver.
 
 Environment (export): KSC_API_SERVER, KSC_ID_TOKEN or KSC_ID_TOKEN_FILE,
 KSC_HTTP_CLIENT_TIMEOUT.

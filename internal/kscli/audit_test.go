@@ -35,7 +35,7 @@ func auditHarness(t *testing.T) (*harness, *keyserver.MemTrail) {
 	trail := keyserver.NewMemTrail(time.Now)
 	svc := &keyserver.Service{Ops: store, Keys: store, Subjects: store, Audit: trail, Trail: trail, HSM: key, AuditKey: "audit", Limits: keyserver.DefaultLimits}
 	ctx := context.Background()
-	mustOK(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "auditor"}, Roles: []string{"auditor"}}))
+	mustOK(t, store.PutSubject(ctx, &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://issuer.test", Subject: "auditor"}, Roles: []string{"auditor"}}, keyserver.AuditEvent{}))
 	for i, op := range []string{"aaaa", "aaaa", "bbbb", "-", "aaaa", "+", "bbbb"} {
 		switch op {
 		case "-", "+":
@@ -63,10 +63,10 @@ func mustOK(tb testing.TB, err error) {
 
 func TestAuditExportAndVerify(t *testing.T) {
 	h, trail := auditHarness(t)
-	if r := h.mustRun(0, "audit", "export", "old"); !strings.Contains(r.stdout, "exported 5 records and 2 checkpoints") {
+	if r := h.mustRun(0, "audit", "export", "old"); !strings.Contains(r.stdout, "exported 6 records and 2 checkpoints") {
 		t.Fatalf("export said %q", r.stdout)
 	}
-	if r := h.mustRun(0, "audit", "verify", "old"); !strings.HasPrefix(r.stdout, "OK: 5 records (4 under a checkpoint), 2 checkpoints") {
+	if r := h.mustRun(0, "audit", "verify", "old"); !strings.HasPrefix(r.stdout, "OK: 6 records (5 under a checkpoint), 2 checkpoints") {
 		t.Fatalf("verify said %q", r.stdout)
 	}
 	// A record edited in the export is named.

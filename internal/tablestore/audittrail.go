@@ -20,7 +20,8 @@ import (
 // The sealer's rows live in partition "seal" of the audit table:
 // "cp~<MaxInt64-n>" for checkpoint n (the latest first), "head~<chain>" for
 // where each sealed chain stands, and "certificate" for the audit key's
-// certificate. A checkpoint and the heads it moves are written in one
+// certificate as it was stored before certificates were recorded
+// (auditcerts.go). A checkpoint and the heads it moves are written in one
 // transaction.
 const (
 	sealPartition  = "seal"
@@ -102,6 +103,13 @@ func (s *Store) NewRecords(ctx context.Context, since time.Time) ([]auditlog.Sto
 	if err != nil {
 		return nil, err
 	}
+	for _, t := range s.adminRecordTables() {
+		rows, err := queryAll(ctx, t.c, t.filter+ts, "scanning for new audit records")
+		if err != nil {
+			return nil, err
+		}
+		auditRows = append(auditRows, rows...)
+	}
 	out := make([]auditlog.Stored, 0, len(opsRows)+len(auditRows))
 	for _, r := range append(opsRows, auditRows...) {
 		out = append(out, storedOfRow(r))
@@ -116,6 +124,9 @@ func (s *Store) chainClient(chain string) (*aztables.Client, string, error) {
 			return nil, "", keyserver.Errorf(keyserver.ENOTFOUND, "Audit chain %q does not exist.", chain)
 		}
 		return s.ops, id, nil
+	}
+	if c, pk, ok := s.adminChain(chain); ok {
+		return c, pk, nil
 	}
 	return s.audit, chainPartition(chain), nil
 }
@@ -217,34 +228,8 @@ func (s *Store) PutCheckpoint(ctx context.Context, sealed *auditlog.Sealed, st a
 	return classify(err, fmt.Sprintf("writing checkpoint %d", sealed.Checkpoint.N))
 }
 
-// AuditCertificate reads the stored audit certificate.
-func (s *Store) AuditCertificate(ctx context.Context) (string, error) {
-	resp, err := s.audit.GetEntity(ctx, sealPartition, certificateRow, nil)
-	if isNotFound(err) {
-		return "", auditlog.ErrNotFound
-	}
-	if err != nil {
-		return "", classify(err, "reading the audit certificate")
-	}
-	r, err := parseRow(resp.Value)
-	if err != nil {
-		return "", err
-	}
-	return r.str("Certificate"), nil
-}
-
-// PutAuditCertificate stores pem unless a certificate is stored, and
-// returns the one stored.
-func (s *Store) PutAuditCertificate(ctx context.Context, pem string) (string, error) {
-	_, err := s.audit.AddEntity(ctx, newRow(sealPartition, certificateRow).set("Certificate", pem).marshal(), nil)
-	if status, _ := statusOf(err); status == http.StatusConflict {
-		return s.AuditCertificate(ctx)
-	}
-	return pem, classify(err, "storing the audit certificate")
-}
-
-// pageToken is where a listing stopped: the table (0 operations, 1 audit)
-// and Table Storage's continuation.
+// pageToken is where a listing stopped: the table (0 operations, 1 audit,
+// 2 keys, 3 policies, 4 subjects) and Table Storage's continuation.
 type pageToken struct {
 	Table int    `json:"t"`
 	PK    string `json:"p,omitempty"`
@@ -252,12 +237,12 @@ type pageToken struct {
 }
 
 // ListAudit lists the records matching f: one partition when f names an
-// operation, else both tables.
+// operation, else every table that holds records.
 func (s *Store) ListAudit(ctx context.Context, f keyserver.AuditFilter) ([]auditlog.Stored, string, error) {
 	var tok pageToken
 	if f.Page != "" {
 		b, err := base64.RawURLEncoding.DecodeString(f.Page)
-		if err != nil || json.Unmarshal(b, &tok) != nil || tok.Table < 0 || tok.Table > 1 {
+		if err != nil || json.Unmarshal(b, &tok) != nil || tok.Table < 0 || tok.Table > lastRecordTable {
 			return nil, "", keyserver.Errorf(keyserver.EINVALID, "page is not a token a previous page gave.")
 		}
 	}
@@ -265,7 +250,7 @@ func (s *Store) ListAudit(ctx context.Context, f keyserver.AuditFilter) ([]audit
 		return nil, "", nil
 	}
 	var out []auditlog.Stored
-	for len(out) < f.Limit && tok.Table <= 1 {
+	for len(out) < f.Limit && tok.Table <= lastRecordTable {
 		c, filter := s.auditListFilter(f, tok.Table)
 		if c == nil {
 			tok = pageToken{Table: tok.Table + 1}
@@ -295,7 +280,7 @@ func (s *Store) ListAudit(ctx context.Context, f keyserver.AuditFilter) ([]audit
 			tok = pageToken{Table: tok.Table + 1}
 		}
 	}
-	if tok.Table > 1 {
+	if tok.Table > lastRecordTable {
 		return out, "", nil
 	}
 	return out, tok.String(), nil
@@ -306,21 +291,30 @@ func (t pageToken) String() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// auditListFilter is the OData filter of f on table t (0 operations, 1
-// audit); a nil client when t can hold no match.
+// lastRecordTable is the last table a listing reads (pageToken).
+const lastRecordTable = 4
+
+// auditListFilter is the OData filter of f on table t (pageToken); a nil
+// client when t can hold no match.
 func (s *Store) auditListFilter(f keyserver.AuditFilter, t int) (*aztables.Client, string) {
 	var parts []string
 	c := s.ops
 	switch {
 	case t == 0 && f.OperationID != "":
 		parts = append(parts, "PartitionKey eq "+quote(f.OperationID))
-	case t == 1 && f.OperationID != "":
+	case t > 0 && f.OperationID != "":
 		return nil, ""
 	case t == 1:
 		c = s.audit
 		parts = append(parts, "PartitionKey ge "+quote(chainPartPrefix), "PartitionKey lt "+quote(prefixEnd(chainPartPrefix)))
+	case t > 1:
+		rt := s.adminRecordTables()[t-2]
+		c = rt.c
+		parts = append(parts, rt.filter)
 	}
-	parts = append(parts, "RowKey ge "+quote(recordPrefix), "RowKey lt "+quote(prefixEnd(recordPrefix)))
+	if t <= 1 {
+		parts = append(parts, "RowKey ge "+quote(recordPrefix), "RowKey lt "+quote(prefixEnd(recordPrefix)))
+	}
 	if !f.From.IsZero() {
 		parts = append(parts, "Time ge "+quote(auditlog.Normalize(f.From).Format(recordTime)))
 	}

@@ -21,9 +21,10 @@ import (
 
 // How chained audit records are kept (docs/AUDIT.md, "Storage"). A record
 // is a row in its chain's partition: an operation's records in the
-// operation's partition of the operations table, the admin chain and the
-// callers' chains in partitions "chain~admin" and "chain~caller~<hex>" of
-// the audit table. Its row key holds MaxInt64 - seq, so that a chain's
+// operation's partition of the operations table, an admin change's in the
+// partition it changes (admintrail.go), the callers' chains (and the admin
+// chain of earlier versions) in partitions "chain~caller~<hex>" and
+// "chain~admin" of the audit table. Its row key holds MaxInt64 - seq, so that a chain's
 // latest record is the first row of its range. Inserting the row decides:
 // two writers can never both take a place in a chain.
 const (

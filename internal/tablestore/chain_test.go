@@ -3,7 +3,10 @@ package tablestore_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,11 +124,30 @@ func TestSealingTableStorage(t *testing.T) {
 	if err := stores[1].PutCheckpoint(ctx, stale, auditlog.SealState{}); err == nil {
 		t.Fatal("a second checkpoint 2 was written")
 	}
-	if pem1, err := stores[0].PutAuditCertificate(ctx, "first"); err != nil || pem1 != "first" {
-		t.Fatalf("PutAuditCertificate = %q, %v", pem1, err)
+	// Two processes record a certificate of one key version: the second
+	// finds one stored, even one it made itself.
+	key, cert := audittest.NewKey(t)
+	pemOf := func(c *x509.Certificate) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 	}
-	if pem2, err := stores[1].PutAuditCertificate(ctx, "second"); err != nil || pem2 != "first" {
-		t.Fatalf("a second certificate replaced the first: %q, %v", pem2, err)
+	c := keyserver.AuditCertificate{PEM: pemOf(cert), SHA256: keyserver.CertificateSHA256(cert.Raw), HSMKey: "https://vault.example/keys/audit/v1"}
+	ev := keyserver.AuditEvent{Action: keyserver.ActionAuditKey, Target: c.SHA256, Result: "ok"}
+	if _, err := stores[0].AddAuditCertificate(ctx, c, ev); err != nil {
+		t.Fatalf("AddAuditCertificate: %v", err)
+	}
+	signer, err := key.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := keyserver.SelfSign(ctx, signer, "keyserver audit", time.Now()) // another certificate of the same key
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stores[1].AddAuditCertificate(ctx, keyserver.AuditCertificate{PEM: again, SHA256: strings.Repeat("cd", 32)}, ev); !errors.Is(err, auditlog.ErrConflict) {
+		t.Fatalf("a second certificate of one key = %v, want a conflict", err)
+	}
+	if certs, err := stores[1].AuditCertificates(ctx); err != nil || len(certs) != 1 || certs[0].Record != auditlog.AuditKeyChain+"#1" || certs[0].HSMKey != c.HSMKey || certs[0].SHA256 != c.SHA256 {
+		t.Fatalf("AuditCertificates = %+v, %v", certs, err)
 	}
 }
 

@@ -66,8 +66,8 @@ func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.Audit
 	return err
 }
 
-// RecordAudit writes ev as the next record of the admin chain or, for a
-// refusal, of its caller's chain.
+// RecordAudit writes ev, a refusal that concerns no operation the caller
+// may read, as the next record of its caller's chain.
 func (s *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
 	chain := ev.Chain()
 	_, err := s.insertRecord(ctx, s.audit, chainPartition(chain), chain, ev)
@@ -96,8 +96,8 @@ func (s *Store) OperationEvents(ctx context.Context, opID string) ([]keyserver.A
 	return evs, nil
 }
 
-// AuditEvents returns the events of the admin and callers' chains dated on
-// the UTC day of day, oldest first.
+// AuditEvents returns the events of the admin chains and the callers'
+// chains dated on the UTC day of day, oldest first.
 func (s *Store) AuditEvents(ctx context.Context, day time.Time) ([]keyserver.AuditEvent, error) {
 	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
 	var evs []keyserver.AuditEvent

@@ -7,6 +7,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -31,7 +32,7 @@ func (s *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
 
 // Keys returns every registered key, ordered by key id.
 func (s *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
-	rows, err := queryAll(ctx, s.keys, "PartitionKey eq "+quote(keysPartition), "listing keys")
+	rows, err := queryAll(ctx, s.keys, "PartitionKey eq "+quote(keysPartition)+" and "+notRecords, "listing keys")
 	if err != nil {
 		return nil, err
 	}
@@ -47,8 +48,9 @@ func (s *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
 	return keys, nil
 }
 
-// PutKey creates or replaces a key.
-func (s *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
+// PutKey creates or replaces a key, with ev as the next record of the
+// keys' chain in the same transaction.
+func (s *Store) PutKey(ctx context.Context, k *keyserver.Key, ev keyserver.AuditEvent) error {
 	if err := keyserver.ValidateKeyID(k.KeyID); err != nil {
 		return err
 	}
@@ -67,16 +69,15 @@ func (s *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
 		}
 		r.setJSON("Channels", cs)
 	}
-	_, err := s.keys.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
-	return classify(err, "writing key "+k.KeyID)
+	return s.adminWrite(ctx, s.keys, keysPartition, auditlog.KeysChain, upsertAction(r), ev, "writing key "+k.KeyID)
 }
 
-// DeleteKey removes a key, or returns ENOTFOUND.
-func (s *Store) DeleteKey(ctx context.Context, keyID string) error {
+// DeleteKey removes a key, or returns ENOTFOUND, with ev as PutKey.
+func (s *Store) DeleteKey(ctx context.Context, keyID string, ev keyserver.AuditEvent) error {
 	if keyserver.ValidateKeyID(keyID) != nil {
 		return keyNotFound(keyID)
 	}
-	_, err := s.keys.DeleteEntity(ctx, keysPartition, keyID, nil)
+	err := s.adminWrite(ctx, s.keys, keysPartition, auditlog.KeysChain, deleteAction(keysPartition, keyID), ev, "deleting key "+keyID)
 	if isNotFound(err) {
 		return keyNotFound(keyID)
 	}
@@ -136,12 +137,12 @@ func (s *Store) Subject(ctx context.Context, p keyserver.Principal) (*keyserver.
 // SubjectsByID returns the registrations of subject under every issuer and
 // of either kind, ordered by issuer, apps first.
 func (s *Store) SubjectsByID(ctx context.Context, subject string) ([]*keyserver.Subject, error) {
-	return s.querySubjects(ctx, "PartitionKey eq "+quote(encodeKey(subject)), "listing registrations of a subject")
+	return s.querySubjects(ctx, "PartitionKey eq "+quote(encodeKey(subject))+" and "+notRecords, "listing registrations of a subject")
 }
 
 // Subjects returns every registration, ordered by subject id, issuer and kind.
 func (s *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
-	return s.querySubjects(ctx, "", "listing subjects")
+	return s.querySubjects(ctx, notRecords, "listing subjects")
 }
 
 // querySubjects reads the registrations filter selects, ordered by subject
@@ -172,8 +173,9 @@ func (s *Store) querySubjects(ctx context.Context, filter, what string) ([]*keys
 	return subs, nil
 }
 
-// PutSubject creates or replaces a registration.
-func (s *Store) PutSubject(ctx context.Context, sub *keyserver.Subject) error {
+// PutSubject creates or replaces a registration, with ev as the next
+// record of the subject id's chain in the same transaction.
+func (s *Store) PutSubject(ctx context.Context, sub *keyserver.Subject, ev keyserver.AuditEvent) error {
 	roles := sub.Roles
 	if roles == nil {
 		roles = []string{}
@@ -182,13 +184,15 @@ func (s *Store) PutSubject(ctx context.Context, sub *keyserver.Subject) error {
 		setPrincipal("", sub.Principal).
 		set("Name", sub.Name).
 		setJSON("Roles", roles)
-	_, err := s.subjects.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
-	return classify(err, "writing subject "+sub.Principal.String())
+	pk := encodeKey(sub.Subject)
+	return s.adminWrite(ctx, s.subjects, pk, auditlog.SubjectChain(sub.Subject), upsertAction(r), ev, "writing subject "+sub.Principal.String())
 }
 
-// DeleteSubject removes a registration, or returns ENOTFOUND.
-func (s *Store) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
-	_, err := s.subjects.DeleteEntity(ctx, encodeKey(p.Subject), subjectRowKey(p), nil)
+// DeleteSubject removes a registration, or returns ENOTFOUND, with ev as
+// PutSubject.
+func (s *Store) DeleteSubject(ctx context.Context, p keyserver.Principal, ev keyserver.AuditEvent) error {
+	pk := encodeKey(p.Subject)
+	err := s.adminWrite(ctx, s.subjects, pk, auditlog.SubjectChain(p.Subject), deleteAction(pk, subjectRowKey(p)), ev, "deleting subject "+p.String())
 	if isNotFound(err) {
 		return subjectNotFound(p)
 	}

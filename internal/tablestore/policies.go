@@ -4,8 +4,7 @@ import (
 	"context"
 	"sort"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -22,7 +21,7 @@ type conditionRow struct {
 
 // Policies returns every policy, ordered by id.
 func (s *Store) Policies(ctx context.Context) ([]*keyserver.Policy, error) {
-	rows, err := queryAll(ctx, s.policies, "PartitionKey eq "+quote(policyPartition), "listing trust policies")
+	rows, err := queryAll(ctx, s.policies, "PartitionKey eq "+quote(policyPartition)+" and "+notRecords, "listing trust policies")
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +53,9 @@ func (s *Store) Policy(ctx context.Context, id string) (*keyserver.Policy, error
 	return policyFromRow(r)
 }
 
-// PutPolicy creates or replaces a policy.
-func (s *Store) PutPolicy(ctx context.Context, p *keyserver.Policy) error {
+// PutPolicy creates or replaces a policy, with ev as the next record of
+// the policies' chain in the same transaction.
+func (s *Store) PutPolicy(ctx context.Context, p *keyserver.Policy, ev keyserver.AuditEvent) error {
 	conds := make([]conditionRow, len(p.Conditions))
 	for i, c := range p.Conditions {
 		conds[i] = conditionRow{Claim: c.Claim, Value: c.Value, Glob: c.Glob}
@@ -65,13 +65,12 @@ func (s *Store) PutPolicy(ctx context.Context, p *keyserver.Policy) error {
 		set("Description", p.Description).
 		setJSON("Conditions", conds).
 		setJSON("Roles", p.Roles)
-	_, err := s.policies.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
-	return classify(err, "writing trust policy "+p.ID)
+	return s.adminWrite(ctx, s.policies, policyPartition, auditlog.PoliciesChain, upsertAction(r), ev, "writing trust policy "+p.ID)
 }
 
-// DeletePolicy removes a policy, or answers ENOTFOUND.
-func (s *Store) DeletePolicy(ctx context.Context, id string) error {
-	_, err := s.policies.DeleteEntity(ctx, policyPartition, encodeKey(id), nil)
+// DeletePolicy removes a policy, or answers ENOTFOUND, with ev as PutPolicy.
+func (s *Store) DeletePolicy(ctx context.Context, id string, ev keyserver.AuditEvent) error {
+	err := s.adminWrite(ctx, s.policies, policyPartition, auditlog.PoliciesChain, deleteAction(policyPartition, encodeKey(id)), ev, "deleting trust policy "+id)
 	if isNotFound(err) {
 		return policyNotFound(id)
 	}

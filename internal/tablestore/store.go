@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -108,6 +109,9 @@ func newStore(svc *aztables.ServiceClient, w *wire, prefix string) (*Store, erro
 	s.policies = svc.NewClient(s.names[4])
 	return s, nil
 }
+
+// Prefix is the prefix of the store's table names.
+func (s *Store) Prefix() string { return strings.TrimSuffix(s.names[0], "Keys") }
 
 // clientOptions keep retries few and tries short, so that an unreachable
 // Table Storage shows as EUNAVAILABLE within seconds.

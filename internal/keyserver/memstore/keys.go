@@ -6,10 +6,45 @@ import (
 	"strings"
 	"time"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
 // This file holds the Store's KeyStore, SubjectStore and AuditLog.
+
+// Appender chains records: the audit trail's in-memory store
+// (keyserver.MemTrail).
+type Appender interface {
+	Append(ctx context.Context, r auditlog.Record) (auditlog.Stored, error)
+}
+
+// RecordInto makes the Store chain the audit records of admin changes into
+// t, each under the Store's lock together with its change, as the Table
+// Storage adapter writes them in the change's transaction. Without it they
+// are kept as plain events (AuditEvents).
+func (m *Store) RecordInto(t Appender) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.trail = t
+}
+
+// adminRecord writes ev, unless empty, as the next record of chain. It must
+// be called with m.mu held, once the change is known to succeed and before
+// it is made: a record that cannot be written stops the change.
+func (m *Store) adminRecord(ctx context.Context, chain string, ev keyserver.AuditEvent) error {
+	if ev == (keyserver.AuditEvent{}) {
+		return nil
+	}
+	if err := m.fault("RecordAdmin"); err != nil {
+		return err
+	}
+	if m.trail != nil {
+		_, err := m.trail.Append(ctx, ev.Record(chain))
+		return err
+	}
+	m.audit = append(m.audit, ev)
+	return nil
+}
 
 func (m *Store) Key(ctx context.Context, keyID string) (*keyserver.Key, error) {
 	m.mu.Lock()
@@ -47,21 +82,27 @@ func (m *Store) Keys(ctx context.Context) ([]*keyserver.Key, error) {
 	return out, nil
 }
 
-func (m *Store) PutKey(ctx context.Context, k *keyserver.Key) error {
+func (m *Store) PutKey(ctx context.Context, k *keyserver.Key, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("PutKey"); err != nil {
+		return err
+	}
+	if err := m.adminRecord(ctx, auditlog.KeysChain, ev); err != nil {
 		return err
 	}
 	m.keys[k.KeyID] = cloneKey(k)
 	return nil
 }
 
-func (m *Store) DeleteKey(ctx context.Context, keyID string) error {
+func (m *Store) DeleteKey(ctx context.Context, keyID string, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.keys[keyID]; !ok {
 		return keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no key %s", keyID)
+	}
+	if err := m.adminRecord(ctx, auditlog.KeysChain, ev); err != nil {
+		return err
 	}
 	delete(m.keys, keyID)
 	return nil
@@ -121,20 +162,29 @@ func (m *Store) Subjects(ctx context.Context) ([]*keyserver.Subject, error) {
 	return out, nil
 }
 
-func (m *Store) PutSubject(ctx context.Context, s *keyserver.Subject) error {
+func (m *Store) PutSubject(ctx context.Context, s *keyserver.Subject, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fault("PutSubject"); err != nil {
+		return err
+	}
+	if err := m.adminRecord(ctx, auditlog.SubjectChain(s.Subject), ev); err != nil {
+		return err
+	}
 	c := *s
 	c.Roles = slices.Clone(s.Roles)
 	m.subjects[s.Principal] = &c
 	return nil
 }
 
-func (m *Store) DeleteSubject(ctx context.Context, p keyserver.Principal) error {
+func (m *Store) DeleteSubject(ctx context.Context, p keyserver.Principal, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.subjects[p]; !ok {
 		return keyserver.Errorf(keyserver.ENOTFOUND, "memstore has no subject %s", p)
+	}
+	if err := m.adminRecord(ctx, auditlog.SubjectChain(p.Subject), ev); err != nil {
+		return err
 	}
 	delete(m.subjects, p)
 	return nil

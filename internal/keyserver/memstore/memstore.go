@@ -23,6 +23,7 @@ type Store struct {
 	keys     map[string]*keyserver.Key
 	subjects map[keyserver.Principal]*keyserver.Subject
 	audit    []keyserver.AuditEvent
+	trail    Appender         // where admin records are chained; nil: kept in audit
 	faults   map[string]error // method name -> error it returns
 	deleted  map[string][]keyserver.AuditEvent
 	losses   int // UpdateOperation attempts still to lose to another writer

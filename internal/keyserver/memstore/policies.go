@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -41,10 +42,13 @@ func (m *Store) Policy(ctx context.Context, id string) (*keyserver.Policy, error
 	return clonePolicy(p), nil
 }
 
-func (m *Store) PutPolicy(ctx context.Context, p *keyserver.Policy) error {
+func (m *Store) PutPolicy(ctx context.Context, p *keyserver.Policy, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("PutPolicy"); err != nil {
+		return err
+	}
+	if err := m.adminRecord(ctx, auditlog.PoliciesChain, ev); err != nil {
 		return err
 	}
 	if m.policies == nil {
@@ -54,11 +58,14 @@ func (m *Store) PutPolicy(ctx context.Context, p *keyserver.Policy) error {
 	return nil
 }
 
-func (m *Store) DeletePolicy(ctx context.Context, id string) error {
+func (m *Store) DeletePolicy(ctx context.Context, id string, ev keyserver.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.policies[id]; !ok {
 		return keyserver.Errorf(keyserver.ENOTFOUND, "Policy %q does not exist.", id)
+	}
+	if err := m.adminRecord(ctx, auditlog.PoliciesChain, ev); err != nil {
+		return err
 	}
 	delete(m.policies, id)
 	return nil

@@ -53,10 +53,10 @@ func testUnknownIsNotFound(t *testing.T, s Stores) {
 	ctx := context.Background()
 	// The stores are not empty, so that "unknown" is not "no table yet".
 	mustCreate(t, s, map[string]int{"k1": 1})
-	if err := s.Keys.PutKey(ctx, &keyserver.Key{KeyID: "k1", HSMKey: "h1"}); err != nil {
+	if err := s.Keys.PutKey(ctx, &keyserver.Key{KeyID: "k1", HSMKey: "h1"}, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("PutKey: %v", err)
 	}
-	if err := s.Subjects.PutSubject(ctx, &keyserver.Subject{Principal: requester, Name: "Pipeline"}); err != nil {
+	if err := s.Subjects.PutSubject(ctx, &keyserver.Subject{Principal: requester, Name: "Pipeline"}, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("PutSubject: %v", err)
 	}
 	unknownOp := keyserver.NewID()
@@ -77,13 +77,13 @@ func testUnknownIsNotFound(t *testing.T, s Stores) {
 		}},
 		{"Key", func() error { _, err := s.Keys.Key(ctx, "k2"); return err }},
 		{"Key of a malformed id", func() error { _, err := s.Keys.Key(ctx, "bad/key"); return err }},
-		{"DeleteKey", func() error { return s.Keys.DeleteKey(ctx, "k2") }},
+		{"DeleteKey", func() error { return s.Keys.DeleteKey(ctx, "k2", keyserver.AuditEvent{}) }},
 		{"Subject", func() error { _, err := s.Subjects.Subject(ctx, other); return err }},
 		{"Subject of another issuer", func() error {
 			_, err := s.Subjects.Subject(ctx, keyserver.Principal{Issuer: "https://else.example", Subject: requester.Subject})
 			return err
 		}},
-		{"DeleteSubject", func() error { return s.Subjects.DeleteSubject(ctx, other) }},
+		{"DeleteSubject", func() error { return s.Subjects.DeleteSubject(ctx, other, keyserver.AuditEvent{}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,14 +18,14 @@ func testPeopleAndApps(t *testing.T, s Stores) {
 	app := &keyserver.Subject{Principal: approver, Name: "Pipeline named alice", Roles: []string{"orderer:k1"}}
 	human := &keyserver.Subject{Principal: person, Name: "Alice", Roles: []string{"approver:k1"}}
 	for _, sub := range []*keyserver.Subject{app, human} {
-		if err := s.Subjects.PutSubject(ctx, sub); err != nil {
+		if err := s.Subjects.PutSubject(ctx, sub, keyserver.AuditEvent{}); err != nil {
 			t.Fatalf("PutSubject(%s): %v", sub.Principal, err)
 		}
 	}
 	mustSubject(t, s, app)
 	mustSubject(t, s, human)
 	mustSubjects(t, s, approver.Subject, app, human)
-	if err := s.Subjects.DeleteSubject(ctx, person); err != nil {
+	if err := s.Subjects.DeleteSubject(ctx, person, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("DeleteSubject(person): %v", err)
 	}
 	_, err := s.Subjects.Subject(ctx, person)

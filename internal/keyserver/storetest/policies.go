@@ -34,7 +34,7 @@ func testPoliciesRoundTrip(t *testing.T, s Stores) {
 		Roles:      []string{"orderer:key1", "orderer:key4"}}
 	gl := &keyserver.Policy{ID: "a/gitlab", Issuer: "https://gitlab.example.com", Conditions: []keyserver.Condition{{Claim: "project_id", Value: "7"}}, Roles: []string{"orderer:*"}}
 	for _, p := range []*keyserver.Policy{gh, gl} {
-		if err := s.Policies.PutPolicy(ctx, p); err != nil {
+		if err := s.Policies.PutPolicy(ctx, p, keyserver.AuditEvent{}); err != nil {
 			t.Fatalf("PutPolicy(%s): %v", p.ID, err)
 		}
 	}
@@ -49,16 +49,16 @@ func testPoliciesRoundTrip(t *testing.T, s Stores) {
 	mustPolicies(t, s, gl, &want)
 
 	replaced := &keyserver.Policy{ID: want.ID, Issuer: want.Issuer, Conditions: []keyserver.Condition{{Claim: "repository_id", Value: "4711"}}, Roles: []string{"orderer:key1"}}
-	if err := s.Policies.PutPolicy(ctx, replaced); err != nil {
+	if err := s.Policies.PutPolicy(ctx, replaced, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("PutPolicy replacing: %v", err)
 	}
 	mustPolicies(t, s, gl, replaced)
-	if err := s.Policies.DeletePolicy(ctx, replaced.ID); err != nil {
+	if err := s.Policies.DeletePolicy(ctx, replaced.ID, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("DeletePolicy: %v", err)
 	}
 	_, err = s.Policies.Policy(ctx, replaced.ID)
 	mustCode(t, err, keyserver.ENOTFOUND)
-	mustCode(t, s.Policies.DeletePolicy(ctx, replaced.ID), keyserver.ENOTFOUND)
+	mustCode(t, s.Policies.DeletePolicy(ctx, replaced.ID, keyserver.AuditEvent{}), keyserver.ENOTFOUND)
 	mustPolicies(t, s, gl)
 	// Subjects live next to policies and never meet them.
 	mustSubjects(t, s, "a/gitlab")

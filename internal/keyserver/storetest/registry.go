@@ -53,7 +53,7 @@ func testKeysRoundTrip(t *testing.T, s Stores) {
 		}}
 	first := &keyserver.Key{KeyID: "a-first", HSMKey: "h2"}
 	for _, k := range []*keyserver.Key{fw, first} {
-		if err := s.Keys.PutKey(ctx, k); err != nil {
+		if err := s.Keys.PutKey(ctx, k, keyserver.AuditEvent{}); err != nil {
 			t.Fatalf("PutKey(%s): %v", k.KeyID, err)
 		}
 	}
@@ -70,17 +70,17 @@ func testKeysRoundTrip(t *testing.T, s Stores) {
 	mustKeys(t, s, first, &want)
 
 	replaced := &keyserver.Key{KeyID: want.KeyID, HSMKey: "https://hsm.example/keys/k1/v2", RequiredApprovals: 1, Algorithm: "PS256"}
-	if err := s.Keys.PutKey(ctx, replaced); err != nil {
+	if err := s.Keys.PutKey(ctx, replaced, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("PutKey replacing: %v", err)
 	}
 	mustKey(t, s, replaced)
 	mustKeys(t, s, first, replaced)
-	if err := s.Keys.DeleteKey(ctx, replaced.KeyID); err != nil {
+	if err := s.Keys.DeleteKey(ctx, replaced.KeyID, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("DeleteKey: %v", err)
 	}
 	_, err := s.Keys.Key(ctx, replaced.KeyID)
 	mustCode(t, err, keyserver.ENOTFOUND)
-	mustCode(t, s.Keys.DeleteKey(ctx, replaced.KeyID), keyserver.ENOTFOUND)
+	mustCode(t, s.Keys.DeleteKey(ctx, replaced.KeyID, keyserver.AuditEvent{}), keyserver.ENOTFOUND)
 	mustKeys(t, s, first)
 }
 
@@ -129,7 +129,7 @@ func testSubjectsRoundTrip(t *testing.T, s Stores) {
 	b := &keyserver.Subject{Principal: keyserver.Principal{Issuer: "https://a.example", Subject: requester.Subject}, Name: "Same id, other issuer"}
 	c := &keyserver.Subject{Principal: approver, Name: "Alice", Roles: []string{keyserver.RoleAdmin}}
 	for _, sub := range []*keyserver.Subject{a, b, c} {
-		if err := s.Subjects.PutSubject(ctx, sub); err != nil {
+		if err := s.Subjects.PutSubject(ctx, sub, keyserver.AuditEvent{}); err != nil {
 			t.Fatalf("PutSubject(%s): %v", sub.Principal, err)
 		}
 	}
@@ -144,16 +144,16 @@ func testSubjectsRoundTrip(t *testing.T, s Stores) {
 	mustSubjects(t, s, "nobody")
 
 	replaced := &keyserver.Subject{Principal: requester, Name: "Renamed", Roles: []string{keyserver.RoleAuditor}}
-	if err := s.Subjects.PutSubject(ctx, replaced); err != nil {
+	if err := s.Subjects.PutSubject(ctx, replaced, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("PutSubject replacing: %v", err)
 	}
 	mustSubject(t, s, replaced)
-	if err := s.Subjects.DeleteSubject(ctx, requester); err != nil {
+	if err := s.Subjects.DeleteSubject(ctx, requester, keyserver.AuditEvent{}); err != nil {
 		t.Fatalf("DeleteSubject: %v", err)
 	}
 	_, err := s.Subjects.Subject(ctx, requester)
 	mustCode(t, err, keyserver.ENOTFOUND)
-	mustCode(t, s.Subjects.DeleteSubject(ctx, requester), keyserver.ENOTFOUND)
+	mustCode(t, s.Subjects.DeleteSubject(ctx, requester, keyserver.AuditEvent{}), keyserver.ENOTFOUND)
 	mustSubjects(t, s, requester.Subject, b)
 	mustSubject(t, s, c)
 	mustListed(t, s, b, c)
@@ -193,9 +193,9 @@ func mustListed(tb testing.TB, s Stores, want ...*keyserver.Subject) {
 
 func testRecordAudit(t *testing.T, s Stores) {
 	ctx := context.Background()
-	ev := keyserver.AuditEvent{Time: t0, Actor: approver, Action: keyserver.ActionAdmin, KeyID: "k1", Digest: "ab12", Result: "ok", Detail: "key registered"}
+	ev := keyserver.AuditEvent{Time: t0, Actor: approver, Action: keyserver.ActionSign, KeyID: "k1", Digest: "ab12", Result: "refused: forbidden", Detail: "key k1 is not the caller's"}
 	later := keyserver.AuditEvent{Time: t0.Add(time.Second), Actor: requester, Action: keyserver.ActionSign, OperationID: keyserver.NewID(), KeyID: "k1", Result: "refused: not_found"}
-	nextDay := keyserver.AuditEvent{Time: t0.Add(24 * time.Hour), Actor: approver, Action: keyserver.ActionAdmin, Result: "ok"}
+	nextDay := keyserver.AuditEvent{Time: t0.Add(24 * time.Hour), Actor: approver, Action: keyserver.ActionSign, Result: "refused: not_found"}
 	for _, e := range []keyserver.AuditEvent{ev, later, nextDay} {
 		if err := s.Audit.RecordAudit(ctx, e); err != nil {
 			t.Fatalf("RecordAudit: %v", err)

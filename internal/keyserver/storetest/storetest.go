@@ -1,5 +1,5 @@
 // Package storetest holds the contract tests of the keyserver store ports
-// (OperationStore, KeyStore, SubjectStore, AuditLog and the optional
+// (OperationStore, KeyStore, SubjectStore, PolicyStore, AuditLog and the optional
 // SigningLoader and UpkeepStore), so that the in-memory fake of the domain
 // tests and the Table Storage adapter are held to the same promises.
 package storetest
@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 		{"SubjectsRoundTrip", testSubjectsRoundTrip},
 		{"PeopleAndApps", testPeopleAndApps},
 		{"RecordAudit", testRecordAudit},
+		{"AdminChangesRecorded", testAdminChangesRecorded},
 		{"IdempotencyClaims", testIdempotencyClaims},
 		{"ConcurrentIdempotencyClaims", testConcurrentIdempotencyClaims},
 		{"PoliciesRoundTrip", testPoliciesRoundTrip},
