@@ -217,6 +217,36 @@ func TestAuditCheckpointsAndProofs(t *testing.T) {
 	}
 }
 
+// Proofs come from the stored tiles, checked against the signed root: a
+// changed tile is an error, never a proof.
+func TestAuditProofOverATamperedTileIsAnError(t *testing.T) {
+	f := newAuditFixture(t)
+	ctx := context.Background()
+	if _, err := f.svc.SealAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/audit/inclusion?record=" + url.QueryEscape(f.ids["a-sign"])
+	if code := f.get(path, "carol", nil); code != 200 {
+		t.Fatalf("inclusion proof = %d", code)
+	}
+	f.trail.TamperTile(0, 0, 3*32+1)
+	// A new process: nothing verified is kept from before.
+	f.svc = &keyserver.Service{Ops: f.svc.Ops, Keys: f.svc.Keys, Subjects: f.svc.Subjects, Audit: f.trail, Trail: f.trail,
+		AuditKey: f.svc.AuditKey, HSM: f.svc.HSM, Limits: keyserver.DefaultLimits}
+	f.handler = (&Server{Service: f.svc, Verifier: nameTokens{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
+	req := httptest.NewRequest("GET", path, nil)
+	req.Header.Set("Authorization", "Bearer carol")
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	var body struct{ Error, Message string }
+	if rec.Code != http.StatusInternalServerError || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Error == "" {
+		t.Fatalf("inclusion proof over a tampered tile = %d %s; want a 500 JSON error", rec.Code, rec.Body)
+	}
+	if code := f.get("/api/audit/consistency?from=1&to=latest", "carol", nil); code != 200 {
+		t.Fatalf("a consistency proof from a checkpoint to itself needs no tile: %d", code)
+	}
+}
+
 // TestAuditListsAdminChanges: admin changes are listed in the chains of
 // what they change, and filtered by event and target.
 func TestAuditListsAdminChanges(t *testing.T) {

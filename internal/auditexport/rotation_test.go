@@ -224,7 +224,6 @@ func TestUpgradedLogKeepsVerifying(t *testing.T) {
 	// Checkpoint 1 as it was sealed before: a v1 body.
 	tree := auditlog.NewTree(nil)
 	var leaves []auditlog.Leaf
-	heads := map[string]auditlog.Head{}
 	for i := 0; i < 2; i++ {
 		id, err := trail.RecordOperationEvent(ctx, "aaaa", keyserver.AuditEvent{Time: time.Now(), Action: keyserver.ActionSign, OperationID: "aaaa", Result: "ok"})
 		mustNil(t, err)
@@ -235,13 +234,12 @@ func TestUpgradedLogKeepsVerifying(t *testing.T) {
 		}
 		leaves = append(leaves, auditlog.Leaf{Chain: r.Chain, Seq: r.Seq, Time: r.Time, Hash: r.LeafHash()})
 		tree.Append(r.LeafHash())
-		heads[r.Chain] = auditlog.Head{Seq: r.Seq, Hash: r.LeafHash()}
 	}
 	root, _ := tree.Root(tree.Size())
 	cp := &auditlog.Checkpoint{N: 1, Size: tree.Size(), Root: root, Time: time.Now()}
 	sig, err := auditlog.Sign(ctx, signer, cert, cp)
 	mustNil(t, err)
-	mustNil(t, trail.PutCheckpoint(ctx, &auditlog.Sealed{Checkpoint: *cp, Signature: sig, Leaves: leaves}, auditlog.SealState{Heads: heads, ScanFrom: time.Now()}))
+	mustNil(t, trail.PutOldCheckpoint(&auditlog.Sealed{Checkpoint: *cp, Signature: sig, Leaves: leaves}))
 
 	if _, err := trail.RecordOperationEvent(ctx, "aaaa", keyserver.AuditEvent{Time: time.Now(), Action: keyserver.ActionSign, OperationID: "aaaa", Result: "ok"}); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ func sealerFixture(t *testing.T) (*MemStore, *Sealer, *clock) {
 	c := &clock{t: time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC)}
 	st := NewMemStore(c.now)
 	signer, cert := mustKey(t)
-	return st, &Sealer{Store: st, Signer: signer, Certificate: cert, Now: c.now, Tree: &TreeCache{}}, c
+	return st, &Sealer{Store: st, Signer: signer, Certificate: cert, Now: c.now, Tiles: &TileCache{}}, c
 }
 
 func appendN(t *testing.T, st *MemStore, c *clock, chains, each int) {
@@ -53,7 +53,7 @@ func TestSealerSealsEveryRecordOnce(t *testing.T) {
 		t.Fatalf("sealing again with nothing new = %d, %v; want 0", n, err)
 	}
 	appendN(t, st, c, 3, 2)
-	s.Tree = &TreeCache{} // a new process
+	s.Tiles = &TileCache{} // a new process
 	if n, err := s.Seal(ctx); err != nil || n != 1 {
 		t.Fatalf("Seal = %d, %v; want 1", n, err)
 	}

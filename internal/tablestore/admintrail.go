@@ -50,6 +50,11 @@ func (s *Store) adminWrite(ctx context.Context, c *aztables.Client, pk, chain st
 		_, err := c.SubmitTransaction(ctx, []aztables.TransactionAction{change}, nil)
 		return classify(err, doing)
 	}
+	if !s.Unchained {
+		if err := s.markChain(ctx, chain); err != nil { // lists it for sealing (sealindex.go)
+			return err
+		}
+	}
 	_, err := s.chained(ctx, c, pk, chain, ev, func(rec *row) (bool, error) {
 		_, err := c.SubmitTransaction(ctx, []aztables.TransactionAction{change, {ActionType: aztables.TransactionTypeAdd, Entity: rec.marshal()}}, nil)
 		if err != nil && s.committed(ctx, c, rec) {

@@ -87,6 +87,9 @@ func (s *Store) AddAuditCertificate(ctx context.Context, c keyserver.AuditCertif
 		return "", fmt.Errorf("audit certificate %s: %w", c.SHA256, err)
 	}
 	spki := sha256.Sum256(parsed.RawSubjectPublicKeyInfo)
+	if err := s.markChain(ctx, auditlog.AuditKeyChain); err != nil { // lists it for sealing (sealindex.go)
+		return "", err
+	}
 	exists := false
 	id, err := s.chained(ctx, s.audit, pk, auditlog.AuditKeyChain, ev, func(rec *row) (bool, error) {
 		seq := rowOfRecordKey(rec.RowKey)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 	"strings"
 	"time"
 
@@ -18,15 +17,14 @@ import (
 )
 
 // The sealer's rows live in partition "seal" of the audit table:
-// "cp~<MaxInt64-n>" for checkpoint n (the latest first), "head~<chain>" for
-// where each sealed chain stands, and "certificate" for the audit key's
-// certificate as it was stored before certificates were recorded
-// (auditcerts.go). A checkpoint and the heads it moves are written in one
-// transaction.
+// "cp~<MaxInt64-n>" for checkpoint n (the latest first), the segments and
+// tiles of the tree and its mark (sealtree.go), and "certificate" for the
+// audit key's certificate as it was stored before certificates were
+// recorded (auditcerts.go). ("head~<chain>" rows, where each chain stood
+// before segments, are no longer read.)
 const (
 	sealPartition  = "seal"
 	checkpointPfx  = "cp~"
-	sealedHeadPfx  = "head~"
 	certificateRow = "certificate"
 )
 
@@ -34,10 +32,6 @@ var _ keyserver.AuditTrail = (*Store)(nil)
 
 func checkpointRowKey(n uint64) string {
 	return checkpointPfx + fmt.Sprintf("%019d", math.MaxInt64-int64(n))
-}
-
-func sealedHeadRowKey(chain string) string {
-	return sealedHeadPfx + strings.ReplaceAll(chain, "/", "~")
 }
 
 // leafJSON is a leaf as a checkpoint row lists it.
@@ -48,76 +42,86 @@ type leafJSON struct {
 	H string `json:"h"`
 }
 
-func checkpointRow(s *auditlog.Sealed, scanFrom time.Time) *row {
+func checkpointRow(s *auditlog.Sealed) *row {
 	leaves := make([]leafJSON, len(s.Leaves))
 	for i, l := range s.Leaves {
 		leaves[i] = leafJSON{l.Chain, l.Seq, l.Time.UTC().Format(recordTime), l.Hash.String()}
 	}
-	return newRow(sealPartition, checkpointRowKey(s.Checkpoint.N)).
+	r := newRow(sealPartition, checkpointRowKey(s.Checkpoint.N)).
 		set("Body", string(s.Checkpoint.Body())).
-		set("Signature", base64.StdEncoding.EncodeToString(s.Signature)).
-		setJSON("Leaves", leaves).
-		set("ScanFrom", scanFrom.UTC().Format(recordTime))
+		set("Signature", base64.StdEncoding.EncodeToString(s.Signature))
+	setLong(r, "Leaves", leaves)
+	return r
 }
 
-func sealedOfRow(r *row) (*auditlog.Sealed, time.Time, error) {
+// maxPropertyChars is the most characters a string property holds
+// (64 KiB of UTF-16), less a margin.
+const maxPropertyChars = 30000
+
+// setLong writes v as JSON in property name and, when it is longer than a
+// property holds, the rest in name1, name2, ….
+func setLong(r *row, name string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("tablestore: encoding " + name + ": " + err.Error())
+	}
+	for i, s := 0, string(b); i == 0 || s != ""; i++ {
+		k := name
+		if i > 0 {
+			k = fmt.Sprintf("%s%d", name, i)
+		}
+		n := min(len(s), maxPropertyChars)
+		r.set(k, s[:n])
+		s = s[n:]
+	}
+}
+
+// long reads what setLong wrote.
+func long(r *row, name string, v any) error {
+	var b strings.Builder
+	b.WriteString(r.str(name))
+	for i := 1; r.str(fmt.Sprintf("%s%d", name, i)) != ""; i++ {
+		b.WriteString(r.str(fmt.Sprintf("%s%d", name, i)))
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(b.String()), v); err != nil {
+		return fmt.Errorf("decoding %s of row %s/%s: %w", name, r.PartitionKey, r.RowKey, err)
+	}
+	return nil
+}
+
+func sealedOfRow(r *row) (*auditlog.Sealed, error) {
 	cp, err := auditlog.ParseBody([]byte(r.str("Body")))
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("checkpoint row %s: %w", r.RowKey, err)
+		return nil, fmt.Errorf("checkpoint row %s: %w", r.RowKey, err)
 	}
 	sig, err := base64.StdEncoding.DecodeString(r.str("Signature"))
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("checkpoint %d: signature: %w", cp.N, err)
+		return nil, fmt.Errorf("checkpoint %d: signature: %w", cp.N, err)
 	}
 	var leaves []leafJSON
-	if err := r.json("Leaves", &leaves); err != nil {
-		return nil, time.Time{}, err
+	if err := long(r, "Leaves", &leaves); err != nil {
+		return nil, err
 	}
 	s := &auditlog.Sealed{Checkpoint: *cp, Signature: sig, Leaves: make([]auditlog.Leaf, len(leaves))}
 	for i, l := range leaves {
 		h, err := auditlog.ParseHash(l.H)
 		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("checkpoint %d, leaf %d: %w", cp.N, i, err)
+			return nil, fmt.Errorf("checkpoint %d, leaf %d: %w", cp.N, i, err)
 		}
 		t, _ := time.Parse(recordTime, l.T)
 		s.Leaves[i] = auditlog.Leaf{Chain: l.C, Seq: l.S, Time: t, Hash: h}
 	}
-	scan, _ := time.Parse(recordTime, r.str("ScanFrom"))
-	return s, scan, nil
+	return s, nil
 }
 
-// NewRecords scans both tables for record rows changed at since or later.
-// Table Storage keeps no index on Timestamp: this reads through the tables
-// server-side, once per seal.
-func (s *Store) NewRecords(ctx context.Context, since time.Time) ([]auditlog.Stored, error) {
-	ts := ""
-	if !since.IsZero() {
-		ts = " and Timestamp ge " + filterTime(since)
-	}
-	opsRows, err := queryAll(ctx, s.ops, fmt.Sprintf("RowKey ge %s and RowKey lt %s%s", quote(recordPrefix), quote(prefixEnd(recordPrefix)), ts), "scanning for new audit records")
-	if err != nil {
-		return nil, err
-	}
-	auditRows, err := queryAll(ctx, s.audit, fmt.Sprintf("PartitionKey ge %s and PartitionKey lt %s and RowKey ge %s and RowKey lt %s%s",
-		quote(chainPartPrefix), quote(prefixEnd(chainPartPrefix)), quote(recordPrefix), quote(prefixEnd(recordPrefix)), ts), "scanning for new audit records")
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range s.adminRecordTables() {
-		rows, err := queryAll(ctx, t.c, t.filter+ts, "scanning for new audit records")
-		if err != nil {
-			return nil, err
-		}
-		auditRows = append(auditRows, rows...)
-	}
-	out := make([]auditlog.Stored, 0, len(opsRows)+len(auditRows))
-	for _, r := range append(opsRows, auditRows...) {
-		out = append(out, storedOfRow(r))
-	}
-	return out, nil
-}
-
-// chainClient returns the table and partition of a chain's records.
+// chainClient returns the table and partition of a chain's records: the
+// one place that maps a chain's name to where it is kept. A new kind of
+// chain needs a case here and, before each of its records is written, the
+// index row that lists it for sealing (markChain, sealindex.go), unless
+// something else lists it (an open operation's o~ row).
 func (s *Store) chainClient(chain string) (*aztables.Client, string, error) {
 	if id, ok := strings.CutPrefix(chain, "op/"); ok {
 		if !keyserver.ValidID(id) {
@@ -149,48 +153,36 @@ func (s *Store) ChainRecords(ctx context.Context, chain string, from uint64) ([]
 	return out, nil
 }
 
-// SealedHeads reads the sealed head of each chain named.
-func (s *Store) SealedHeads(ctx context.Context, chains []string) (map[string]auditlog.Head, error) {
-	out := map[string]auditlog.Head{}
-	for _, c := range chains {
-		resp, err := s.audit.GetEntity(ctx, sealPartition, sealedHeadRowKey(c), nil)
-		if isNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, classify(err, "reading the sealed head of "+c)
-		}
-		r, err := parseRow(resp.Value)
-		if err != nil {
-			return nil, err
-		}
-		h, err := auditlog.ParseHash(r.str("Hash"))
-		if err != nil {
-			return nil, fmt.Errorf("sealed head of %s: %w", c, err)
-		}
-		out[c] = auditlog.Head{Seq: uint64(r.num("Seq")), Hash: h}
+// LatestCheckpoint reads the first checkpoint row: the latest.
+func (s *Store) LatestCheckpoint(ctx context.Context) (*auditlog.Sealed, error) {
+	r, err := s.latestCheckpointRow(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return sealedOfRow(r)
 }
 
-// LatestCheckpoint reads the first checkpoint row: the latest.
-func (s *Store) LatestCheckpoint(ctx context.Context) (*auditlog.Sealed, time.Time, error) {
-	filter := rangeFilter(sealPartition, checkpointPfx)
-	pager := s.audit.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr[int32](1)})
+func (s *Store) latestCheckpointRow(ctx context.Context) (*row, error) {
+	r, err := firstRow(ctx, s.audit, rangeFilter(sealPartition, checkpointPfx), "reading the latest checkpoint")
+	if err == nil && r == nil {
+		err = auditlog.ErrNotFound
+	}
+	return r, err
+}
+
+// firstRow reads the first row matching filter; nil when none does.
+func firstRow(ctx context.Context, c *aztables.Client, filter, doing string) (*row, error) {
+	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr[int32](1)})
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, time.Time{}, classify(err, "reading the latest checkpoint")
+			return nil, classify(err, doing)
 		}
 		if len(page.Entities) > 0 {
-			r, err := parseRow(page.Entities[0])
-			if err != nil {
-				return nil, time.Time{}, err
-			}
-			return sealedOfRow(r)
+			return parseRow(page.Entities[0])
 		}
 	}
-	return nil, time.Time{}, auditlog.ErrNotFound
+	return nil, nil
 }
 
 // Checkpoints reads up to limit checkpoints from number from on.
@@ -204,28 +196,13 @@ func (s *Store) Checkpoints(ctx context.Context, from uint64, limit int) ([]audi
 	}
 	out := make([]auditlog.Sealed, 0, len(rows))
 	for i := len(rows) - 1; i >= 0; i-- {
-		sealed, _, err := sealedOfRow(rows[i])
+		sealed, err := sealedOfRow(rows[i])
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, *sealed)
 	}
 	return out, nil
-}
-
-// PutCheckpoint inserts the checkpoint and upserts the heads it moves, in
-// one transaction.
-func (s *Store) PutCheckpoint(ctx context.Context, sealed *auditlog.Sealed, st auditlog.SealState) error {
-	actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeAdd, Entity: checkpointRow(sealed, st.ScanFrom).marshal()}}
-	for c, h := range st.Heads {
-		r := newRow(sealPartition, sealedHeadRowKey(c)).set("Chain", c).set("Seq", aztables.EDMInt64(h.Seq)).set("Hash", h.Hash.String())
-		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeUpdateReplace, Entity: r.marshal()})
-	}
-	_, err := s.audit.SubmitTransaction(ctx, actions, nil)
-	if status, _ := statusOf(err); status == http.StatusConflict {
-		return fmt.Errorf("checkpoint %d: %w", sealed.Checkpoint.N, auditlog.ErrConflict)
-	}
-	return classify(err, fmt.Sprintf("writing checkpoint %d", sealed.Checkpoint.N))
 }
 
 // pageToken is where a listing stopped: the table (0 operations, 1 audit,

@@ -206,18 +206,18 @@ func (s *Store) chainedN(ctx context.Context, c *aztables.Client, pk, chain stri
 				return nil, err
 			}
 		}
-		rows, ids := make([]*row, len(evs)), make([]string, len(evs))
+		rows, ids, recs := make([]*row, len(evs)), make([]string, len(evs)), make([]auditlog.Record, len(evs))
 		for i, ev := range evs {
-			var rec auditlog.Record
-			rec, head = head.Chain(ev.Record(chain))
-			if err := rec.Check(); err != nil {
+			recs[i], head = head.Chain(ev.Record(chain))
+			if err := recs[i].Check(); err != nil {
 				return nil, keyserver.Errorf(keyserver.EINVALID, "The audit record cannot be written: %v.", err)
 			}
-			rows[i], ids[i] = recordRow(pk, &rec), rec.ID()
+			rows[i], ids[i] = recordRow(pk, &recs[i]), recs[i].ID()
 		}
 		taken, err := write(rows)
 		s.heads.set(chain, head, err == nil)
 		if err == nil {
+			s.journal.add(chain, recs)
 			return ids, nil
 		}
 		if !taken || attempt == maxChainAttempts {

@@ -20,7 +20,7 @@ import (
 func mustSealer(tb testing.TB, s *tablestore.Store) *auditlog.Sealer {
 	tb.Helper()
 	key, cert := audittest.NewKey(tb)
-	return &auditlog.Sealer{Store: s, Signer: key, Certificate: cert, Now: time.Now, Tree: &auditlog.TreeCache{}}
+	return &auditlog.Sealer{Store: s, Signer: key, Certificate: cert, Now: time.Now, Tiles: &auditlog.TileCache{}}
 }
 
 // exportAll reads every record and checkpoint as `ks audit export` would.
@@ -108,7 +108,7 @@ func TestSealingTableStorage(t *testing.T) {
 	if n, err := sealer.Seal(ctx); err != nil || n != 1 {
 		t.Fatalf("second Seal = %d, %v", n, err)
 	}
-	latest, _, err := stores[1].LatestCheckpoint(ctx)
+	latest, err := stores[1].LatestCheckpoint(ctx)
 	if err != nil || latest.Checkpoint.N != 2 || latest.Checkpoint.Size < 5 {
 		t.Fatalf("LatestCheckpoint = %+v, %v", latest, err)
 	}

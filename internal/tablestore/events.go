@@ -57,23 +57,6 @@ func auditFromRow(r *row) keyserver.AuditEvent {
 	}
 }
 
-// RecordEvent writes ev as the next record of operation opID's chain.
-func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.AuditEvent) error {
-	if !keyserver.ValidID(opID) {
-		return opNotFound(opID)
-	}
-	_, err := s.queueUse(ctx, opID, &useRequest{keyID: ev.KeyID, ev: ev, record: true})
-	return err
-}
-
-// RecordAudit writes ev, a refusal that concerns no operation the caller
-// may read, as the next record of its caller's chain.
-func (s *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
-	chain := ev.Chain()
-	_, err := s.insertRecord(ctx, s.audit, chainPartition(chain), chain, ev)
-	return err
-}
-
 // OperationEvents returns the audit events of operation opID, oldest
 // first: its chained records and any event rows written before records were
 // chained.

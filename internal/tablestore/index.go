@@ -172,8 +172,10 @@ func (s *Store) MarkPublished(ctx context.Context, opID string, ids []string) er
 // an open one gets its next due time.
 func (s *Store) settled(ctx context.Context, op *keyserver.Operation, now time.Time) error {
 	if at, done := op.Finished(); done {
+		// The chain's s~ row rides with the d~ row: it lists the chain for
+		// sealing once the o~ row is gone (sealindex.go).
 		d := newRow(indexPartition, doneRowKey(op.ID, at)).set("OpID", op.ID)
-		if _, err := s.ops.UpsertEntity(ctx, d.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+		if _, err := s.ops.SubmitTransaction(ctx, []aztables.TransactionAction{upsert(d), upsert(operationChainRow(op.ID))}, nil); err != nil {
 			return classify(err, "recording that operation "+op.ID+" finished")
 		}
 		return s.deleteIndexRows(ctx, []string{openPrefix + op.ID})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -132,6 +133,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 			return nil, err
 		}
 		wasClosed := op.Closed()
+		_, wasFinished := op.Finished()
 		dueBefore, _ := op.NextUpkeep(s.now())
 		u, err := fn(op)
 		if err != nil {
@@ -139,6 +141,13 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*keyserv
 		}
 		if u == nil {
 			u = &keyserver.Update{}
+		}
+		if wasFinished && u.Audit != (keyserver.AuditEvent{}) && !s.Unchained {
+			// A record to a finished operation's chain, which the index
+			// may no longer list: list it first (sealindex.go).
+			if err := s.markChain(ctx, auditlog.OperationChain(id)); err != nil {
+				return nil, err
+			}
 		}
 		closing := !wasClosed && op.Closed()
 		if closing && !h.fenced(s.now()) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -41,6 +42,8 @@ type Store struct {
 	wire     *wire
 	ledger   ledger
 	heads    chainHeads
+	journal  journal     // the records this process wrote, until sealed
+	indexed  atomic.Bool // the chains from before the index are listed
 }
 
 var (

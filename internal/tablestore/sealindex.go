@@ -1,0 +1,242 @@
+package tablestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"keyserver/internal/auditlog"
+	"keyserver/internal/keyserver"
+)
+
+// The sealer reads only the chains that may hold records not yet sealed,
+// which the index partition of the operations table lists:
+//
+//	o~<operation id>     an open operation (index.go): its chain grows with no
+//	                     further index write, a signature's record riding in
+//	                     the transaction that spends the use
+//	s~<chain, base64url> any other chain that may hold unsealed records (Chain)
+//
+// An s~ row is written before a record goes to a chain whose owner is not
+// open: a refusal, event or update on a finished operation, a caller's
+// chain, the admin chain, any chain of another table. Finishing an operation writes
+// its s~ row with its d~ row, in one transaction, before its o~ row goes.
+// The sealer removes an s~ row, If-Match its ETag, only once, when it was
+// listed, the row had been quiet and the operation's o~ row gone for longer
+// than orphanGrace, and the sealer then found the chain sealed to its head:
+// every writer that saw the chain listed or the operation open has written
+// by then, and a writer that touched the row since keeps it.
+const (
+	chainIndexPfx = "s~"
+	// indexedRow, in the seal partition, says that the chains with records
+	// from before the index was kept were listed once.
+	indexedRow = "indexed"
+)
+
+func chainIndexRowKey(chain string) string { return chainIndexPfx + encodeKey(chain) }
+
+// markChain lists chain in the index, before a record is written to it.
+func (s *Store) markChain(ctx context.Context, chain string) error {
+	r := newRow(indexPartition, chainIndexRowKey(chain)).set("Chain", chain)
+	_, err := s.ops.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	return classify(err, "listing audit chain "+chain+" for sealing")
+}
+
+// operationChainRow is the s~ row of an operation's chain, written with
+// the operation's d~ row when it finishes.
+func operationChainRow(opID string) *row {
+	chain := auditlog.OperationChain(opID)
+	return newRow(indexPartition, chainIndexRowKey(chain)).set("Chain", chain)
+}
+
+// knownOpen reports whether this process saw operation opID open recently
+// enough that its o~ row, or the s~ row written when it finished, keeps its
+// chain listed until a record written now is in.
+func (s *Store) knownOpen(opID string) bool {
+	h := s.ledger.of(opID).current()
+	return h != nil && h.open && time.Since(h.at) < orphanGrace/2
+}
+
+// PendingChains lists the open operations' chains and the s~ rows: two
+// range reads of the index partition, whatever the tables hold.
+func (s *Store) PendingChains(ctx context.Context) ([]auditlog.Pending, error) {
+	if err := s.listOldChains(ctx); err != nil {
+		return nil, err
+	}
+	opens, err := querySelect(ctx, s.ops, rangeFilter(indexPartition, openPrefix), "RowKey", "reading the open operations")
+	if err != nil {
+		return nil, err
+	}
+	marks, err := querySelect(ctx, s.ops, rangeFilter(indexPartition, chainIndexPfx), "RowKey,Chain,Timestamp", "reading the audit chains to seal")
+	if err != nil {
+		return nil, err
+	}
+	open := map[string]bool{}
+	out := make([]auditlog.Pending, 0, len(opens)+len(marks))
+	for _, r := range opens {
+		id := strings.TrimPrefix(r.RowKey, openPrefix)
+		open[auditlog.OperationChain(id)] = true
+		out = append(out, auditlog.Pending{Chain: auditlog.OperationChain(id)})
+	}
+	now := s.now()
+	for _, r := range marks {
+		c := r.str("Chain")
+		if c == "" || r.RowKey != chainIndexRowKey(c) {
+			continue // not a row this store wrote
+		}
+		quiet := now.Sub(time.Time(r.Timestamp)) > orphanGrace
+		out = append(out, auditlog.Pending{Chain: c, Idle: quiet && !open[c], Mark: r.ETag})
+	}
+	return out, nil
+}
+
+// ReleaseChains deletes the s~ rows of the chains given, each only if its
+// ETag is still the one listed.
+func (s *Store) ReleaseChains(ctx context.Context, chains []auditlog.Pending) error {
+	for _, p := range chains {
+		if p.Mark == "" {
+			continue
+		}
+		etag := azcore.ETag(p.Mark)
+		_, err := s.ops.DeleteEntity(ctx, indexPartition, chainIndexRowKey(p.Chain), &aztables.DeleteEntityOptions{IfMatch: &etag})
+		if status, _ := statusOf(err); err != nil && status != http.StatusNotFound && status != http.StatusPreconditionFailed {
+			return classify(err, "removing audit chain "+p.Chain+" from the sealing index")
+		}
+	}
+	return nil
+}
+
+// UnsealedRecords returns the records of chain after head after. It reads
+// the chain's head row; the records before it come from what this process
+// wrote when that reaches back to after, else from one range read.
+func (s *Store) UnsealedRecords(ctx context.Context, chain string, after auditlog.Head) ([]auditlog.Stored, error) {
+	c, pk, err := s.chainClient(chain)
+	if keyserver.ErrorCode(err) == keyserver.ENOTFOUND {
+		return nil, nil // a row naming no chain there can be: nothing to seal
+	}
+	if err != nil {
+		return nil, err
+	}
+	hr, err := firstRow(ctx, c, rangeFilter(pk, recordPrefix), "reading the head of audit chain "+chain)
+	if err != nil {
+		return nil, err
+	}
+	s.journal.trim(chain, after.Seq)
+	if hr == nil {
+		return nil, nil
+	}
+	head := storedOfRow(hr)
+	if head.Row <= after.Seq {
+		return nil, nil
+	}
+	if recs, ok := s.journal.span(chain, after, head); ok {
+		return recs, nil
+	}
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", quote(pk), quote(recordRowKey(head.Row)), quote(recordRowKey(after.Seq+1)))
+	rows, err := queryAll(ctx, c, filter, "reading audit chain "+chain)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auditlog.Stored, len(rows))
+	for i, r := range rows {
+		out[len(rows)-1-i] = storedOfRow(r) // rows come latest first
+	}
+	return out, nil
+}
+
+// listOldChains lists, once per store, the chains holding records written
+// before the index was kept: every chain with a record dated from the latest
+// checkpoint's scan start (less the grace) on, by the records' Time. Once
+// the indexed row exists it reads that row alone, once per process.
+func (s *Store) listOldChains(ctx context.Context) error {
+	if s.indexed.Load() {
+		return nil
+	}
+	_, err := s.audit.GetEntity(ctx, sealPartition, indexedRow, nil)
+	if err == nil {
+		s.indexed.Store(true)
+		return nil
+	}
+	if !isNotFound(err) {
+		return classify(err, "reading whether the audit chains are indexed")
+	}
+	since := ""
+	if cp, err := s.latestCheckpointRow(ctx); err == nil {
+		// Checkpoints of that time kept where their scan started.
+		from, perr := time.Parse(recordTime, cp.str("ScanFrom"))
+		if perr != nil {
+			body, err := auditlog.ParseBody([]byte(cp.str("Body")))
+			if err != nil {
+				return fmt.Errorf("the latest checkpoint row: %w", err)
+			}
+			from = body.Time
+		}
+		since = " and Time ge " + quote(from.Add(-orphanGrace).UTC().Format(recordTime))
+	} else if !errors.Is(err, auditlog.ErrNotFound) {
+		return err
+	}
+	tables := append([]recordTable{
+		{s.ops, fmt.Sprintf("RowKey ge %s and RowKey lt %s", quote(recordPrefix), quote(prefixEnd(recordPrefix)))},
+		{s.audit, fmt.Sprintf("PartitionKey ge %s and PartitionKey lt %s and RowKey ge %s and RowKey lt %s",
+			quote(chainPartPrefix), quote(prefixEnd(chainPartPrefix)), quote(recordPrefix), quote(prefixEnd(recordPrefix)))},
+	}, s.adminRecordTables()...)
+	chains := map[string]bool{}
+	var actions []aztables.TransactionAction
+	for _, t := range tables {
+		rows, err := querySelect(ctx, t.c, t.filter+since, "Chain", "listing the audit chains written before the index")
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if ch := r.str("Chain"); ch != "" && !chains[ch] {
+				chains[ch] = true
+				actions = append(actions, upsert(newRow(indexPartition, chainIndexRowKey(ch)).set("Chain", ch)))
+			}
+		}
+	}
+	if err := s.submitAll(ctx, actions, "listing the audit chains written before the index"); err != nil {
+		return err
+	}
+	_, err = s.audit.AddEntity(ctx, newRow(sealPartition, indexedRow).setTime("Time", s.now()).marshal(), nil)
+	if status, _ := statusOf(err); err != nil && status != http.StatusConflict {
+		return classify(err, "noting that the audit chains are indexed")
+	}
+	s.indexed.Store(true)
+	return nil
+}
+
+// RecordEvent writes ev as the next record of operation opID's chain,
+// listing the chain first unless this process saw the operation open
+// moments ago (then its o~ row, or the s~ row its finishing wrote, lists it).
+func (s *Store) RecordEvent(ctx context.Context, opID string, ev keyserver.AuditEvent) error {
+	if !keyserver.ValidID(opID) {
+		return opNotFound(opID)
+	}
+	if !s.Unchained && !s.knownOpen(opID) {
+		if err := s.markChain(ctx, auditlog.OperationChain(opID)); err != nil {
+			return err
+		}
+	}
+	_, err := s.queueUse(ctx, opID, &useRequest{keyID: ev.KeyID, ev: ev, record: true})
+	return err
+}
+
+// RecordAudit writes ev, a refusal that concerns no operation the caller
+// may read, as the next record of its caller's chain, listing the chain
+// first.
+func (s *Store) RecordAudit(ctx context.Context, ev keyserver.AuditEvent) error {
+	chain := ev.Chain()
+	if !s.Unchained {
+		if err := s.markChain(ctx, chain); err != nil {
+			return err
+		}
+	}
+	_, err := s.insertRecord(ctx, s.audit, chainPartition(chain), chain, ev)
+	return err
+}
