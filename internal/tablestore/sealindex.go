@@ -24,7 +24,8 @@ import (
 //	s~<chain, base64url> any other chain that may hold unsealed records (Chain)
 //
 // An s~ row is written before a record goes to a chain whose owner is not
-// open: a refusal, event or update on a finished operation, a caller's
+// known open (knownOpen): a refusal, event, release or update on an
+// operation finished or maybe finished (closed, expired, exhausted), a caller's
 // chain, the admin chain, any chain of another table. Finishing an operation writes
 // its s~ row with its d~ row, in one transaction, before its o~ row goes.
 // The sealer removes an s~ row, If-Match its ETag, only once, when it was
@@ -55,12 +56,37 @@ func operationChainRow(opID string) *row {
 	return newRow(indexPartition, chainIndexRowKey(chain)).set("Chain", chain)
 }
 
-// knownOpen reports whether this process saw operation opID open recently
-// enough that its o~ row, or the s~ row written when it finished, keeps its
-// chain listed until a record written now is in.
+// knownOpen reports whether this process saw operation opID unfinished in
+// every way recently enough that its o~ row, or the s~ row written when it
+// finished, keeps its chain listed until a record written now is in. An
+// operation known only in part (no op row read) is not known open.
 func (s *Store) knownOpen(opID string) bool {
 	h := s.ledger.of(opID).current()
-	return h != nil && h.open && time.Since(h.at) < orphanGrace/2
+	return h != nil && h.unfinished() && time.Since(h.at) < orphanGrace/2
+}
+
+// unfinished reports whether the op row h was read from said the operation
+// was going on: not closed nor being closed, its expiry neither noted nor
+// passed, its uses not all taken. The op row's Open flag alone says only that
+// it was not closed: an expired operation keeps it, and its o~ row goes when
+// upkeep notes the expiry.
+func (h *opHead) unfinished() bool {
+	e := h.entity
+	if e == nil || !h.open || !e.Open || e.Rejected != "" || e.Cancelled != "" || e.ExpiryNoted || e.ExhaustedNoted {
+		return false
+	}
+	if !h.closing.IsZero() && h.at.Before(h.closing) {
+		return false
+	}
+	if exp := entityTime(e.Expires); exp.IsZero() || !h.at.Before(exp) {
+		return false
+	}
+	for k, m := range h.max {
+		if h.uses[k].N < m {
+			return true
+		}
+	}
+	return false
 }
 
 // PendingChains lists the open operations' chains and the s~ rows: two
