@@ -30,6 +30,7 @@ type options struct {
 	ops, uses, window    int
 	clients              int
 	sections             string
+	upkeep               time.Duration
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.IntVar(&o.window, "window", 100, "signatures per operation in each measured window")
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients for the cost of a request")
 	flag.StringVar(&o.sections, "sections", "layers,cost,audit,openssl", "which parts to run")
+	flag.DurationVar(&o.upkeep, "upkeep", localstack.DefaultUpkeepInterval, "how often the local timer runs upkeep (audit sealing included); negative: never")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -72,7 +74,7 @@ func run(o options) error {
 	}
 	logs := &serverLog{}
 	st, err := localstack.Start(ctx, localstack.Options{
-		Dir: o.dir, HandlerBinary: o.handler, HandlerOutput: logs, AzuritePort: azuritePort,
+		Dir: o.dir, HandlerBinary: o.handler, HandlerOutput: logs, AzuritePort: azuritePort, UpkeepInterval: o.upkeep,
 		TableEndpoint: proxyURL + "/" + azurite.AccountName,
 		Log:           slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
@@ -85,7 +87,10 @@ func run(o options) error {
 		return err
 	}
 	digest := sha256.Sum256([]byte("keyserver benchmark"))
-	fmt.Printf("Keyserver signing benchmark, one machine, one run (%s)\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("Keyserver signing benchmark, one machine, one run (%s), load average %s\n", time.Now().UTC().Format(time.RFC3339), loadAverage())
+	if o.upkeep < 0 {
+		fmt.Println("upkeep (and so audit sealing) idle during this run (-upkeep)")
+	}
 	sections := strings.Split(o.sections, ",")
 	if slices.Contains(sections, "layers") {
 		if err := layers(ctx, st, p, o.n, digest[:]); err != nil {
@@ -104,7 +109,9 @@ func run(o options) error {
 		}
 	}
 	if slices.Contains(sections, "openssl") {
-		return opensslTimes(ctx, st, p, logs, o.dir, o.module, o.opensslRuns)
+		direct := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;TableEndpoint=http://127.0.0.1:%d/%s;",
+			azurite.AccountName, azurite.AccountKey, azuritePort, azurite.AccountName)
+		return opensslTimes(ctx, st, p, o.handler, direct, o.dir, o.module, o.opensslRuns)
 	}
 	return nil
 }
@@ -148,6 +155,15 @@ func print(name string, r result, base result) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// loadAverage is the 1, 5 and 15 minute load averages of the machine.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

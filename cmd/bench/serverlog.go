@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -20,6 +22,8 @@ type serverLog struct {
 type served struct {
 	method, path string
 	duration     time.Duration
+	// a signature's steps: reserving its use, the HSM, completing the use
+	reserve, hsm, complete time.Duration
 }
 
 func (l *serverLog) Write(p []byte) (int, error) {
@@ -32,11 +36,17 @@ func (l *serverLog) Write(p []byte) (int, error) {
 			break
 		}
 		var line struct {
-			Msg, Method, Path string
-			DurationMS        float64 `json:"duration_ms"`
+			Level, Msg, Method, Path string
+			DurationMS               float64 `json:"duration_ms"`
+			ReserveMS                float64 `json:"reserve_ms"`
+			HSMMS                    float64 `json:"hsm_ms"`
+			CompleteMS               float64 `json:"complete_ms"`
 		}
 		if json.Unmarshal(l.partial[:i], &line) == nil && line.Msg == "request" {
-			l.requests = append(l.requests, served{line.Method, line.Path, time.Duration(line.DurationMS * float64(time.Millisecond))})
+			l.requests = append(l.requests, served{line.Method, line.Path, fromMS(line.DurationMS), fromMS(line.ReserveMS), fromMS(line.HSMMS), fromMS(line.CompleteMS)})
+		}
+		if line.Level == "WARN" || line.Level == "ERROR" { // shown: a figure beside one is suspect
+			fmt.Fprintf(os.Stderr, "handler: %.300s\n", l.partial[:i])
 		}
 		l.partial = l.partial[i+1:]
 	}
@@ -64,3 +74,5 @@ func (l *serverLog) through(mark int, path string) []served {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func fromMS(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }

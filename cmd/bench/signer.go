@@ -74,7 +74,7 @@ func (p *pipeline) order(opID, keyID string, digest []byte, exhausted bool) func
 			return err
 		}
 		defer resp.Body.Close()
-		var out struct{ Result, Error string }
+		var out struct{ Result, Error, Message string }
 		err = json.NewDecoder(resp.Body).Decode(&out)
 		switch {
 		case err != nil:
@@ -82,7 +82,7 @@ func (p *pipeline) order(opID, keyID string, digest []byte, exhausted bool) func
 		case exhausted && (resp.StatusCode != http.StatusConflict || out.Error != keyserver.EEXHAUSTED):
 			return fmt.Errorf("signorders on an exhausted operation: %s %s", resp.Status, out.Error)
 		case !exhausted && (resp.StatusCode != http.StatusCreated || out.Result == ""):
-			return fmt.Errorf("signorders: %s %s", resp.Status, out.Error)
+			return fmt.Errorf("signorders: %s %s: %s", resp.Status, out.Error, out.Message)
 		}
 		return nil
 	}

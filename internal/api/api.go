@@ -129,6 +129,14 @@ const requestIDKey ctxKey = 0
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	attrs  []any // the handler's own attributes of the request's log line
+}
+
+// logAttrs adds attributes to the log line of the request w answers.
+func logAttrs(w http.ResponseWriter, attrs ...any) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.attrs = append(rec.attrs, attrs...)
+	}
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -156,7 +164,8 @@ func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request) error) http
 		} else {
 			attrs = append(attrs, "status", rec.status)
 		}
-		attrs = append(attrs, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		attrs = append(attrs, rec.attrs...)
+		attrs = append(attrs, "duration_ms", millis(time.Since(start)))
 		level := slog.LevelInfo
 		if rec.status >= 500 {
 			level = slog.LevelError
@@ -164,6 +173,9 @@ func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request) error) http
 		s.log().Log(r.Context(), level, "request", attrs...)
 	})
 }
+
+// millis is d in milliseconds, to the microsecond.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (s *Server) log() *slog.Logger {
 	if s.Log != nil {

@@ -144,6 +144,7 @@ func (s *Server) signOrder(w http.ResponseWriter, r *http.Request, c keyserver.C
 	if err != nil {
 		return err
 	}
+	logAttrs(w, "reserve_ms", millis(res.Took.Reserve), "hsm_ms", millis(res.Took.HSM), "complete_ms", millis(res.Took.Complete))
 	writeJSON(w, http.StatusCreated, viewSignResult(res))
 	return nil
 }

@@ -6,23 +6,41 @@ import (
 )
 
 // The usage.exhausted event is written once every use of every key of an
-// operation is spent. Whether they all are takes a read of every use row,
-// which the sign path otherwise avoids, so a signature looks only when the
-// store believes no use of its key is left (FreeUseHinter); that is always
-// so after the last signature on a single instance. Two backstops cover the
-// rest (another instance's uses the store did not know of, or a crash right
-// after the signature): a signature refused for want of uses, and upkeep
-// when the operation expires. The flag ExhaustedNoted, written under the
-// operation's ETag with the event, makes it happen once.
+// operation is spent. A store that keeps the use counts (an
+// ExhaustingCompleter) tells whether a completion spends the last use from
+// the counts it writes anyway, and writes the event with that completion, in
+// one transaction and with no read more: the flag ExhaustedNoted, written
+// with it, makes it happen once. For a store without that ability, every
+// completion is followed by a look. Upkeep's expiry is the backstop for an
+// event that could not be built (the subjects could not be listed).
 
-// afterUse looks for exhaustion after c spent a use of keyID in operation id.
-func (s *Service) afterUse(ctx context.Context, c Caller, id, keyID string) {
-	if h, ok := s.Ops.(FreeUseHinter); ok {
-		if free, known := h.FreeUses(id, keyID); known && free > 0 {
-			return
+// complete records the use r as spent with ev, c having signed, and returns
+// the usage.exhausted events written with it, if it spent the last use.
+func (s *Service) complete(ctx context.Context, c Caller, r *Reservation, ev AuditEvent) ([]*Event, error) {
+	ec, ok := s.Ops.(ExhaustingCompleter)
+	if !ok {
+		if err := s.Ops.CompleteUse(ctx, r, ev); err != nil {
+			return nil, err
+		}
+		s.noteExhausted(ctx, &c, r.OperationID)
+		return nil, nil
+	}
+	var noted func(*Operation) *Update
+	if subjects, err := s.allSubjects(ctx); err != nil {
+		s.log().ErrorContext(ctx, "listing subjects for usage.exhausted; upkeep writes it at expiry", "operation", r.OperationID, "err", err)
+	} else {
+		noted = func(op *Operation) *Update {
+			at := s.now() // when the store writes it, after the signature's event
+			if at.Before(ev.Time) {
+				at = ev.Time
+			}
+			return &Update{
+				Audit:  AuditEvent{Time: at, Actor: c.Principal, Action: ActionExhaust, OperationID: op.ID, Result: "ok"},
+				Events: []*Event{s.newEvent(op, EventExhausted, at, &c, "", subjects)},
+			}
 		}
 	}
-	s.noteExhausted(ctx, &c, id)
+	return ec.CompleteUseNoting(ctx, r, ev, noted)
 }
 
 // noteExhausted writes the usage.exhausted event of operation id, with c as

@@ -1,8 +1,6 @@
 package keyserver
 
-import (
-	"regexp"
-)
+import ()
 
 // Key is a registered signing key: a key id callers use, the reference to
 // the HSM key that makes its signatures, and its approval policy.
@@ -19,12 +17,26 @@ type Key struct {
 	Channels []Channel
 }
 
-var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// validKeyID reports whether id matches ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$
+// (checked on every request, so without a regular expression).
+func validKeyID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateKeyID checks that id is a usable key id: 1 to 64 letters, digits,
 // dots, dashes or underscores, starting with a letter or digit.
 func ValidateKeyID(id string) error {
-	if !keyIDPattern.MatchString(id) {
+	if !validKeyID(id) {
 		return Errorf(EINVALID, "Key id %q is invalid: use 1 to 64 letters, digits, '.', '-' or '_'.", id).On("keyid")
 	}
 	return nil

@@ -220,8 +220,12 @@ func ValidID(id string) bool {
 	if len(id) != 40 {
 		return false
 	}
-	_, err := hex.DecodeString(id)
-	return err == nil
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // Limits bound what an operation may ask for.

@@ -120,15 +120,16 @@ type SigningLoader interface {
 	OperationForSigning(ctx context.Context, id string) (*Operation, error)
 }
 
-// FreeUseHinter is an optional ability of an OperationStore: telling,
-// without I/O, how many uses of a key in an operation it believes are free;
-// known is false when it has no belief. It is only a belief: uses other
-// instances took or gave back may be missing from it. After a signature the
-// service checks whether the operation is exhausted only when the store
-// believes no use of the key is free (a store without this ability gets the
-// check after every signature); see exhausted.go for the backstops.
-type FreeUseHinter interface {
-	FreeUses(opID, keyID string) (free int, known bool)
+// ExhaustingCompleter is an optional ability of an OperationStore:
+// CompleteUse that also tells, from the use counts it keeps, whether the use
+// it completes is the operation's last (every use of every key spent). If so
+// and the operation is open and usage.exhausted not noted yet, it sets
+// ExhaustedNoted and writes what noted returns for the operation (with every
+// use spent and the flag set) in the same transaction as the completion, and
+// returns those events, committed; otherwise it returns none. noted may be
+// nil: then nothing is noted.
+type ExhaustingCompleter interface {
+	CompleteUseNoting(ctx context.Context, res *Reservation, ev AuditEvent, noted func(*Operation) *Update) ([]*Event, error)
 }
 
 // EventReader is an optional ability of an OperationStore: reading back the

@@ -70,12 +70,6 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		return nil, err
 	}
 	if g.UsageCount >= g.MaxUsageCount {
-		if !op.ExhaustedNoted && allUsed(op) {
-			// A backstop: the signature that spent the last use may not
-			// have written usage.exhausted. Once noted, a refusal reads
-			// nothing more.
-			s.noteExhausted(ctx, nil, op.ID)
-		}
 		return nil, Errorf(EEXHAUSTED, "All %d uses of key %q in operation %s are spent.", g.MaxUsageCount, g.KeyID, op.ID)
 	}
 	signer, err := s.HSM.Open(ctx, k.HSMKey)
@@ -87,15 +81,12 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		return nil, err
 	}
 	ev.Digest = hex.EncodeToString(plan.digest)
+	t0 := time.Now()
 	r, err := s.Ops.ReserveUse(ctx, op.ID, k.KeyID, g.MaxUsageCount)
-	if ErrorCode(err) == EEXHAUSTED {
-		// A backstop: the signature that spent the last use may not have
-		// written usage.exhausted.
-		s.noteExhausted(ctx, nil, op.ID)
-	}
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
 	sig, by, err := signAttributed(ctx, signer, plan.digest, plan.opts)
 	if err == nil {
 		err = s.certKeys.check(k, by, signer.Public())
@@ -108,17 +99,20 @@ func (s *Service) sign(ctx context.Context, c Caller, o *SignOrder, ev *AuditEve
 		// The operation expired while the HSM was signing.
 		err = expired(op)
 	}
+	var noted []*Event
+	t2 := time.Now()
 	if err == nil {
 		ev.Result = "ok"
 		// A signature whose use is not recorded is not handed out.
-		err = s.Ops.CompleteUse(ctx, r, *ev)
+		noted, err = s.complete(ctx, c, r, *ev)
 	}
 	if err != nil {
 		s.giveBack(ctx, r, ev, err)
 		return nil, err
 	}
-	s.afterUse(ctx, c, op.ID, k.KeyID)
-	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig), AuditRecord: r.AuditRecord}, nil
+	took := SignSteps{Reserve: t1.Sub(t0), HSM: t2.Sub(t1), Complete: time.Since(t2)}
+	s.publish(context.WithoutCancel(ctx), op.ID, noted)
+	return &SignResult{KeyID: k.KeyID, InputData: o.InputData, SignatureFormat: plan.format, Result: encodeOutput(o.InputFormat, sig), AuditRecord: r.AuditRecord, Took: took}, nil
 }
 
 // giveBack releases the use of a signature that is not handed out, with its
@@ -135,16 +129,6 @@ func (s *Service) giveBack(ctx context.Context, r *Reservation, ev *AuditEvent, 
 	if err != nil {
 		s.log().ErrorContext(ctx, "releasing use after failed signature", "operation", r.OperationID, "key", r.KeyID, "err", err)
 	}
-}
-
-// allUsed reports whether every use of every key is reserved or spent.
-func allUsed(op *Operation) bool {
-	for _, g := range op.Keys {
-		if g.UsageCount < g.MaxUsageCount {
-			return false
-		}
-	}
-	return true
 }
 
 // signingOperation loads an operation c may see, through the store's

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 )
 
 // SignOrder is a request to sign, as the PKCS#11 client sends it through POST /api/signorders.
@@ -34,6 +35,14 @@ type SignResult struct {
 	Result          string
 	// AuditRecord is the id of the signature's audit record.
 	AuditRecord string
+	// Took is how long the signature's steps took (for the request log).
+	Took SignSteps
+}
+
+// SignSteps are the wall times of a signature's steps: reserving its use,
+// the HSM signing (and the signature's checks), and completing the use.
+type SignSteps struct {
+	Reserve, HSM, Complete time.Duration
 }
 
 // Input paddings and signature formats of the wire protocol.

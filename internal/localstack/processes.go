@@ -52,13 +52,20 @@ func (st *Stack) HandlerPID() int {
 // returns its URL once it is healthy, and a function that stops it. Close
 // stops those still running.
 func (st *Stack) StartHandler(ctx context.Context, binary string) (string, func(), error) {
+	return st.StartHandlerWith(ctx, binary, io.Discard, nil)
+}
+
+// StartHandlerWith is StartHandler with the process's output to out and
+// the settings in override replacing the stack's.
+func (st *Stack) StartHandlerWith(ctx context.Context, binary string, out io.Writer, override map[string]string) (string, func(), error) {
 	port, err := freePort()
 	if err != nil {
 		return "", nil, err
 	}
 	env := maps.Clone(st.env)
+	maps.Copy(env, override)
 	env["FUNCTIONS_CUSTOMHANDLER_PORT"] = strconv.Itoa(port)
-	cmd, err := startProcess(binary, env, io.Discard)
+	cmd, err := startProcess(binary, env, out)
 	if err != nil {
 		return "", nil, err
 	}

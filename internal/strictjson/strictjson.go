@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -27,18 +28,33 @@ func Unmarshal(data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("strictjson: Unmarshal needs a non-nil pointer, not %T", v)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := check(dec, rv.Type().Elem(), ""); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("there is trailing data after the JSON value")
+	if json.Valid(data) {
+		// Well-formed: the members are checked by a walk over the bytes.
+		w := walker{data: data}
+		if err := w.value(rv.Type().Elem(), ""); err != nil {
+			return err
+		}
+	} else if err := checkTokens(data, rv.Type().Elem()); err != nil {
+		return err // the malformed document's precise error
 	}
 	full := json.NewDecoder(bytes.NewReader(data))
 	full.DisallowUnknownFields()
 	if err := full.Decode(v); err != nil {
 		return problem(err)
+	}
+	return nil
+}
+
+// checkTokens checks data token by token: slower than the walk, but its
+// errors say where and how a malformed document is malformed.
+func checkTokens(data []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := check(dec, t, ""); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("there is trailing data after the JSON value")
 	}
 	return nil
 }
@@ -123,47 +139,16 @@ func check(dec *json.Decoder, t reflect.Type, path string) error {
 }
 
 func checkObject(dec *json.Decoder, t reflect.Type, path string) error {
-	var fields map[string]reflect.Type
-	var mapElem reflect.Type
-	if t != nil {
-		switch t.Kind() {
-		case reflect.Struct:
-			fields = structFields(t)
-		case reflect.Map:
-			mapElem = t.Elem()
-		}
-	}
-	seen := map[string]string{} // folded name (exact for maps) -> name as written
+	m := newMembers(t, path)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return syntaxProblem(err)
 		}
 		name := tok.(string)
-		key := name
-		if t == nil || fields != nil {
-			key = fold(name)
-		}
-		if prev, ok := seen[key]; ok {
-			if prev == name {
-				return fmt.Errorf("%s member %q appears twice", where(path), name)
-			}
-			return fmt.Errorf("%s members %q and %q differ only in case; name each member once, spelled exactly", where(path), prev, name)
-		}
-		seen[key] = name
-		var next reflect.Type
-		switch {
-		case fields != nil:
-			ft, ok := fields[name]
-			if !ok {
-				if want := spelling(fields, name); want != "" {
-					return fmt.Errorf("%s member %q must be spelled %q; member names are case-sensitive", where(path), name, want)
-				}
-				return fmt.Errorf("%s member %q is unknown", where(path), name)
-			}
-			next = ft
-		case mapElem != nil:
-			next = mapElem
+		next, err := m.member(name)
+		if err != nil {
+			return err
 		}
 		if err := check(dec, next, join(path, name)); err != nil {
 			return err
@@ -173,10 +158,77 @@ func checkObject(dec *json.Decoder, t reflect.Type, path string) error {
 	return syntaxProblem(err)
 }
 
+// members checks the member names of one object against its type t.
+type members struct {
+	t       reflect.Type
+	path    string
+	fields  map[string]reflect.Type
+	mapElem reflect.Type
+	seen    map[string]string // folded name (exact for maps) -> name as written
+}
+
+func newMembers(t reflect.Type, path string) *members {
+	m := &members{t: t, path: path}
+	if t != nil {
+		switch t.Kind() {
+		case reflect.Struct:
+			m.fields = structFields(t)
+		case reflect.Map:
+			m.mapElem = t.Elem()
+		}
+	}
+	return m
+}
+
+// member checks the next member's name and returns the type of its value
+// (nil for any).
+func (m *members) member(name string) (reflect.Type, error) {
+	key := name
+	if m.t == nil || m.fields != nil {
+		key = fold(name)
+	}
+	if m.seen == nil {
+		m.seen = make(map[string]string, 8)
+	}
+	if prev, ok := m.seen[key]; ok {
+		if prev == name {
+			return nil, fmt.Errorf("%s member %q appears twice", where(m.path), name)
+		}
+		return nil, fmt.Errorf("%s members %q and %q differ only in case; name each member once, spelled exactly", where(m.path), prev, name)
+	}
+	m.seen[key] = name
+	switch {
+	case m.fields != nil:
+		ft, ok := m.fields[name]
+		if !ok {
+			if want := spelling(m.fields, name); want != "" {
+				return nil, fmt.Errorf("%s member %q must be spelled %q; member names are case-sensitive", where(m.path), name, want)
+			}
+			return nil, fmt.Errorf("%s member %q is unknown", where(m.path), name)
+		}
+		return ft, nil
+	case m.mapElem != nil:
+		return m.mapElem, nil
+	}
+	return nil, nil
+}
+
 // structFields maps the JSON member names of t's fields to their types, as
 // encoding/json names them (tag name, else the field name; embedded structs
 // promoted).
 func structFields(t reflect.Type) map[string]reflect.Type {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	f := fieldsOf(t)
+	fieldCache.Store(t, f)
+	return f
+}
+
+// fieldCache holds structFields by type; the maps are never changed.
+var fieldCache sync.Map
+
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
 	fields := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -222,6 +274,13 @@ func spelling(fields map[string]reflect.Type, name string) string {
 // fold maps names that encoding/json matches to each other (bytes.EqualFold)
 // to one string.
 func fold(s string) string {
+	if f, ok := foldASCII(s); ok {
+		return f
+	}
+	return foldRunes(s)
+}
+
+func foldRunes(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		for {
@@ -235,6 +294,28 @@ func fold(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// foldASCII is fold for an ASCII s: each letter's orbit (with the Kelvin
+// and long s signs for k and s) has its ASCII capital as its least rune.
+func foldASCII(s string) (string, bool) {
+	lower := false
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return "", false
+		}
+		lower = lower || ('a' <= s[i] && s[i] <= 'z')
+	}
+	if !lower {
+		return s, true
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b), true
 }
 
 func where(path string) string {

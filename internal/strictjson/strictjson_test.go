@@ -1,6 +1,8 @@
 package strictjson
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +57,10 @@ func TestUnmarshal(t *testing.T) {
 		{"truncated", `{"keyid":`, "incomplete"},
 		{"malformed", `{"keyid" "a"}`, "malformed"},
 		{"closing only", `}`, "malformed"},
+		{"escaped duplicate", `{"key\u0069d":"a","keyid":"b"}`, `member "keyid" appears twice`},
+		{"spaced nested case variant", " { \"new-keyusagerestrictions\" : [ { \"keyid\" : \"k\" } ,\n { \"maxusagecount\" : 1 , \"KEYID\" : \"k\" } ] } ", `in new-keyusagerestrictions[1], member "KEYID" must be spelled "keyid"`},
+		{"values of every kind", `{"any":{"a":[1,-2.5e3,true,false,null,"x\"y",{"b":[]}],"c":{}},"labels":{"x":"}"},"keyid":""}`, ""},
+		{"case variant after nested values", `{"any":{"a":[{"k":1},[2]],"A":1}}`, "differ only in case"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,5 +89,35 @@ func TestUnmarshalKeepsTheValue(t *testing.T) {
 func TestUnmarshalNeedsAPointer(t *testing.T) {
 	if err := Unmarshal([]byte(`{}`), order{}); err == nil {
 		t.Fatal("a non-pointer was accepted")
+	}
+}
+
+// TestWalkAgreesWithTokens: on well-formed documents the walk over the
+// bytes finds what the token by token check finds.
+func TestWalkAgreesWithTokens(t *testing.T) {
+	for _, in := range []string{
+		`{"keyid":"a","KEYID":"b"}`, `{"new-keyusagerestrictions":[{"keyid":"k"},{"KEYID":"k"}]}`,
+		`{"labels":{"a":"1","a":"2"}}`, `{"any":{"x":1,"X":2}}`, `{"keyid":"a","other":1}`, `[]`, `{"ptr":{"KeyID":"x"}}`,
+		`{"key\u0069d":"a","keyid":"b"}`, "{\"\u212Aeyid\":\"b\"}", `{"any":[[],{},[{"a":{"a":1,"a":2}}]]}`, `"x"`, `17`,
+	} {
+		var o order
+		w := walker{data: []byte(in)}
+		walkErr, tokErr := w.value(reflect.TypeOf(o), ""), checkTokens([]byte(in), reflect.TypeOf(o))
+		if fmt.Sprint(walkErr) != fmt.Sprint(tokErr) {
+			t.Errorf("%s: walk says %v, tokens say %v", in, walkErr, tokErr)
+		}
+	}
+}
+
+// TestFoldASCII: the ASCII shortcut folds as the rune by rune fold does.
+func TestFoldASCII(t *testing.T) {
+	for c := 0; c < 0x80; c++ {
+		s := string(rune(c)) + "k-S_s"
+		if f, ok := foldASCII(s); !ok || f != foldRunes(s) {
+			t.Fatalf("foldASCII(%q) = %q, %v; want %q", s, f, ok, foldRunes(s))
+		}
+	}
+	if _, ok := foldASCII("\u212Aeyid"); ok {
+		t.Fatal("foldASCII took a non-ASCII name")
 	}
 }

@@ -16,7 +16,8 @@ import (
 // and the new reservation rows, for each completion the deletion of its
 // reservation row and its audit event, and the events to record. It tries
 // again when the op row changed, and without a completion whose reservation
-// turned out to be gone.
+// turned out to be gone. A completion that spends the operation's last use
+// notes its exhaustion in the same transaction (see noting).
 //
 // A reservation needs no fresh op row: the write's ETag checks it. A refusal
 // does: one decided on a row known from before the request was asked is
@@ -30,11 +31,11 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 	for attempt := 1; ; {
 		var next *opHead
 		var actions []aztables.TransactionAction
-		if len(reserves) > 0 {
+		if len(reserves) > 0 || completing(completes) {
 			h, err := s.head(ctx, opID, ol)
 			if err != nil {
 				fail(reserves, err)
-				reserves = nil
+				reserves, completes = nil, failCompletions(completes, err)
 				continue
 			}
 			var stale bool
@@ -47,6 +48,19 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 		owners := make([]*useRequest, len(actions)) // the request each action finishes, if any
 		actions, owners = finishing(opID, completes, actions, owners)
 		evs, recorded := auditEvents(completes)
+		var noter *useRequest
+		var noted *keyserver.Update
+		if next != nil {
+			var err error
+			if actions, owners, noter, noted, err = s.withCounts(ctx, opID, next, completes, actions, owners); err != nil {
+				fail(reserves, err)
+				fail(completes, err)
+				return
+			}
+			if noted != nil {
+				evs = append(evs, noted.Audit) // the chain's next record after the completions'
+			}
+		}
 		if len(actions) == 0 && len(evs) == 0 {
 			return
 		}
@@ -63,7 +77,13 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 				}
 				ol.set(next)
 			}
+			if noter != nil {
+				noter.events = noted.Events
+			}
 			return
+		}
+		if noted != nil {
+			s.retract(ctx, nil, noted.Events) // nothing of this attempt committed
 		}
 		if i, status := failedAction(err); i >= 0 && i < len(owners) && owners[i] != nil && owners[i].complete != nil && status == http.StatusNotFound {
 			c := owners[i] // its reservation is gone: the rest is tried again as it was
@@ -79,6 +99,93 @@ func (s *Store) commit(ctx context.Context, opID string, ol *opLedger, batch []*
 		}
 		attempt++
 	}
+}
+
+// completing reports whether any of batch completes a use.
+func completing(batch []*useRequest) bool {
+	return slices.ContainsFunc(batch, func(r *useRequest) bool { return r.complete != nil })
+}
+
+// failCompletions fails the completions of batch with err and returns the
+// rest (events to record).
+func failCompletions(batch []*useRequest, err error) []*useRequest {
+	return slices.DeleteFunc(batch, func(r *useRequest) bool {
+		if r.complete != nil {
+			r.err = err
+		}
+		return r.complete != nil
+	})
+}
+
+// withCounts counts the uses the completions of batch spend into next and,
+// when next changed (reservations in actions, or uses spent), puts the op
+// row's write under next's ETag first in actions. When that spends the
+// operation's last use, the op row notes the exhaustion and what the noter
+// (the last completion that can note it) wants written is added: its
+// events' index rows are written first, as UpdateOperation does.
+func (s *Store) withCounts(ctx context.Context, opID string, next *opHead, batch []*useRequest, actions []aztables.TransactionAction, owners []*useRequest) ([]aztables.TransactionAction, []*useRequest, *useRequest, *keyserver.Update, error) {
+	changed := len(actions) > 0 && owners[0] == nil // a reservation row comes first
+	for _, c := range batch {
+		if c.complete != nil && c.err == nil {
+			u := next.uses[c.keyID]
+			u.S = min(u.S+1, u.N)
+			next.uses[c.keyID] = u
+			changed = true
+		}
+	}
+	if !changed {
+		return actions, owners, nil, nil, nil
+	}
+	r := next.usesRow(opID)
+	noter, noted := s.noting(next, batch)
+	if noted != nil {
+		r.set("ExhaustedNoted", true)
+		var err error
+		n := len(actions)
+		if actions, err = s.appendEvents(actions, opID, keyserver.AuditEvent{}, noted.Events); err != nil {
+			return nil, nil, nil, nil, err
+		}
+		for range actions[n:] {
+			owners = append(owners, noter)
+		}
+		if err := s.intend(ctx, opID, nil, noted.Events); err != nil {
+			return nil, nil, nil, nil, err
+		}
+		e := *next.entity
+		e.ExhaustedNoted = true
+		next.entity = &e
+	}
+	etag := next.etag
+	actions = append([]aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateMerge, Entity: r.marshal(), IfMatch: &etag}}, actions...)
+	owners = append([]*useRequest{nil}, owners...)
+	return actions, owners, noter, noted, nil
+}
+
+// noting returns, when next has every use of every key spent, the operation
+// is open and its exhaustion not noted yet, the last completion of batch
+// that can note it and what it notes.
+func (s *Store) noting(next *opHead, batch []*useRequest) (*useRequest, *keyserver.Update) {
+	if !next.open || next.entity == nil || next.entity.ExhaustedNoted || next.spentUnknown || !next.allSpent() {
+		return nil, nil
+	}
+	var noter *useRequest
+	for _, c := range batch {
+		if c.complete != nil && c.err == nil && c.noted != nil {
+			noter = c
+		}
+	}
+	if noter == nil {
+		return nil, nil
+	}
+	op, _, err := opFromRow(next.entity, next)
+	if err != nil {
+		return nil, nil
+	}
+	for _, g := range op.Keys {
+		g.SpentCount = next.uses[g.KeyID].S
+	}
+	op.ExhaustedNoted = true
+	return noter, noter.noted(op)
 }
 
 // splitBatch sorts a batch into reservations and the rest (completions and
@@ -132,8 +239,8 @@ func auditEvents(completes []*useRequest) ([]keyserver.AuditEvent, []*useRequest
 
 // grant decides each request of batch on h: a reservation, or a refusal
 // for a closed or exhausted operation. It returns the head after the
-// reservations, the actions writing them (the op row's counts under h's
-// ETag, then the reservation rows; none when nothing is reserved), and
+// reservations (with h's ETag, under which to write it), the reservation
+// rows to add, and
 // whether a refusal that may not last (exhausted, fenced) was decided on a
 // row older than its request.
 func (s *Store) grant(opID string, h *opHead, batch []*useRequest) (next *opHead, actions []aztables.TransactionAction, stale bool) {
@@ -161,9 +268,6 @@ func (s *Store) grant(opID string, h *opHead, batch []*useRequest) (next *opHead
 			r.res = &keyserver.Reservation{OperationID: opID, KeyID: r.keyID, Seq: u.Seq}
 			actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: s.reservationRow(r.res).marshal()})
 		}
-	}
-	if len(actions) > 0 {
-		actions = append([]aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateMerge, Entity: next.usesRow(opID).marshal(), IfMatch: &h.etag}}, actions...)
 	}
 	return next, actions, stale
 }

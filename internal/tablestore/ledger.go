@@ -44,6 +44,10 @@ type useRequest struct {
 	complete, release *keyserver.Reservation
 	ev                keyserver.AuditEvent
 	record            bool // ev alone is to be written
+	// noted, for a completion, gives what to write with it if it spends the
+	// operation's last use; events is what was written then.
+	noted  func(*keyserver.Operation) *keyserver.Update
+	events []*keyserver.Event
 
 	res  *keyserver.Reservation
 	err  error
@@ -162,7 +166,9 @@ func (ol *opLedger) next() []*useRequest {
 // actions is how many transaction actions r takes at most.
 func (r *useRequest) actions() int {
 	if r.complete != nil {
-		return 2 // the reservation row's deletion and the audit event
+		// the reservation row's deletion and the audit event, and with the
+		// last use, the exhaustion's audit event and event
+		return 4
 	}
 	return 1
 }

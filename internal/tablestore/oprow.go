@@ -3,6 +3,7 @@ package tablestore
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -40,9 +41,10 @@ func closureRowOf(c *keyserver.Closure) closureRow {
 }
 
 // useCount is what the op row keeps of one key's uses: N reserved or spent,
-// and the number of the last reservation.
+// S spent, and the number of the last reservation.
 type useCount struct {
 	N   int `json:"n"`
+	S   int `json:"s"`
 	Seq int `json:"seq"`
 }
 
@@ -59,6 +61,8 @@ type opHead struct {
 	// legacyReserved then counts its use rows still reserved, by key.
 	legacy         bool
 	legacyReserved map[string]int
+	// spentUnknown marks a row that counts uses but not yet the spent ones.
+	spentUnknown bool
 	// at is when the row was read or written: what was true then.
 	at time.Time
 	// entity is the rest of the row as read; it does not change with uses.
@@ -141,7 +145,21 @@ func headOf(e *opEntity) (*opHead, error) {
 		h.legacy = true
 		return h, nil
 	}
-	return h, jsonField(e, usesProperty, e.Uses, &h.uses)
+	if err := jsonField(e, usesProperty, e.Uses, &h.uses); err != nil {
+		return nil, err
+	}
+	h.spentUnknown = !strings.Contains(e.Uses, `"s":`)
+	return h, nil
+}
+
+// allSpent reports whether every use of every key is spent.
+func (h *opHead) allSpent() bool {
+	for k, m := range h.max {
+		if h.uses[k].S < m {
+			return false
+		}
+	}
+	return len(h.max) > 0
 }
 
 func (h *opHead) clone() *opHead {

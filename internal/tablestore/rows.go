@@ -136,6 +136,12 @@ func (r *row) marshal() []byte {
 			b = strconv.AppendBool(b, v)
 		case int32:
 			b = strconv.AppendInt(b, int64(v), 10)
+		case aztables.EDMInt64: // a string, as JSON numbers lose 64-bit precision
+			b = append(b, '"')
+			b = strconv.AppendInt(b, int64(v), 10)
+			b = append(b, `",`...)
+			b = appendJSONString(b, name+"@odata.type")
+			b = append(b, `:"Edm.Int64"`...)
 		case aztables.EDMDateTime:
 			b = append(b, '"')
 			b = time.Time(v).AppendFormat(b, edmTimeLayout)

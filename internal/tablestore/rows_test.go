@@ -1,6 +1,7 @@
 package tablestore
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"keyserver/internal/keyserver"
 )
@@ -177,5 +179,27 @@ func TestTablestoreClassify(t *testing.T) {
 	}
 	if classify(nil, "testing") != nil {
 		t.Fatal("classify(nil) is not nil")
+	}
+}
+
+// TestMarshalAsAztables: row.marshal writes what aztables' EDMEntity would,
+// for every property type rows use, without falling back to reflection.
+func TestMarshalAsAztables(t *testing.T) {
+	r := newRow("op1", "x~chain~0000000000000000001").
+		set("Chain", "op/1").set("Seq", aztables.EDMInt64(1<<60+3)).set("N", int32(7)).set("Open", true).
+		setTime("Time", time.Date(2026, 11, 30, 7, 0, 0, 123456700, time.UTC))
+	var got, want map[string]any
+	if err := json.Unmarshal(r.marshal(), &got); err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	enc, err := json.Marshal(r.EDMEntity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(enc, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("marshal = %v, want %v", got, want)
 	}
 }

@@ -3,7 +3,9 @@ package tablestore
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -13,10 +15,12 @@ import (
 )
 
 // How uses are kept. The op row counts, per key, the uses reserved or spent
-// (N) and the reservations ever made (Seq). A reservation raises both under
-// the op row's ETag and inserts a reservation row, in one transaction, so
-// the count can never pass the maximum. Completing a use deletes its
-// reservation row with the audit event; releasing one also lowers N.
+// (N), those spent (S) and the reservations ever made (Seq). A reservation
+// raises N and Seq under the op row's ETag and inserts a reservation row, in
+// one transaction, so the count can never pass the maximum. Completing a use
+// deletes its reservation row with the audit event and raises S under the
+// ETag, so the completion that spends the operation's last use knows it and
+// writes usage.exhausted with it; releasing one lowers N.
 // Closing the operation deletes every reservation row left (see close.go),
 // so that a use reserved before the closing can never be completed after.
 // Each step reads at most the op row, whatever the number of uses.
@@ -193,14 +197,23 @@ func (s *Store) release(ctx context.Context, opID string, ol *opLedger, r *useRe
 // this process share one transaction. A caller already gone completes
 // nothing: the domain then gives the use back.
 func (s *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+	_, err := s.CompleteUseNoting(ctx, res, ev, nil)
+	return err
+}
+
+// CompleteUseNoting is CompleteUse that also counts the use spent in the op
+// row and, when that spends the operation's last use, notes its exhaustion
+// in the same transaction (keyserver.ExhaustingCompleter).
+func (s *Store) CompleteUseNoting(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent, noted func(*keyserver.Operation) *keyserver.Update) ([]*keyserver.Event, error) {
 	if err := checkReservation(res); err != nil {
-		return err
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("completing a use of key %s in operation %s: %w", res.KeyID, res.OperationID, err)
+		return nil, fmt.Errorf("completing a use of key %s in operation %s: %w", res.KeyID, res.OperationID, err)
 	}
-	_, err := s.queueUse(ctx, res.OperationID, &useRequest{keyID: res.KeyID, complete: res, ev: ev})
-	return err
+	r := &useRequest{keyID: res.KeyID, complete: res, ev: ev, noted: noted}
+	_, err := s.queueUse(ctx, res.OperationID, r)
+	return r.events, err
 }
 
 // notHeld explains a reservation whose row is gone: revoked by closing the
@@ -216,6 +229,9 @@ func (s *Store) notHeld(ctx context.Context, res *keyserver.Reservation) error {
 	return keyserver.Errorf(keyserver.ECONFLICT, "Use %d of key %q in operation %s is no longer reserved.", res.Seq, res.KeyID, res.OperationID)
 }
 
+// nonce is a random value that tells one row from another written alike.
+func nonce() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
 func checkReservation(res *keyserver.Reservation) error {
 	if !keyserver.ValidID(res.OperationID) || keyserver.ValidateKeyID(res.KeyID) != nil || res.Seq < 1 {
 		return keyserver.Errorf(keyserver.EINVALID, "The reservation is malformed.")
@@ -227,7 +243,8 @@ func (s *Store) reservationRow(res *keyserver.Reservation) *row {
 	return newRow(res.OperationID, reservationRowKey(res.KeyID, res.Seq)).
 		set("KeyID", res.KeyID).
 		set("Seq", int32(res.Seq)).
-		setTime("Time", s.now())
+		setTime("Time", s.now()).
+		set("Txn", nonce()) // tells this row from one another process could have added instead
 }
 
 // getOpRow reads the op row alone.
@@ -242,12 +259,16 @@ func (s *Store) getOpRow(ctx context.Context, opID string) (*opEntity, error) {
 	return parseOpEntity(b)
 }
 
-// headWithUses parses the head of an op row; for a row written before uses
-// were counted in it, the use rows of that time are counted once.
+// headWithUses parses the head of an op row. For a row written before uses
+// (or spent uses) were counted in it, the use (or reservation) rows of that
+// time are counted once: the next write of the counts keeps them.
 func (s *Store) headWithUses(ctx context.Context, e *opEntity) (*opHead, error) {
 	h, err := headOf(e)
-	if err != nil || !h.legacy {
+	if err != nil || (!h.legacy && !h.spentUnknown) {
 		return h, err
+	}
+	if !h.legacy {
+		return h, s.countSpent(ctx, e.PartitionKey, h)
 	}
 	rows, err := querySelect(ctx, s.ops, rangeFilter(e.PartitionKey, usePrefix), "RowKey,State", "counting the uses of operation "+e.PartitionKey)
 	if err != nil {
@@ -261,25 +282,31 @@ func (s *Store) headWithUses(ctx context.Context, e *opEntity) (*opHead, error) 
 		k := keyIDOfRow(u.RowKey, usePrefix)
 		c := h.uses[k]
 		c.N++
-		h.uses[k] = c
 		if u.str("State") != "used" {
 			h.legacyReserved[k]++
+		} else {
+			c.S++
 		}
+		h.uses[k] = c
 	}
 	return h, nil
 }
 
-// FreeUses tells, without I/O, how many uses of keyID in operation opID this
-// process believes free (keyserver.FreeUseHinter): those the op row it last
-// read or wrote counts neither reserved nor spent.
-func (s *Store) FreeUses(opID, keyID string) (int, bool) {
-	h := s.ledger.of(opID).current()
-	if h == nil {
-		return 0, false
+// countSpent sets the spent counts of h, whose row keeps none yet: the uses
+// counted less those still reserved.
+func (s *Store) countSpent(ctx context.Context, opID string, h *opHead) error {
+	rows, err := querySelect(ctx, s.ops, rangeFilter(opID, reservationPrefix), "RowKey", "counting the reservations of operation "+opID)
+	if err != nil {
+		return err
 	}
-	max, ok := h.max[keyID]
-	if !ok {
-		return 0, false
+	reserved := map[string]int{}
+	for _, r := range rows {
+		reserved[keyIDOfRow(r.RowKey, reservationPrefix)]++
 	}
-	return max - h.uses[keyID].N, true
+	for k, u := range h.uses {
+		u.S = max(u.N-reserved[k], 0)
+		h.uses[k] = u
+	}
+	h.spentUnknown = false
+	return nil
 }

@@ -182,7 +182,7 @@ func (w *wire) try(ctx context.Context, method, u string, body []byte, contentTy
 		return answer{}, 0, err
 	}
 	defer resp.Body.Close()
-	payload, err := io.ReadAll(resp.Body)
+	payload, err := readBody(resp)
 	if err != nil {
 		return answer{}, 0, err
 	}
@@ -219,4 +219,17 @@ func (w *wire) withSAS(u string) string {
 func (w *wire) get(ctx context.Context, table, pk, rk string) ([]byte, error) {
 	a, err := w.do(ctx, http.MethodGet, w.entityURL(table, pk, rk), nil, "", http.StatusOK)
 	return a.payload, err
+}
+
+// readBody reads an answer's body at once into a slice of its length when
+// the answer says it, else as io.ReadAll does.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= 4<<20 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(resp.Body)
 }

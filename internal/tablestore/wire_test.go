@@ -125,3 +125,24 @@ func (c *fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (
 	c.calls++
 	return azcore.AccessToken{Token: fmt.Sprintf("tok-%d", c.calls), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
+
+// TestSameEntity: a transaction found committed after its answer was lost
+// is one whose first added row is there as sent, whatever fraction digits
+// the service writes its times with; a row another writer added alike but
+// for its nonce is not.
+func TestSameEntity(t *testing.T) {
+	sent := []byte(`{"PartitionKey":"p","RowKey":"r","Seq":3,"Time":"2026-11-30T07:00:00.1Z","Time@odata.type":"Edm.DateTime","Txn":"a1"}`)
+	for _, c := range []struct {
+		got  string
+		same bool
+	}{
+		{`{"odata.etag":"W/\"x\"","PartitionKey":"p","RowKey":"r","Timestamp":"2026-11-30T07:00:01Z","Seq":3,"Time@odata.type":"Edm.DateTime","Time":"2026-11-30T07:00:00.1000000Z","Txn":"a1"}`, true},
+		{`{"PartitionKey":"p","RowKey":"r","Seq":3,"Time":"2026-11-30T07:00:00.1Z","Txn":"b2"}`, false},
+		{`{"PartitionKey":"p","RowKey":"r","Seq":3,"Time":"2026-11-30T07:00:00.2Z","Txn":"a1"}`, false},
+		{`{"PartitionKey":"p","RowKey":"r","Time":"2026-11-30T07:00:00.1Z","Txn":"a1"}`, false},
+	} {
+		if got := sameEntity(sent, []byte(c.got)); got != c.same {
+			t.Errorf("sameEntity(%s) = %v, want %v", c.got, got, c.same)
+		}
+	}
+}

@@ -6,17 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
 // batch runs an entity-group transaction on table and returns the ETag each
 // action left (empty for a delete). A failed action fails it with the
-// service's answer, as aztables does.
+// service's answer, as aztables does. It is tried again as wire.do does, but
+// never applied twice (wireonce.go).
 func (w *wire) batch(ctx context.Context, table string, actions []aztables.TransactionAction) ([]azcore.ETag, error) {
 	batchID, changeset := boundary("batch"), boundary("changeset")
 	size := 256
@@ -32,20 +31,7 @@ func (w *wire) batch(ctx context.Context, table string, actions []aztables.Trans
 		}
 	}
 	body.WriteString("--" + changeset + "--\r\n\r\n--" + batchID + "--\r\n")
-	a, err := w.do(ctx, http.MethodPost, w.service+"/$batch", body.Bytes(), "multipart/mixed; boundary="+batchID, http.StatusAccepted)
-	if err != nil {
-		return nil, err
-	}
-	statuses, etags := answerParts(a.payload)
-	for _, st := range statuses {
-		if st >= 400 {
-			return nil, runtime.NewResponseError(a.resp)
-		}
-	}
-	if len(statuses) != len(actions) {
-		return nil, fmt.Errorf("the transaction's answer has %d parts for %d actions", len(statuses), len(actions))
-	}
-	return etags, nil
+	return w.submitOnce(ctx, table, actions, body.Bytes(), "multipart/mixed; boundary="+batchID)
 }
 
 func (w *wire) writeAction(b *bytes.Buffer, changeset, table string, a aztables.TransactionAction) error {

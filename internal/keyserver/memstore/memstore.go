@@ -30,9 +30,6 @@ type Store struct {
 	tokens   int
 	idem     map[memIdemKey]keyserver.IdempotencyRecord
 	policies map[string]*keyserver.Policy
-	// blindUses makes FreeUses believe every use free, as an instance that
-	// did not see the others' uses would.
-	blindUses bool
 }
 
 type memOp struct {
@@ -270,30 +267,6 @@ func (m *Store) OpCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.ops)
-}
-
-// FreeUses reports the uses of keyID in opID neither reserved nor spent
-// (keyserver.FreeUseHinter); after BlindUses, all of them.
-func (m *Store) FreeUses(opID, keyID string) (int, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.ops[opID]
-	if !ok || r.op.Grant(keyID) == nil {
-		return 0, false
-	}
-	free := r.op.Grant(keyID).MaxUsageCount
-	if !m.blindUses {
-		free -= r.held(keyID)
-	}
-	return free, true
-}
-
-// BlindUses makes FreeUses report every use free (or, with false, tell the
-// truth again), as an instance that did not see the others' uses would.
-func (m *Store) BlindUses(blind bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.blindUses = blind
 }
 
 // GlobalAudit returns the audit events that belong to no operation.

@@ -79,19 +79,37 @@ func (m *Store) reserved(res *keyserver.Reservation) (*memOp, error) {
 }
 
 func (m *Store) CompleteUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {
+	_, err := m.CompleteUseNoting(ctx, res, ev, nil)
+	return err
+}
+
+// CompleteUseNoting is CompleteUse that notes usage.exhausted with the use
+// that spends the operation's last (keyserver.ExhaustingCompleter).
+func (m *Store) CompleteUseNoting(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent, noted func(*keyserver.Operation) *keyserver.Update) ([]*keyserver.Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("CompleteUse"); err != nil {
-		return err
+		return nil, err
 	}
 	r, err := m.reserved(res)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.uses[res.KeyID][res.Seq].spent = true
 	r.events = append(r.events, ev)
 	res.AuditRecord = auditlog.RecordID(auditlog.OperationChain(res.OperationID), uint64(len(r.events)))
-	return nil
+	if noted == nil || r.op.Closed() || r.op.ExhaustedNoted {
+		return nil, nil
+	}
+	v := r.view()
+	if !v.Exhausted() {
+		return nil, nil
+	}
+	r.op.ExhaustedNoted, v.ExhaustedNoted = true, true
+	u := noted(v)
+	r.events = append(r.events, u.Audit)
+	r.emit(u.Events)
+	return u.Events, nil
 }
 
 func (m *Store) ReleaseUse(ctx context.Context, res *keyserver.Reservation, ev keyserver.AuditEvent) error {

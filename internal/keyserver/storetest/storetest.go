@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 		{"DueOperations", testDueOperations},
 		{"FinishedAndDeleted", testFinishedAndDeleted},
 		{"SpentAndExhausted", testSpentAndExhausted},
+		{"CompleteNotesExhaustion", testCompleteNotesExhaustion},
 		{"KeysRoundTrip", testKeysRoundTrip},
 		{"SubjectsRoundTrip", testSubjectsRoundTrip},
 		{"PeopleAndApps", testPeopleAndApps},
