@@ -134,6 +134,18 @@ func (m *MemStore) ChainRecords(_ context.Context, chain string, from uint64) ([
 	return out, nil
 }
 
+// Record returns record chain#seq, or ErrNotFound.
+func (m *MemStore) Record(_ context.Context, chain string, seq uint64) (Stored, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.chains[chain] {
+		if s.Row == seq {
+			return s, nil
+		}
+	}
+	return Stored{}, ErrNotFound
+}
+
 func (m *MemStore) UnsealedRecords(ctx context.Context, chain string, after Head) ([]Stored, error) {
 	return m.ChainRecords(ctx, chain, after.Seq+1)
 }
@@ -266,4 +278,13 @@ func (m *MemStore) TamperTile(level int, n int64, at int) {
 	d := append([]byte(nil), m.tiles[k]...)
 	d[at] ^= 1
 	m.tiles[k] = d
+}
+
+// TamperSegment moves the last sequence number of chain's latest segment
+// by delta, as an edit of the unsigned segment row would, for tests.
+func (m *MemStore) TamperSegment(chain string, delta int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	segs := m.segments[chain]
+	segs[len(segs)-1].Last = uint64(int(segs[len(segs)-1].Last) + delta)
 }

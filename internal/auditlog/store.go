@@ -67,6 +67,8 @@ type Store interface {
 	// ChainRecords returns the records of chain from sequence number from
 	// on, by row.
 	ChainRecords(ctx context.Context, chain string, from uint64) ([]Stored, error)
+	// Record returns record chain#seq, by one point read, or ErrNotFound.
+	Record(ctx context.Context, chain string, seq uint64) (Stored, error)
 	// SealedHeads returns where each chain named stands in the tree (its
 	// latest segment); a chain never sealed is absent.
 	SealedHeads(ctx context.Context, chains []string) (map[string]Head, error)

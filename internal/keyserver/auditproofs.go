@@ -172,7 +172,28 @@ func (s *Service) InclusionProof(ctx context.Context, c Caller, id string, n uin
 	if err != nil {
 		return nil, proofErr(err, "an inclusion proof")
 	}
+	// The segment row that gave the leaf index is not signed: the leaf must
+	// be this record's hash, or the proof is of another record.
+	if err := s.recordIsLeaf(ctx, id, chain, seq, leaf); err != nil {
+		return nil, err
+	}
 	return &Inclusion{Record: id, LeafIndex: i, LeafHash: leaf, Checkpoint: *cp, Proof: proof}, nil
+}
+
+// recordIsLeaf reads record chain#seq (one point read) and checks that
+// leaf is its hash.
+func (s *Service) recordIsLeaf(ctx context.Context, id, chain string, seq uint64, leaf auditlog.Hash) error {
+	rec, err := s.Trail.Record(ctx, chain, seq)
+	if errors.Is(err, auditlog.ErrNotFound) {
+		return Errorf(EINTERNAL, "Audit record %q is not stored, yet a segment of the tree names it; verify the log.", id)
+	}
+	if err != nil {
+		return auditErr(err, "Reading the record")
+	}
+	if rec.Record.Chain != chain || rec.Record.Seq != seq || rec.Record.LeafHash() != leaf {
+		return Errorf(EINTERNAL, "Audit record %q is not the leaf its segment names; verify the log.", id)
+	}
+	return nil
 }
 
 func proofErr(err error, what string) error {

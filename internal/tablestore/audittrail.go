@@ -153,6 +153,29 @@ func (s *Store) ChainRecords(ctx context.Context, chain string, from uint64) ([]
 	return out, nil
 }
 
+// Record reads record chain#seq by a point read, or ErrNotFound.
+func (s *Store) Record(ctx context.Context, chain string, seq uint64) (auditlog.Stored, error) {
+	c, pk, err := s.chainClient(chain)
+	if keyserver.ErrorCode(err) == keyserver.ENOTFOUND {
+		return auditlog.Stored{}, auditlog.ErrNotFound
+	}
+	if err != nil {
+		return auditlog.Stored{}, err
+	}
+	resp, err := c.GetEntity(ctx, pk, recordRowKey(seq), nil)
+	if isNotFound(err) {
+		return auditlog.Stored{}, auditlog.ErrNotFound
+	}
+	if err != nil {
+		return auditlog.Stored{}, classify(err, fmt.Sprintf("reading audit record %s#%d", chain, seq))
+	}
+	r, err := parseRow(resp.Value)
+	if err != nil {
+		return auditlog.Stored{}, err
+	}
+	return storedOfRow(r), nil
+}
+
 // LatestCheckpoint reads the first checkpoint row: the latest.
 func (s *Store) LatestCheckpoint(ctx context.Context) (*auditlog.Sealed, error) {
 	r, err := s.latestCheckpointRow(ctx)

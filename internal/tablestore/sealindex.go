@@ -2,7 +2,6 @@ package tablestore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,7 +23,8 @@ import (
 //	s~<chain, base64url> any other chain that may hold unsealed records (Chain)
 //
 // An s~ row is written before a record goes to a chain whose owner is not
-// open: a refusal, event or update on a finished operation, a caller's
+// known open (knownOpen): a refusal, event, release or update on an
+// operation finished or maybe finished (closed, expired, exhausted), a caller's
 // chain, the admin chain, any chain of another table. Finishing an operation writes
 // its s~ row with its d~ row, in one transaction, before its o~ row goes.
 // The sealer removes an s~ row, If-Match its ETag, only once, when it was
@@ -35,8 +35,11 @@ import (
 const (
 	chainIndexPfx = "s~"
 	// indexedRow, in the seal partition, says that the chains with records
-	// from before the index was kept were listed once.
+	// from before the index was kept were listed (sealupgrade.go).
 	indexedRow = "indexed"
+	// indexingRow, in the seal partition, says when they were first listed
+	// and from which time on (sealupgrade.go).
+	indexingRow = "indexing"
 )
 
 func chainIndexRowKey(chain string) string { return chainIndexPfx + encodeKey(chain) }
@@ -55,12 +58,37 @@ func operationChainRow(opID string) *row {
 	return newRow(indexPartition, chainIndexRowKey(chain)).set("Chain", chain)
 }
 
-// knownOpen reports whether this process saw operation opID open recently
-// enough that its o~ row, or the s~ row written when it finished, keeps its
-// chain listed until a record written now is in.
+// knownOpen reports whether this process saw operation opID unfinished in
+// every way recently enough that its o~ row, or the s~ row written when it
+// finished, keeps its chain listed until a record written now is in. An
+// operation known only in part (no op row read) is not known open.
 func (s *Store) knownOpen(opID string) bool {
 	h := s.ledger.of(opID).current()
-	return h != nil && h.open && time.Since(h.at) < orphanGrace/2
+	return h != nil && h.unfinished() && time.Since(h.at) < orphanGrace/2
+}
+
+// unfinished reports whether the op row h was read from said the operation
+// was going on: not closed nor being closed, its expiry neither noted nor
+// passed, its uses not all taken. The op row's Open flag alone says only that
+// it was not closed: an expired operation keeps it, and its o~ row goes when
+// upkeep notes the expiry.
+func (h *opHead) unfinished() bool {
+	e := h.entity
+	if e == nil || !h.open || !e.Open || e.Rejected != "" || e.Cancelled != "" || e.ExpiryNoted || e.ExhaustedNoted {
+		return false
+	}
+	if !h.closing.IsZero() && h.at.Before(h.closing) {
+		return false
+	}
+	if exp := entityTime(e.Expires); exp.IsZero() || !h.at.Before(exp) {
+		return false
+	}
+	for k, m := range h.max {
+		if h.uses[k].N < m {
+			return true
+		}
+	}
+	return false
 }
 
 // PendingChains lists the open operations' chains and the s~ rows: two
@@ -148,67 +176,6 @@ func (s *Store) UnsealedRecords(ctx context.Context, chain string, after auditlo
 		out[len(rows)-1-i] = storedOfRow(r) // rows come latest first
 	}
 	return out, nil
-}
-
-// listOldChains lists, once per store, the chains holding records written
-// before the index was kept: every chain with a record dated from the latest
-// checkpoint's scan start (less the grace) on, by the records' Time. Once
-// the indexed row exists it reads that row alone, once per process.
-func (s *Store) listOldChains(ctx context.Context) error {
-	if s.indexed.Load() {
-		return nil
-	}
-	_, err := s.audit.GetEntity(ctx, sealPartition, indexedRow, nil)
-	if err == nil {
-		s.indexed.Store(true)
-		return nil
-	}
-	if !isNotFound(err) {
-		return classify(err, "reading whether the audit chains are indexed")
-	}
-	since := ""
-	if cp, err := s.latestCheckpointRow(ctx); err == nil {
-		// Checkpoints of that time kept where their scan started.
-		from, perr := time.Parse(recordTime, cp.str("ScanFrom"))
-		if perr != nil {
-			body, err := auditlog.ParseBody([]byte(cp.str("Body")))
-			if err != nil {
-				return fmt.Errorf("the latest checkpoint row: %w", err)
-			}
-			from = body.Time
-		}
-		since = " and Time ge " + quote(from.Add(-orphanGrace).UTC().Format(recordTime))
-	} else if !errors.Is(err, auditlog.ErrNotFound) {
-		return err
-	}
-	tables := append([]recordTable{
-		{s.ops, fmt.Sprintf("RowKey ge %s and RowKey lt %s", quote(recordPrefix), quote(prefixEnd(recordPrefix)))},
-		{s.audit, fmt.Sprintf("PartitionKey ge %s and PartitionKey lt %s and RowKey ge %s and RowKey lt %s",
-			quote(chainPartPrefix), quote(prefixEnd(chainPartPrefix)), quote(recordPrefix), quote(prefixEnd(recordPrefix)))},
-	}, s.adminRecordTables()...)
-	chains := map[string]bool{}
-	var actions []aztables.TransactionAction
-	for _, t := range tables {
-		rows, err := querySelect(ctx, t.c, t.filter+since, "Chain", "listing the audit chains written before the index")
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if ch := r.str("Chain"); ch != "" && !chains[ch] {
-				chains[ch] = true
-				actions = append(actions, upsert(newRow(indexPartition, chainIndexRowKey(ch)).set("Chain", ch)))
-			}
-		}
-	}
-	if err := s.submitAll(ctx, actions, "listing the audit chains written before the index"); err != nil {
-		return err
-	}
-	_, err = s.audit.AddEntity(ctx, newRow(sealPartition, indexedRow).setTime("Time", s.now()).marshal(), nil)
-	if status, _ := statusOf(err); err != nil && status != http.StatusConflict {
-		return classify(err, "noting that the audit chains are indexed")
-	}
-	s.indexed.Store(true)
-	return nil
 }
 
 // RecordEvent writes ev as the next record of operation opID's chain,

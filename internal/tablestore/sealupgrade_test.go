@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
@@ -221,5 +222,63 @@ func TestSealedAtFindsEveryRecordsLeaf(t *testing.T) {
 	}
 	if _, err := ss.SealedAt(ctx, chain, 17); !errors.Is(err, auditlog.ErrNotFound) {
 		t.Fatalf("SealedAt past the sealed head = %v, want not found", err)
+	}
+}
+
+// caughtUp seals twice, upgradeSettle apart, so that the listing of the
+// chains from before the index is over (none, in a new store), then sets
+// the clock back to now.
+func (ss *sealStore) caughtUp(t *testing.T) {
+	t.Helper()
+	ss.seal(t)
+	ss.clock = time.Now().Add(11 * time.Minute)
+	ss.seal(t)
+	ss.clock = time.Now()
+}
+
+// Processes of the earlier version go on writing, listing nothing, after
+// the first seal of the new one: an upgrade does not replace every instance
+// at once. The seal 10 minutes after the first lists the chains again, and
+// only then are the tables never read again.
+func TestUpgradeListsChainsAgainAfterOldProcessesStop(t *testing.T) {
+	ss := newSealStore(t, "")
+	ctx := context.Background()
+	op := mustOperation(t, ss.Store, 1)
+	if n := deleteRows(t, ss.ops, "~idx", "s~", "o~"); n < 1 {
+		t.Fatalf("deleted %d index rows, want the chain's row", n)
+	}
+	up := ss.process(t)
+	up.seal(t)
+	if recs, sealed := up.verify(t); recs != 1 || sealed != 1 {
+		t.Fatalf("%d records, %d sealed: the first seal lists the chains written before the index", recs, sealed)
+	}
+	// An old process, which lists nothing: a record to a chain listed by
+	// the first listing and since released, and one to a new chain.
+	old := func(ev keyserver.AuditEvent) {
+		t.Helper()
+		if err := ss.RecordAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		ss.unlist(t, ev.Chain())
+	}
+	ss.cancel(t, op)
+	deleteRows(t, ss.ops, "~idx", "s~", "o~", "d~")
+	old(keyserver.AuditEvent{Actor: requester, Action: keyserver.ActionSign, Result: "refused: not_found"})
+	up.seal(t)
+	if recs, sealed := up.verify(t); recs != 3 || sealed != 1 {
+		t.Fatalf("%d records, %d sealed; want 3 and 1 before the second listing is due", recs, sealed)
+	}
+	up.clock = time.Now().Add(11 * time.Minute)
+	up.seal(t)
+	if recs, sealed := up.verify(t); recs != 3 || sealed != 3 {
+		t.Fatalf("%d records, %d sealed: the second listing must take in what old processes wrote after the first", recs, sealed)
+	}
+	// Done: the tables are not read again.
+	old(keyserver.AuditEvent{Actor: requester, Action: keyserver.ActionSign, Result: "refused: forbidden"})
+	again := ss.process(t)
+	again.clock = time.Now().Add(30 * time.Minute)
+	again.seal(t)
+	if recs, sealed := again.verify(t); recs != 4 || sealed != 3 {
+		t.Fatalf("%d records, %d sealed: once the second listing is done, a seal must not read the tables", recs, sealed)
 	}
 }

@@ -44,6 +44,8 @@ type Store struct {
 	heads    chainHeads
 	journal  journal     // the records this process wrote, until sealed
 	indexed  atomic.Bool // the chains from before the index are listed
+	// indexing is when they were first listed, once this process knows it.
+	indexing atomic.Pointer[time.Time]
 }
 
 var (

@@ -10,6 +10,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -147,6 +148,7 @@ func exhausted(opID, keyID string, maxUses int) error {
 
 // release deletes the reservation row, lowers N and writes the event.
 func (s *Store) release(ctx context.Context, opID string, ol *opLedger, r *useRequest) error {
+	listed := false
 	for attempt := 1; ; attempt++ {
 		h, err := s.head(ctx, opID, ol)
 		if err != nil {
@@ -154,6 +156,14 @@ func (s *Store) release(ctx context.Context, opID string, ol *opLedger, r *useRe
 		}
 		if !h.open { // closing deleted every reservation row
 			return keyserver.Errorf(keyserver.ECLOSED, "Operation %s was closed while use %d of key %q was reserved; the use was revoked.", opID, r.release.Seq, r.keyID)
+		}
+		if !s.Unchained && !listed && !s.knownOpen(opID) {
+			// The HSM call may have outlived the operation's expiry: list
+			// its chain before the record (sealindex.go).
+			if err := s.markChain(ctx, auditlog.OperationChain(opID)); err != nil {
+				return err
+			}
+			listed = true
 		}
 		next := h.clone()
 		u := next.uses[r.keyID]
