@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -44,11 +45,58 @@ const (
 
 func chainIndexRowKey(chain string) string { return chainIndexPfx + encodeKey(chain) }
 
-// markChain lists chain in the index, before a record is written to it.
+// markChain lists chain in the index, before a record is written to it,
+// unless this process listed it less than orphanGrace/2 ago: the sealer
+// removes only an s~ row that has been quiet for orphanGrace, so that row is
+// still there, and a record written now is sealed before it can go. (A
+// refusal hammering a finished operation then costs no index write.)
 func (s *Store) markChain(ctx context.Context, chain string) error {
+	now := s.now()
+	if s.marked.fresh(chain, now) {
+		return nil
+	}
 	r := newRow(indexPartition, chainIndexRowKey(chain)).set("Chain", chain)
 	_, err := s.ops.UpsertEntity(ctx, r.marshal(), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
-	return classify(err, "listing audit chain "+chain+" for sealing")
+	if err != nil {
+		return classify(err, "listing audit chain "+chain+" for sealing")
+	}
+	s.marked.note(chain, now)
+	return nil
+}
+
+// markedChains remembers when this process last listed each chain (the
+// time taken before the write, so never later than the row's).
+type markedChains struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// maxMarked bounds what markedChains holds; past it, stale entries go.
+const maxMarked = 10000
+
+func (m *markedChains) fresh(chain string, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.at[chain]
+	return ok && !now.Before(t) && now.Sub(t) < orphanGrace/2
+}
+
+func (m *markedChains) note(chain string, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.at == nil {
+		m.at = map[string]time.Time{}
+	}
+	if len(m.at) >= maxMarked {
+		for c, t := range m.at {
+			if at.Sub(t) >= orphanGrace/2 || at.Before(t) {
+				delete(m.at, c)
+			}
+		}
+	}
+	if len(m.at) < maxMarked {
+		m.at[chain] = at
+	}
 }
 
 // operationChainRow is the s~ row of an operation's chain, written with

@@ -35,6 +35,9 @@ func TestSealerReadsTheIndexNotTheTables(t *testing.T) {
 	if recs, sealed := ss.verify(t); recs != 3 || sealed != 2 {
 		t.Fatalf("%d records, %d sealed; want the record of an unlisted chain unsealed", recs, sealed)
 	}
+	// A sealer removes a row only once it is quiet for orphanGrace; a writer
+	// that listed the chain itself lists it again after half of that.
+	ss.clock = ss.clock.Add(6 * time.Minute)
 	if err := ss.RecordAudit(ctx, refused); err != nil { // lists it again
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"keyserver/internal/auditlog"
 	"keyserver/internal/keyserver"
 )
 
@@ -48,6 +49,29 @@ func TestSignPathWritesNoIndexRow(t *testing.T) {
 	}
 	if calls := ss.f.requests.Load() - before; calls > 2 {
 		t.Fatalf("%d table calls for a refusal; want at most 2 (the index row, the record)", calls)
+	}
+	// The chain was listed moments ago by this process: its s~ row stays at
+	// least orphanGrace, so more refusals are one insert each.
+	before = ss.f.requests.Load()
+	for range 5 {
+		if err := ss.RecordEvent(ctx, op.ID, refusal(op.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls := ss.f.requests.Load() - before; calls != 5 {
+		t.Fatalf("%d table calls for 5 more refusals; want 5 (the records only)", calls)
+	}
+	// Half the grace later, the chain is listed again before the record.
+	ss.clock = ss.clock.Add(6 * time.Minute)
+	before = ss.f.requests.Load()
+	if err := ss.RecordEvent(ctx, op.ID, refusal(op.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if calls := ss.f.requests.Load() - before; calls != 2 {
+		t.Fatalf("%d table calls for a refusal 6 minutes later; want 2 (the index row, the record)", calls)
+	}
+	if !ss.indexed(t)[auditlog.OperationChain(op.ID)] {
+		t.Fatal("the finished operation's chain is not listed")
 	}
 }
 

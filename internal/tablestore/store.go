@@ -41,6 +41,7 @@ type Store struct {
 	names    []string
 	wire     *wire
 	ledger   ledger
+	marked   markedChains // the chains this process listed, and when
 	heads    chainHeads
 	journal  journal     // the records this process wrote, until sealed
 	indexed  atomic.Bool // the chains from before the index are listed
