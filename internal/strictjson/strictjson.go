@@ -16,7 +16,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
 )
 
@@ -96,8 +95,11 @@ var (
 )
 
 // custom reports whether t decodes itself; its members are then only checked
-// for repeats.
+// for repeats. A predeclared type (string, int, bool...) has no methods.
 func custom(t reflect.Type) bool {
+	if t.PkgPath() == "" && t.Name() != "" {
+		return false
+	}
 	p := reflect.PointerTo(t)
 	return t.Implements(unmarshalerType) || p.Implements(unmarshalerType) ||
 		t.Implements(textUnmarshalerType) || p.Implements(textUnmarshalerType)
@@ -156,119 +158,6 @@ func checkObject(dec *json.Decoder, t reflect.Type, path string) error {
 	}
 	_, err := dec.Token()
 	return syntaxProblem(err)
-}
-
-// members checks the member names of one object against its type t.
-type members struct {
-	t       reflect.Type
-	path    string
-	fields  map[string]reflect.Type
-	mapElem reflect.Type
-	seen    map[string]string // folded name (exact for maps) -> name as written
-}
-
-func newMembers(t reflect.Type, path string) *members {
-	m := &members{t: t, path: path}
-	if t != nil {
-		switch t.Kind() {
-		case reflect.Struct:
-			m.fields = structFields(t)
-		case reflect.Map:
-			m.mapElem = t.Elem()
-		}
-	}
-	return m
-}
-
-// member checks the next member's name and returns the type of its value
-// (nil for any).
-func (m *members) member(name string) (reflect.Type, error) {
-	key := name
-	if m.t == nil || m.fields != nil {
-		key = fold(name)
-	}
-	if m.seen == nil {
-		m.seen = make(map[string]string, 8)
-	}
-	if prev, ok := m.seen[key]; ok {
-		if prev == name {
-			return nil, fmt.Errorf("%s member %q appears twice", where(m.path), name)
-		}
-		return nil, fmt.Errorf("%s members %q and %q differ only in case; name each member once, spelled exactly", where(m.path), prev, name)
-	}
-	m.seen[key] = name
-	switch {
-	case m.fields != nil:
-		ft, ok := m.fields[name]
-		if !ok {
-			if want := spelling(m.fields, name); want != "" {
-				return nil, fmt.Errorf("%s member %q must be spelled %q; member names are case-sensitive", where(m.path), name, want)
-			}
-			return nil, fmt.Errorf("%s member %q is unknown", where(m.path), name)
-		}
-		return ft, nil
-	case m.mapElem != nil:
-		return m.mapElem, nil
-	}
-	return nil, nil
-}
-
-// structFields maps the JSON member names of t's fields to their types, as
-// encoding/json names them (tag name, else the field name; embedded structs
-// promoted).
-func structFields(t reflect.Type) map[string]reflect.Type {
-	if f, ok := fieldCache.Load(t); ok {
-		return f.(map[string]reflect.Type)
-	}
-	f := fieldsOf(t)
-	fieldCache.Store(t, f)
-	return f
-}
-
-// fieldCache holds structFields by type; the maps are never changed.
-var fieldCache sync.Map
-
-func fieldsOf(t reflect.Type) map[string]reflect.Type {
-	fields := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		ft := f.Type
-		if f.Anonymous && name == "" {
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				for n, et := range structFields(ft) {
-					if _, ok := fields[n]; !ok {
-						fields[n] = et
-					}
-				}
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		fields[name] = ft
-	}
-	return fields
-}
-
-func spelling(fields map[string]reflect.Type, name string) string {
-	for n := range fields {
-		if fold(n) == fold(name) {
-			return n
-		}
-	}
-	return ""
 }
 
 // fold maps names that encoding/json matches to each other (bytes.EqualFold)

@@ -56,7 +56,7 @@ func (w *walker) value(t reflect.Type, path string) error {
 			}
 		}
 	case '"':
-		w.str()
+		w.skipStr()
 		return nil
 	}
 	for w.i < len(w.data) && !delimiter(w.data[w.i]) {
@@ -86,23 +86,37 @@ func (w *walker) object(t reflect.Type, path string) error {
 			w.i++
 			w.space()
 		}
-		name := w.str()
-		w.space()
-		w.i++ // the colon
-		next, err := m.member(name)
+		name, next, err := w.member(&m)
 		if err != nil {
 			return err
 		}
+		w.space()
+		w.i++ // the colon
 		if err := w.value(next, join(path, name)); err != nil {
 			return err
 		}
 	}
 }
 
-// str returns the string at w.i, unquoted as encoding/json does, and moves
-// past it.
-func (w *walker) str() string {
+// member reads the member name at w.i, moves past it and checks it with m.
+// A name spelled plainly as a struct field is looked up without being
+// copied.
+func (w *walker) member(m *members) (string, reflect.Type, error) {
 	start := w.i
+	plain := w.skipStr()
+	if plain && m.info != nil {
+		if f, ok := m.info.fields[string(w.data[start+1:w.i-1])]; ok && m.claim(f) {
+			return f.name, f.t, nil
+		}
+	}
+	name := unquote(w.data[start:w.i], plain)
+	next, err := m.member(name)
+	return name, next, err
+}
+
+// skipStr moves past the string at w.i and reports whether it is plain:
+// without escapes and ASCII, so that its bytes are its value.
+func (w *walker) skipStr() bool {
 	plain := true
 	for w.i++; w.data[w.i] != '"'; w.i++ {
 		switch c := w.data[w.i]; {
@@ -114,7 +128,12 @@ func (w *walker) str() string {
 		}
 	}
 	w.i++
-	raw := w.data[start:w.i]
+	return plain
+}
+
+// unquote returns the value of the quoted string raw, as encoding/json
+// reads it.
+func unquote(raw []byte, plain bool) string {
 	if plain {
 		return string(raw[1 : len(raw)-1])
 	}
