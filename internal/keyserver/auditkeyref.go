@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // The audit key signs checkpoints and the certificates of its own later
@@ -41,7 +43,30 @@ func hsmKeyIdentity(ref string) string {
 // isAuditKey reports whether hsmKey names the audit key, in any version.
 // It compares strings only: no table or HSM call.
 func (s *Service) isAuditKey(hsmKey string) bool {
-	return s.AuditKey != "" && hsmKeyIdentity(hsmKey) == hsmKeyIdentity(s.AuditKey)
+	return s.AuditKey != "" && s.keyIdentities.of(hsmKey) == s.keyIdentities.of(s.AuditKey)
+}
+
+// keyIdentities remembers hsmKeyIdentity by reference. hsmKeyIdentity is a
+// function of the reference string alone, so a remembered answer is the
+// answer: a key row pointed at another HSM key, or another audit key
+// setting, is another string, looked up afresh. It remembers up to
+// maxKeyIdentities references (key URLs are few); past that it computes.
+type keyIdentities struct {
+	m sync.Map // reference -> identity
+	n atomic.Int64
+}
+
+const maxKeyIdentities = 4096
+
+func (c *keyIdentities) of(ref string) string {
+	if id, ok := c.m.Load(ref); ok {
+		return id.(string)
+	}
+	id := hsmKeyIdentity(ref)
+	if c.n.Add(1) <= maxKeyIdentities {
+		c.m.Store(ref, id)
+	}
+	return id
 }
 
 // refuseAuditKey refuses to register a key whose HSM key is the audit key.

@@ -44,6 +44,8 @@ type Service struct {
 	everyone    ttlCache[struct{}, []*Subject]
 	certKeys    certKeys
 	audit       auditState
+	// keyIdentities remembers hsmKeyIdentity for the audit key check.
+	keyIdentities keyIdentities
 }
 
 func (s *Service) now() time.Time {
