@@ -99,6 +99,10 @@ type opEntity struct {
 	BuildContext     string
 
 	grants []grantRow
+	// created, expires and closing are Created, Expires and Closing parsed
+	// once, when the row is read: the sign path reads them for every
+	// signature.
+	created, expires, closing time.Time
 }
 
 func parseOpEntity(b []byte) (*opEntity, error) {
@@ -109,6 +113,7 @@ func parseOpEntity(b []byte) (*opEntity, error) {
 	if err := jsonField(e, "Keys", e.Keys, &e.grants); err != nil {
 		return nil, err
 	}
+	e.created, e.expires, e.closing = entityTime(e.Created), entityTime(e.Expires), entityTime(e.Closing)
 	return e, nil
 }
 
@@ -137,7 +142,7 @@ func entityTime(s string) time.Time {
 }
 
 func headOf(e *opEntity) (*opHead, error) {
-	h := &opHead{etag: azcore.ETag(e.ETag), uses: map[string]useCount{}, max: map[string]int{}, open: e.Open, closing: entityTime(e.Closing), at: time.Now(), entity: e}
+	h := &opHead{etag: azcore.ETag(e.ETag), uses: map[string]useCount{}, max: map[string]int{}, open: e.Open, closing: e.closing, at: time.Now(), entity: e}
 	for _, g := range e.grants {
 		h.max[g.KeyID] = g.MaxUsageCount
 	}
@@ -227,8 +232,8 @@ func opFromRow(e *opEntity, h *opHead) (op *keyserver.Operation, counted bool, e
 		ID:          e.PartitionKey,
 		Requester:   entityPrincipal(e.RequesterIssuer, e.RequesterSubject, e.RequesterKind),
 		Description: e.Description,
-		Created:     entityTime(e.Created),
-		Expires:     entityTime(e.Expires),
+		Created:     e.created,
+		Expires:     e.expires,
 
 		Reminded:       e.Reminded,
 		ExpiryNoted:    e.ExpiryNoted,

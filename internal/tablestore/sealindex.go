@@ -128,7 +128,7 @@ func (h *opHead) unfinished() bool {
 	if !h.closing.IsZero() && h.at.Before(h.closing) {
 		return false
 	}
-	if exp := entityTime(e.Expires); exp.IsZero() || !h.at.Before(exp) {
+	if exp := e.expires; exp.IsZero() || !h.at.Before(exp) {
 		return false
 	}
 	for k, m := range h.max {
