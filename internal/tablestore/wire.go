@@ -7,11 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -79,7 +81,7 @@ func wireFromConnectionString(connStr string, co *aztables.ClientOptions) (*wire
 		return nil, fmt.Errorf("the connection string's AccountKey is not base64: %w", err)
 	}
 	service := or(kv["TableEndpoint"], fmt.Sprintf("%s://%s.table.%s", protocol, account, suffix))
-	return newWire(service, "", sharedKeyLite{account: account, key: key}, co), nil
+	return newWire(service, "", newSharedKeyLite(account, key), co), nil
 }
 
 func or(s, def string) string {
@@ -89,19 +91,62 @@ func or(s, def string) string {
 	return s
 }
 
-// sharedKeyLite signs with the account key, as aztables does.
+// sharedKeyLite signs with the account key, as aztables does. Its HMACs
+// are kept for reuse (reset before each use), and the date header is made
+// once a second.
 type sharedKeyLite struct {
 	account string
 	key     []byte
+	macs    sync.Pool // *keyMAC
+	date    atomic.Pointer[httpDate]
 }
 
-func (p sharedKeyLite) authorize(_ context.Context, req *http.Request) error {
-	date := time.Now().UTC().Format(http.TimeFormat)
-	mac := hmac.New(sha256.New, p.key)
-	mac.Write([]byte(date + "\n/" + p.account + req.URL.EscapedPath()))
-	req.Header.Set("x-ms-date", date)
-	req.Header.Set("Authorization", "SharedKeyLite "+p.account+":"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+// keyMAC is an HMAC under the account key with room for what it signs and
+// for its sum.
+type keyMAC struct {
+	mac      hash.Hash
+	buf, sum []byte
+}
+
+// httpDate is one second's x-ms-date header.
+type httpDate struct {
+	unix  int64
+	value []string
+}
+
+func newSharedKeyLite(account string, key []byte) *sharedKeyLite {
+	return &sharedKeyLite{account: account, key: key}
+}
+
+func (p *sharedKeyLite) authorize(_ context.Context, req *http.Request) error {
+	date := p.now()
+	m, _ := p.macs.Get().(*keyMAC)
+	if m == nil {
+		m = &keyMAC{mac: hmac.New(sha256.New, p.key), buf: make([]byte, 0, 256), sum: make([]byte, 0, sha256.Size)}
+	}
+	m.mac.Reset()
+	b := append(append(append(append(m.buf[:0], date.value[0]...), "\n/"...), p.account...), req.URL.EscapedPath()...)
+	m.mac.Write(b)
+	b = append(append(append(b[:0], "SharedKeyLite "...), p.account...), ':')
+	m.sum = m.mac.Sum(m.sum[:0])
+	b = base64.StdEncoding.AppendEncode(b, m.sum)
+	auth := string(b)
+	m.buf = b[:0]
+	p.macs.Put(m)
+	req.Header["X-Ms-Date"] = date.value // never changed: Header.Set replaces a value
+	req.Header["Authorization"] = []string{auth}
 	return nil
+}
+
+// now returns the x-ms-date header for the current second.
+func (p *sharedKeyLite) now() *httpDate {
+	t := time.Now()
+	if d := p.date.Load(); d != nil && d.unix == t.Unix() {
+		return d
+	}
+	d := &httpDate{unix: t.Unix(), value: []string{t.UTC().Format(http.TimeFormat)}}
+	p.date.Store(d)
+	return d
 }
 
 type noAuth struct{}
@@ -222,7 +267,8 @@ func (w *wire) get(ctx context.Context, table, pk, rk string) ([]byte, error) {
 }
 
 // readBody reads an answer's body at once into a slice of its length when
-// the answer says it, else as io.ReadAll does.
+// the answer says it; else (a chunked answer, as transactions are answered)
+// through a buffer kept for reuse, into a slice of the length read.
 func readBody(resp *http.Response) ([]byte, error) {
 	if n := resp.ContentLength; n > 0 && n <= 4<<20 {
 		b := make([]byte, n)
@@ -231,5 +277,18 @@ func readBody(resp *http.Response) ([]byte, error) {
 		}
 		return b, nil
 	}
-	return io.ReadAll(resp.Body)
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			bodyBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	_, err := buf.ReadFrom(resp.Body)
+	b := make([]byte, buf.Len())
+	copy(b, buf.Bytes())
+	return b, err
 }
+
+// bodyBuffers keeps the buffers readBody reads chunked answers through.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}

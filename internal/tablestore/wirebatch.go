@@ -24,13 +24,13 @@ func (w *wire) batch(ctx context.Context, table string, actions []aztables.Trans
 	}
 	var body bytes.Buffer
 	body.Grow(size)
-	body.WriteString("--" + batchID + "\r\nContent-Type: multipart/mixed; boundary=" + changeset + "\r\n\r\n")
+	writeStrings(&body, "--", batchID, "\r\nContent-Type: multipart/mixed; boundary=", changeset, "\r\n\r\n")
 	for _, a := range actions {
 		if err := w.writeAction(&body, changeset, table, a); err != nil {
 			return nil, err
 		}
 	}
-	body.WriteString("--" + changeset + "--\r\n\r\n--" + batchID + "--\r\n")
+	writeStrings(&body, "--", changeset, "--\r\n\r\n--", batchID, "--\r\n")
 	return w.submitOnce(ctx, table, actions, body.Bytes(), "multipart/mixed; boundary="+batchID)
 }
 
@@ -43,25 +43,33 @@ func (w *wire) writeAction(b *bytes.Buffer, changeset, table string, a aztables.
 	if a.IfMatch != nil {
 		ifMatch = string(*a.IfMatch)
 	}
-	b.WriteString("--" + changeset + "\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n")
-	entity := w.entityURL(table, keys.PartitionKey, keys.RowKey)
+	writeStrings(b, "--", changeset, "\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n")
 	switch a.ActionType {
 	case aztables.TransactionTypeAdd:
-		b.WriteString("POST " + w.service + "/" + table + " HTTP/1.1\r\nPrefer: return-no-content\r\n")
+		writeStrings(b, "POST ", w.service, "/", table, " HTTP/1.1\r\nPrefer: return-no-content\r\n")
 	case aztables.TransactionTypeUpdateMerge:
-		b.WriteString("PATCH " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\n")
+		writeStrings(b, "PATCH ", w.entityURL(table, keys.PartitionKey, keys.RowKey), " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\n")
 	case aztables.TransactionTypeUpdateReplace:
-		b.WriteString("PUT " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\n")
+		writeStrings(b, "PUT ", w.entityURL(table, keys.PartitionKey, keys.RowKey), " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\n")
 	case aztables.TransactionTypeDelete:
-		b.WriteString("DELETE " + entity + " HTTP/1.1\r\nIf-Match: " + ifMatch + "\r\nAccept: " + jsonMinimal + "\r\n\r\n\r\n")
+		writeStrings(b, "DELETE ", w.entityURL(table, keys.PartitionKey, keys.RowKey), " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\nAccept: ", jsonMinimal, "\r\n\r\n\r\n")
 		return nil
 	default:
 		return fmt.Errorf("transaction action %q is not used by the Keyserver", a.ActionType)
 	}
-	b.WriteString("Accept: " + jsonMinimal + "\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(a.Entity)) + "\r\n\r\n")
+	writeStrings(b, "Accept: ", jsonMinimal, "\r\nContent-Type: application/json\r\nContent-Length: ")
+	b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(len(a.Entity)), 10))
+	b.WriteString("\r\n\r\n")
 	b.Write(a.Entity)
 	b.WriteString("\r\n")
 	return nil
+}
+
+// writeStrings writes each of parts to b, without joining them first.
+func writeStrings(b *bytes.Buffer, parts ...string) {
+	for _, p := range parts {
+		b.WriteString(p)
+	}
 }
 
 // entityKeys reads the PartitionKey and RowKey of an entity: at once when
@@ -84,7 +92,9 @@ func entityKeys(entity []byte) (keys struct{ PartitionKey, RowKey string }, err 
 }
 
 func boundary(kind string) string {
-	return kind + "_" + strconv.FormatUint(rand.Uint64(), 16) + strconv.FormatUint(rand.Uint64(), 16)
+	b := make([]byte, 0, len(kind)+1+32)
+	b = strconv.AppendUint(append(append(b, kind...), '_'), rand.Uint64(), 16)
+	return string(strconv.AppendUint(b, rand.Uint64(), 16))
 }
 
 // answerParts reads the status and ETag header of each part of a
