@@ -2,7 +2,6 @@ package tablestore
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
 	"slices"
@@ -37,7 +36,8 @@ const (
 )
 
 func recordRowKey(seq uint64) string {
-	return recordPrefix + fmt.Sprintf("%019d", math.MaxInt64-int64(seq))
+	var buf [64]byte
+	return string(appendZeroPadded(append(buf[:0], recordPrefix...), math.MaxInt64-int64(seq), 19))
 }
 
 // rowOfRecordKey is the chain position a record row key holds; 0 when

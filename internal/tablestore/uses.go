@@ -34,7 +34,9 @@ const maxUseAttempts = 10
 const useTimeout = 15 * time.Second
 
 func reservationRowKey(keyID string, seq int) string {
-	return reservationPrefix + keyID + "~" + fmt.Sprintf("%010d", seq)
+	var buf [64]byte
+	b := append(append(append(buf[:0], reservationPrefix...), keyID...), '~')
+	return string(appendZeroPadded(b, int64(seq), 10))
 }
 
 // ReserveUse takes one use of keyID. Concurrent reservations of an operation
