@@ -49,6 +49,15 @@ const (
 	jsonMinimal   = "application/json;odata=minimalmetadata"
 )
 
+// The header values every request sends, shared by all requests: nothing
+// changes a request's header values in place (Header.Set replaces the
+// slice, Add copies a full one, the client copies headers for a redirect).
+var (
+	acceptHeader      = []string{jsonMinimal}
+	versionHeader     = []string{tablesVersion}
+	dataServiceHeader = []string{"3.0"}
+)
+
 // newWire makes a wire with the transport and retries of the aztables
 // clients' options co.
 func newWire(service, sas string, auth authorizer, co *aztables.ClientOptions) *wire {
@@ -213,9 +222,7 @@ func (w *wire) try(ctx context.Context, method, u string, body []byte, contentTy
 		return answer{}, 0, err
 	}
 	h := req.Header
-	h["Accept"] = []string{jsonMinimal}
-	h["X-Ms-Version"] = []string{tablesVersion}
-	h["Dataserviceversion"] = []string{"3.0"}
+	h["Accept"], h["X-Ms-Version"], h["Dataserviceversion"] = acceptHeader, versionHeader, dataServiceHeader
 	if contentType != "" {
 		h["Content-Type"] = []string{contentType}
 	}
