@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -95,15 +96,21 @@ var (
 )
 
 // custom reports whether t decodes itself; its members are then only checked
-// for repeats. A predeclared type (string, int, bool...) has no methods.
+// for repeats. The answer is remembered by type (a type's methods never
+// change).
 func custom(t reflect.Type) bool {
-	if t.PkgPath() == "" && t.Name() != "" {
-		return false
+	if c, ok := customCache.Load(t); ok {
+		return c.(bool)
 	}
 	p := reflect.PointerTo(t)
-	return t.Implements(unmarshalerType) || p.Implements(unmarshalerType) ||
+	c := t.Implements(unmarshalerType) || p.Implements(unmarshalerType) ||
 		t.Implements(textUnmarshalerType) || p.Implements(textUnmarshalerType)
+	customCache.Store(t, c)
+	return c
 }
+
+// customCache holds custom's answers by type.
+var customCache sync.Map
 
 // check reads one value from dec and checks its members against t; a nil t
 // means any type (only repeated names are refused).
