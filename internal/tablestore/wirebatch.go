@@ -35,9 +35,13 @@ func (w *wire) batch(ctx context.Context, table string, actions []aztables.Trans
 }
 
 func (w *wire) writeAction(b *bytes.Buffer, changeset, table string, a aztables.TransactionAction) error {
-	keys, err := entityKeys(a.Entity)
-	if err != nil {
-		return err
+	pk, rk, ok := plainKeys(a.Entity)
+	if !ok {
+		keys, err := entityKeys(a.Entity)
+		if err != nil {
+			return err
+		}
+		pk, rk = []byte(keys.PartitionKey), []byte(keys.RowKey)
 	}
 	ifMatch := "*"
 	if a.IfMatch != nil {
@@ -48,11 +52,17 @@ func (w *wire) writeAction(b *bytes.Buffer, changeset, table string, a aztables.
 	case aztables.TransactionTypeAdd:
 		writeStrings(b, "POST ", w.service, "/", table, " HTTP/1.1\r\nPrefer: return-no-content\r\n")
 	case aztables.TransactionTypeUpdateMerge:
-		writeStrings(b, "PATCH ", w.entityURL(table, keys.PartitionKey, keys.RowKey), " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\n")
+		b.WriteString("PATCH ")
+		w.writeEntityURL(b, table, pk, rk)
+		writeStrings(b, " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\n")
 	case aztables.TransactionTypeUpdateReplace:
-		writeStrings(b, "PUT ", w.entityURL(table, keys.PartitionKey, keys.RowKey), " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\n")
+		b.WriteString("PUT ")
+		w.writeEntityURL(b, table, pk, rk)
+		writeStrings(b, " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\n")
 	case aztables.TransactionTypeDelete:
-		writeStrings(b, "DELETE ", w.entityURL(table, keys.PartitionKey, keys.RowKey), " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\nAccept: ", jsonMinimal, "\r\n\r\n\r\n")
+		b.WriteString("DELETE ")
+		w.writeEntityURL(b, table, pk, rk)
+		writeStrings(b, " HTTP/1.1\r\nIf-Match: ", ifMatch, "\r\nAccept: ", jsonMinimal, "\r\n\r\n\r\n")
 		return nil
 	default:
 		return fmt.Errorf("transaction action %q is not used by the Keyserver", a.ActionType)
@@ -72,18 +82,54 @@ func writeStrings(b *bytes.Buffer, parts ...string) {
 	}
 }
 
+// writeEntityURL writes entityURL(table, pk, rk) to b; keys of characters
+// that need no escape in a URL path (nor a doubled quote) are written as
+// they are.
+func (w *wire) writeEntityURL(b *bytes.Buffer, table string, pk, rk []byte) {
+	if !pathSafe(pk) || !pathSafe(rk) {
+		b.WriteString(w.entityURL(table, string(pk), string(rk)))
+		return
+	}
+	writeStrings(b, w.service, "/", table, "(PartitionKey='")
+	b.Write(pk)
+	b.WriteString("',RowKey='")
+	b.Write(rk)
+	b.WriteString("')")
+}
+
+// pathSafe reports whether k has only letters, digits and - . _ ~, which
+// url.PathEscape leaves as they are.
+func pathSafe(k []byte) bool {
+	for _, c := range k {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// plainKeys returns the PartitionKey and RowKey of an entity that has them
+// first and unescaped, as row.marshal writes them, without copying them.
+func plainKeys(entity []byte) (pk, rk []byte, ok bool) {
+	rest, ok := bytes.CutPrefix(entity, []byte(`{"PartitionKey":"`))
+	if !ok {
+		return nil, nil, false
+	}
+	pk, rest, ok1 := bytes.Cut(rest, []byte(`"`))
+	rest, ok2 := bytes.CutPrefix(rest, []byte(`,"RowKey":"`))
+	rk, _, ok3 := bytes.Cut(rest, []byte(`"`))
+	if !ok1 || !ok2 || !ok3 || bytes.IndexByte(pk, '\\') >= 0 || bytes.IndexByte(rk, '\\') >= 0 {
+		return nil, nil, false
+	}
+	return pk, rk, true
+}
+
 // entityKeys reads the PartitionKey and RowKey of an entity: at once when
 // they come first and unescaped, as row.marshal writes them.
 func entityKeys(entity []byte) (keys struct{ PartitionKey, RowKey string }, err error) {
-	rest, ok := bytes.CutPrefix(entity, []byte(`{"PartitionKey":"`))
-	if ok {
-		pk, rest, ok1 := bytes.Cut(rest, []byte(`"`))
-		rest, ok2 := bytes.CutPrefix(rest, []byte(`,"RowKey":"`))
-		rk, _, ok3 := bytes.Cut(rest, []byte(`"`))
-		if ok1 && ok2 && ok3 && bytes.IndexByte(pk, '\\') < 0 && bytes.IndexByte(rk, '\\') < 0 {
-			keys.PartitionKey, keys.RowKey = string(pk), string(rk)
-			return keys, nil
-		}
+	if pk, rk, ok := plainKeys(entity); ok {
+		keys.PartitionKey, keys.RowKey = string(pk), string(rk)
+		return keys, nil
 	}
 	if err := json.Unmarshal(entity, &keys); err != nil {
 		return keys, fmt.Errorf("a transaction entity is not JSON: %w", err)
@@ -100,6 +146,9 @@ func boundary(kind string) string {
 // answerParts reads the status and ETag header of each part of a
 // transaction's answer, in order.
 func answerParts(body []byte) (statuses []int, etags []azcore.ETag) {
+	if n := bytes.Count(body, []byte("HTTP/1.1 ")); n > 0 { // room for the parts, at most
+		statuses, etags = make([]int, 0, n), make([]azcore.ETag, 0, n)
+	}
 	for len(body) > 0 {
 		line, rest, _ := bytes.Cut(body, []byte("\n"))
 		body = rest
