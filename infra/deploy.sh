@@ -6,7 +6,8 @@
 # Optional: BOOTSTRAP_ADMINS (JSON array, default []), USE_MANAGED_HSM (true|false,
 #           default false), MANAGED_HSM_NAME, SERVICEBUS_SKU (Standard|Premium),
 #           PRIVATE_NETWORKING (true|false, default false), PUBLIC_URL,
-#           RETENTION_DAYS (default 90), VAULT_NAME_SALT, LOCATION (default:
+#           RETENTION_DAYS (default 90), INSTANCE_MEMORY_MB (512|2048|4096,
+#           default 2048), VAULT_NAME_SALT, LOCATION (default:
 #           the resource group's), PUBLISH_ATTEMPTS (default 10),
 #           PUBLISH_RETRY_SECONDS (default 30).
 # The dev auth server is never deployed.
@@ -34,6 +35,7 @@ PRIVATE_NETWORKING="${PRIVATE_NETWORKING:-false}"
 SERVICEBUS_SKU="${SERVICEBUS_SKU:-$([[ "$PRIVATE_NETWORKING" == true ]] && echo Premium || echo Standard)}"
 PUBLIC_URL="${PUBLIC_URL:-}"
 RETENTION_DAYS="${RETENTION_DAYS:-90}"
+INSTANCE_MEMORY_MB="${INSTANCE_MEMORY_MB:-2048}"
 PUBLISH_ATTEMPTS="${PUBLISH_ATTEMPTS:-10}"
 PUBLISH_RETRY_SECONDS="${PUBLISH_RETRY_SECONDS:-30}"
 
@@ -54,6 +56,10 @@ Standard | Premium) ;;
 *) die "SERVICEBUS_SKU must be Standard or Premium, not '$SERVICEBUS_SKU'" ;;
 esac
 [[ "$RETENTION_DAYS" =~ ^[1-9][0-9]{0,4}$ ]] || die "RETENTION_DAYS must be a whole number of days, not '$RETENTION_DAYS'"
+case "$INSTANCE_MEMORY_MB" in
+512 | 2048 | 4096) ;;
+*) die "INSTANCE_MEMORY_MB must be 512, 2048 or 4096, not '$INSTANCE_MEMORY_MB'" ;;
+esac
 [[ -z "$PUBLIC_URL" || "$PUBLIC_URL" =~ ^https://[^/]+$ ]] || die "PUBLIC_URL must be https://<host>, without a path"
 [[ "$PUBLISH_ATTEMPTS" =~ ^[1-9][0-9]*$ && "$PUBLISH_RETRY_SECONDS" =~ ^[0-9]+$ ]] ||
 	die "PUBLISH_ATTEMPTS and PUBLISH_RETRY_SECONDS must be whole numbers"
@@ -96,6 +102,7 @@ jq -n \
 	--arg serviceBusSku "$SERVICEBUS_SKU" \
 	--arg publicUrl "$PUBLIC_URL" \
 	--argjson retentionDays "$RETENTION_DAYS" \
+	--argjson instanceMemoryMB "$INSTANCE_MEMORY_MB" \
 	--argjson enablePrivateNetworking "$PRIVATE_NETWORKING" \
 	'{
 	  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
@@ -111,6 +118,7 @@ jq -n \
 	    serviceBusSku: {value: $serviceBusSku},
 	    publicUrl: {value: $publicUrl},
 	    retentionDays: {value: $retentionDays},
+	    instanceMemoryMB: {value: $instanceMemoryMB},
 	    enablePrivateNetworking: {value: $enablePrivateNetworking}
 	  }
 	}' >"$work/params.json"

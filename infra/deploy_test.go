@@ -114,6 +114,7 @@ func TestDeployRefusesBadInput(t *testing.T) {
 		{"private needs premium", []string{"PRIVATE_NETWORKING=true", "SERVICEBUS_SKU=Standard"}, "needs SERVICEBUS_SKU=Premium"},
 		{"bad salt", []string{"VAULT_NAME_SALT=Not-OK"}, "VAULT_NAME_SALT 'Not-OK' is invalid"},
 		{"bad retention", []string{"RETENTION_DAYS=ninety"}, "RETENTION_DAYS must be"},
+		{"bad instance size", []string{"INSTANCE_MEMORY_MB=1024"}, "INSTANCE_MEMORY_MB must be 512, 2048 or 4096"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

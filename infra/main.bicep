@@ -46,10 +46,27 @@ param publicUrl string = ''
 @minValue(1)
 param retentionDays int = 90
 
+@description('Memory of each Functions instance in MB: 512 (a quarter of a core), 2048 (one core) or 4096 (two cores).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
 @description('true: VNet integration for the app and private endpoints for Storage, Key Vault and Service Bus, whose public network access is then off. See README.md.')
 param enablePrivateNetworking bool = false
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
+// Whole cores of a Flex Consumption instance of each memory size (at least
+// one). The handler runs that many Go processors (GOMAXPROCS): Go's own
+// default is at least two, and a second processor on a single core only
+// spins between requests.
+var instanceCores = {
+  '512': 1
+  '2048': 1
+  '4096': 2
+}
 var storageAccountName = take('${namePrefix}st${suffix}', 24)
 // 'none' keeps the unsalted name of a vault deployed before names were salted.
 var vaultSalt = vaultNameSalt == 'none' ? '' : vaultNameSalt
@@ -549,6 +566,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'KEYSERVER_RETENTION_DAYS'
           value: string(retentionDays)
         }
+        {
+          name: 'GOMAXPROCS'
+          value: string(instanceCores[string(instanceMemoryMB)])
+        }
       ]
     }
     functionAppConfig: {
@@ -563,7 +584,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
       scaleAndConcurrency: {
         maximumInstanceCount: 40
-        instanceMemoryMB: 2048
+        instanceMemoryMB: instanceMemoryMB
       }
       runtime: {
         name: 'custom'

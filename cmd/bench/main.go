@@ -31,6 +31,7 @@ type options struct {
 	clients              int
 	sections             string
 	upkeep               time.Duration
+	gomaxprocs           string
 }
 
 func main() {
@@ -44,7 +45,8 @@ func main() {
 	flag.IntVar(&o.uses, "uses", 1000, "uses of each of those operations")
 	flag.IntVar(&o.window, "window", 100, "signatures per operation in each measured window")
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients for the cost of a request")
-	flag.StringVar(&o.sections, "sections", "layers,cost,audit,openssl", "which parts to run")
+	flag.StringVar(&o.sections, "sections", "layers,cost,procs,audit,openssl", "which parts to run")
+	flag.StringVar(&o.gomaxprocs, "gomaxprocs", "1", "GOMAXPROCS of the handler, as infra/main.bicep sets it (one per whole core; the default 2048 MB instance has one); empty: Go's default")
 	flag.DurationVar(&o.upkeep, "upkeep", localstack.DefaultUpkeepInterval, "how often the local timer runs upkeep (audit sealing included); negative: never")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -75,8 +77,9 @@ func run(o options) error {
 	logs := &serverLog{}
 	st, err := localstack.Start(ctx, localstack.Options{
 		Dir: o.dir, HandlerBinary: o.handler, HandlerOutput: logs, AzuritePort: azuritePort, UpkeepInterval: o.upkeep,
-		TableEndpoint: proxyURL + "/" + azurite.AccountName,
-		Log:           slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		TableEndpoint:   proxyURL + "/" + azurite.AccountName,
+		HandlerSettings: map[string]string{"GOMAXPROCS": o.gomaxprocs},
+		Log:             slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {
 		return err
@@ -91,6 +94,7 @@ func run(o options) error {
 	if o.upkeep < 0 {
 		fmt.Println("upkeep (and so audit sealing) idle during this run (-upkeep)")
 	}
+	fmt.Printf("handler GOMAXPROCS=%q (-gomaxprocs; infra/main.bicep sets the instance's whole cores: 1 on the default 2048 MB)\n", o.gomaxprocs)
 	sections := strings.Split(o.sections, ",")
 	if slices.Contains(sections, "layers") {
 		if err := layers(ctx, st, p, o.n, digest[:]); err != nil {
@@ -100,6 +104,11 @@ func run(o options) error {
 	if slices.Contains(sections, "cost") {
 		c := &costRun{pid: st.HandlerPID(), tables: tables, clients: o.clients}
 		if err := costOfASignature(ctx, p, c, o.ops, o.uses, o.window, digest[:]); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(sections, "procs") {
+		if err := procsCost(ctx, st, p, tables, o, digest[:]); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,7 @@ type pipeline struct {
 	st    *localstack.Stack
 	token string
 	http  *http.Client
+	url   string // the handler signing requests go to
 }
 
 func newPipeline(ctx context.Context, st *localstack.Stack) (*pipeline, error) {
@@ -27,7 +28,14 @@ func newPipeline(ctx context.Context, st *localstack.Stack) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pipeline{st: st, token: token, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}, nil
+	return &pipeline{st: st, token: token, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, url: st.HandlerURL}, nil
+}
+
+// at is p with its signing requests sent to the handler at url.
+func (p *pipeline) at(url string) *pipeline {
+	q := *p
+	q.url = url
+	return &q
 }
 
 // open opens an operation for uses of keyID and approves it when the key
@@ -67,7 +75,7 @@ func (p *pipeline) order(opID, keyID string, digest []byte, exhausted bool) func
 	}
 	body, _ := json.Marshal(order)
 	return func() error {
-		req, _ := http.NewRequest("POST", p.st.HandlerURL+"/api/signorders", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", p.url+"/api/signorders", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+p.token)
 		resp, err := p.http.Do(req)
 		if err != nil {

@@ -29,8 +29,8 @@ type Setting struct {
 	Local bool
 	// Secret settings hold a credential: never logged, never in infra.
 	Secret bool
-	// SDK settings are read from the process environment by the Azure SDK,
-	// not by ConfigFromEnv.
+	// SDK settings are read from the process environment by the Azure SDK
+	// or the Go runtime, not by ConfigFromEnv.
 	SDK bool
 }
 
@@ -62,6 +62,7 @@ var Settings = []Setting{
 	{Name: "KEYSERVER_UI_ISSUER", Meaning: "OIDC issuer people sign in to the web UI with (Entra ID: `https://login.microsoftonline.com/<tenant>/v2.0`); empty turns sign-in off", Local: true},
 	{Name: "KEYSERVER_UI_CLIENT_ID", Meaning: "client id of the web UI's public app registration (single-page app, redirect URI `https://<app>/`)", Local: true},
 	{Name: "KEYSERVER_UI_SCOPE", Default: "openid profile", Meaning: "scopes the web UI asks for: `openid` and the API's delegated scope (Entra: `openid profile api://<api>/access_as_user`)", Local: true},
+	{Name: "GOMAXPROCS", Meaning: "processors the Go runtime runs the handler on: infra sets the instance's whole cores (1 at 512 and 2048 MB, 2 at 4096 MB); unset, Go's default is one per core and at least 2", Azure: Infra, SDK: true},
 	{Name: "AZURE_CLIENT_ID", Meaning: "client id of a user-assigned managed identity", SDK: true},
 	{Name: "IDENTITY_ENDPOINT", Meaning: "the managed identity endpoint, set by App Service (locally by the dev auth server)", Azure: Platform, Local: true, SDK: true},
 	{Name: "IDENTITY_HEADER", Meaning: "the managed identity endpoint's secret header, set by App Service (locally by the dev auth server)", Azure: Platform, Local: true, Secret: true, SDK: true},

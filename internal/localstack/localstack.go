@@ -51,6 +51,9 @@ type Options struct {
 	// TableEndpoint, when set, is the table service URL (account included)
 	// the handler uses instead of Azurite's own, e.g. a proxy in front of it.
 	TableEndpoint string
+	// HandlerSettings replace or add to the handler process's settings
+	// (and those of the processes StartHandler adds), e.g. GOMAXPROCS.
+	HandlerSettings map[string]string
 }
 
 // Audience is the audience of the dev auth server's tokens and the Keyserver's trusted issuer.
@@ -161,6 +164,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		tables = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;TableEndpoint=%s;", azurite.AccountName, azurite.AccountKey, o.TableEndpoint)
 	}
 	env := st.handlerEnv(handlerPort, tables, st.Auth.IdentityHeader(), o.SignTimeout)
+	maps.Copy(env, o.HandlerSettings)
 	st.env, st.now = env, o.Now
 	if o.HandlerOutput == nil {
 		o.HandlerOutput = os.Stdout

@@ -58,16 +58,29 @@ func (st *Stack) StartHandler(ctx context.Context, binary string) (string, func(
 // StartHandlerWith is StartHandler with the process's output to out and
 // the settings in override replacing the stack's.
 func (st *Stack) StartHandlerWith(ctx context.Context, binary string, out io.Writer, override map[string]string) (string, func(), error) {
+	h, err := st.StartHandlerProcess(ctx, binary, out, override)
+	return h.URL, h.Stop, err
+}
+
+// Handler is a handler process that StartHandlerProcess started.
+type Handler struct {
+	URL  string
+	PID  int
+	Stop func()
+}
+
+// StartHandlerProcess is StartHandlerWith, and also tells the process id.
+func (st *Stack) StartHandlerProcess(ctx context.Context, binary string, out io.Writer, override map[string]string) (Handler, error) {
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return Handler{}, err
 	}
 	env := maps.Clone(st.env)
 	maps.Copy(env, override)
 	env["FUNCTIONS_CUSTOMHANDLER_PORT"] = strconv.Itoa(port)
 	cmd, err := startProcess(binary, env, out)
 	if err != nil {
-		return "", nil, err
+		return Handler{}, err
 	}
 	h := &extraHandler{pid: cmd.Process.Pid, exited: make(chan error, 1)}
 	go func() { h.exited <- cmd.Wait() }()
@@ -75,9 +88,9 @@ func (st *Stack) StartHandlerWith(ctx context.Context, binary string, out io.Wri
 	url := "http://localhost:" + strconv.Itoa(port)
 	if err := waitHealthy(ctx, url, h.exited); err != nil {
 		h.stop()
-		return "", nil, err
+		return Handler{}, err
 	}
-	return url, h.stop, nil
+	return Handler{URL: url, PID: h.pid, Stop: h.stop}, nil
 }
 
 func (st *Stack) waitHealthy(ctx context.Context) error {
