@@ -154,7 +154,8 @@ func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request) error) http
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		err := h(rec, r)
-		attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path}
+		attrs := make([]any, 0, 14+len(rec.attrs)) // room for every attribute below
+		attrs = append(attrs, "request_id", id, "method", r.Method, "path", r.URL.Path)
 		if err != nil {
 			status := writeError(rec, err, id)
 			attrs = append(attrs, "status", status, "error", keyserver.ErrorCode(err))

@@ -69,12 +69,12 @@ func Wrap(code string, cause error, format string, args ...any) *Error {
 
 // ErrorCode returns the code of the first *Error in err's chain, or EINTERNAL.
 func ErrorCode(err error) string {
+	if err == nil {
+		return "" // before errors.As, whose target would be allocated
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
-	}
-	if err == nil {
-		return ""
 	}
 	return EINTERNAL
 }
