@@ -50,20 +50,24 @@ func (s *Service) isAuditKey(hsmKey string) bool {
 // function of the reference string alone, so a remembered answer is the
 // answer: a key row pointed at another HSM key, or another audit key
 // setting, is another string, looked up afresh. It remembers up to
-// maxKeyIdentities references (key URLs are few); past that it computes.
+// maxKeyIdentities references of at most maxKeyRefLen bytes (key URLs are
+// few and short; an admin's junk hsmkey is not kept); past that it computes.
 type keyIdentities struct {
 	m sync.Map // reference -> identity
 	n atomic.Int64
 }
 
-const maxKeyIdentities = 4096
+const (
+	maxKeyIdentities = 4096
+	maxKeyRefLen     = 512
+)
 
 func (c *keyIdentities) of(ref string) string {
 	if id, ok := c.m.Load(ref); ok {
 		return id.(string)
 	}
 	id := hsmKeyIdentity(ref)
-	if c.n.Add(1) <= maxKeyIdentities {
+	if len(ref) <= maxKeyRefLen && c.n.Add(1) <= maxKeyIdentities {
 		c.m.Store(ref, id)
 	}
 	return id

@@ -1,6 +1,9 @@
 package keyserver
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // BenchmarkIsAuditKey is the audit key check each signature makes.
 func BenchmarkIsAuditKey(b *testing.B) {
@@ -33,5 +36,23 @@ func TestIsAuditKeyFollowsTheSetting(t *testing.T) {
 		if got := s.isAuditKey(st.hsmKey); got != st.want {
 			t.Fatalf("with audit key %q, isAuditKey(%q) = %v, want %v", st.auditKey, st.hsmKey, got, st.want)
 		}
+	}
+}
+
+// TestKeyIdentitiesKeepsOnlyKeyURLs: a long junk reference (an admin's
+// refused hsmkey) is answered but not kept.
+func TestKeyIdentitiesKeepsOnlyKeyURLs(t *testing.T) {
+	var c keyIdentities
+	long := "https://kv1.vault.azure.net/keys/" + strings.Repeat("x", maxKeyRefLen)
+	if got, want := c.of(long), hsmKeyIdentity(long); got != want {
+		t.Fatalf("of(long) = %q, want %q", got, want)
+	}
+	if _, kept := c.m.Load(long); kept {
+		t.Fatal("a reference longer than any key URL was kept")
+	}
+	short := "https://kv1.vault.azure.net/keys/key1"
+	c.of(short)
+	if _, kept := c.m.Load(short); !kept {
+		t.Fatal("a key URL was not kept")
 	}
 }
