@@ -121,7 +121,7 @@ func newHTTPClient(extraPEM []byte) (*http.Client, error) {
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
 	return &http.Client{
-		Transport: t,
+		Transport: inMemoryBody{t},
 		// a bearer token is never sent on to another location
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil

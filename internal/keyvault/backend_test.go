@@ -231,7 +231,7 @@ func TestVaultNotReachable(t *testing.T) {
 func TestConcurrentSignersReuseConnections(t *testing.T) {
 	fv := newFakeVault(t)
 	b := mustBackend(t, fv, &staticCredential{}, Config{})
-	tr := b.transport.(*http.Client).Transport.(*http.Transport)
+	tr := b.transport.(*http.Client).Transport.(inMemoryBody).next.(*http.Transport)
 	if tr.MaxIdleConnsPerHost < 32 || tr.DisableKeepAlives {
 		t.Fatalf("transport keeps %d idle connections per host (keep-alives disabled: %v), want at least 32",
 			tr.MaxIdleConnsPerHost, tr.DisableKeepAlives)
