@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -31,7 +30,7 @@ const (
 var _ keyserver.AuditTrail = (*Store)(nil)
 
 func checkpointRowKey(n uint64) string {
-	return checkpointPfx + fmt.Sprintf("%019d", math.MaxInt64-int64(n))
+	return latestFirstKey(checkpointPfx, n)
 }
 
 // leafJSON is a leaf as a checkpoint row lists it.
@@ -141,7 +140,13 @@ func (s *Store) ChainRecords(ctx context.Context, chain string, from uint64) ([]
 	if err != nil {
 		return nil, err
 	}
-	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", quote(pk), quote(recordPrefix), quote(recordRowKey(max(from, 1))))
+	return chainRange(ctx, c, pk, chain, recordPrefix, recordRowKey(max(from, 1)))
+}
+
+// chainRange reads the records of chain whose row keys lie from hi to lo
+// (row keys fall as positions rise), in chain order.
+func chainRange(ctx context.Context, c *aztables.Client, pk, chain, hi, lo string) ([]auditlog.Stored, error) {
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", quote(pk), quote(hi), quote(lo))
 	rows, err := queryAll(ctx, c, filter, "reading audit chain "+chain)
 	if err != nil {
 		return nil, err

@@ -35,9 +35,13 @@ const (
 	maxChainAttempts = 8
 )
 
-func recordRowKey(seq uint64) string {
-	var buf [64]byte
-	return string(appendZeroPadded(append(buf[:0], recordPrefix...), math.MaxInt64-int64(seq), 19))
+func recordRowKey(seq uint64) string { return latestFirstKey(recordPrefix, seq) }
+
+// latestFirstKey is prefix and n counted down from MaxInt64 in 19 digits,
+// so that a range read returns the highest n first.
+func latestFirstKey(prefix string, n uint64) string {
+	var buf [64]byte // on the stack for the usual prefixes
+	return string(appendZeroPadded(append(buf[:0], prefix...), math.MaxInt64-int64(n), 19))
 }
 
 // rowOfRecordKey is the chain position a record row key holds; 0 when

@@ -2,7 +2,6 @@ package tablestore
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -214,16 +213,7 @@ func (s *Store) UnsealedRecords(ctx context.Context, chain string, after auditlo
 	if recs, ok := s.journal.span(chain, after, head); ok {
 		return recs, nil
 	}
-	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", quote(pk), quote(recordRowKey(head.Row)), quote(recordRowKey(after.Seq+1)))
-	rows, err := queryAll(ctx, c, filter, "reading audit chain "+chain)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]auditlog.Stored, len(rows))
-	for i, r := range rows {
-		out[len(rows)-1-i] = storedOfRow(r) // rows come latest first
-	}
-	return out, nil
+	return chainRange(ctx, c, pk, chain, recordRowKey(head.Row), recordRowKey(after.Seq+1))
 }
 
 // RecordEvent writes ev as the next record of operation opID's chain,

@@ -34,7 +34,7 @@ var _ auditlog.Store = (*Store)(nil)
 func segmentRange(chain string) string { return segmentPfx + encodeKey(chain) + "~" }
 
 func segmentRowKey(chain string, first uint64) string {
-	return segmentRange(chain) + fmt.Sprintf("%019d", math.MaxInt64-int64(first))
+	return latestFirstKey(segmentRange(chain), first)
 }
 
 func tileRowKey(level int, n int64) string { return fmt.Sprintf("%s%02d~%015d", tilePfx, level, n) }
