@@ -1,7 +1,6 @@
 package auditexport_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"keyserver/internal/api"
-	"keyserver/internal/auditexport"
 	"keyserver/internal/auditlog"
 	"keyserver/internal/auditlog/audittest"
 	"keyserver/internal/keyserver"
@@ -73,20 +71,7 @@ func mustSeal(t *testing.T, svc *keyserver.Service) {
 
 func exportAndVerify(t *testing.T, src *ksc.Client) (*auditlog.Report, string) {
 	t.Helper()
-	e, err := auditexport.Fetch(context.Background(), src, time.Time{}, time.Now(), src.Base.String())
-	if err != nil {
-		t.Fatalf("Fetch: %v", err)
-	}
-	dir := t.TempDir()
-	if err := auditexport.Write(dir, e); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	rep, err := auditexport.VerifyDir(dir, auditexport.VerifyOptions{}, &out)
-	if err != nil {
-		t.Fatalf("VerifyDir: %v", err)
-	}
-	return rep, out.String()
+	return verifyDir(t, exportTo(t, src, time.Time{}))
 }
 
 func TestExportThenVerify(t *testing.T) {

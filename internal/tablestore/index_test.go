@@ -126,15 +126,5 @@ func indexRows(t *testing.T, prefix string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	filter := "PartitionKey eq '~idx'"
-	pager := svc.NewClient(prefix + "Operations").NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	n := 0
-	for pager.More() {
-		page, err := pager.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += len(page.Entities)
-	}
-	return n
+	return len(listEntities(t, svc.NewClient(prefix+"Operations"), "PartitionKey eq '~idx'"))
 }

@@ -138,21 +138,9 @@ func (ss *sealStore) verify(t *testing.T) (records, sealed int) {
 // indexed lists the chains the s~ rows of the index name.
 func (ss *sealStore) indexed(t *testing.T) map[string]bool {
 	t.Helper()
-	filter := "PartitionKey eq '~idx' and RowKey ge 's~' and RowKey lt 's\x7f'"
 	out := map[string]bool{}
-	pager := ss.ops.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	for pager.More() {
-		page, err := pager.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range page.Entities {
-			var e aztables.EDMEntity
-			if err := e.UnmarshalJSON(b); err != nil {
-				t.Fatal(err)
-			}
-			out[e.Properties["Chain"].(string)] = true
-		}
+	for _, e := range listEntities(t, ss.ops, "PartitionKey eq '~idx' and RowKey ge 's~' and RowKey lt 's\x7f'") {
+		out[e.Properties["Chain"].(string)] = true
 	}
 	return out
 }

@@ -19,27 +19,15 @@ import (
 func deleteRows(t *testing.T, c *aztables.Client, pk string, prefixes ...string) int {
 	t.Helper()
 	ctx := context.Background()
-	filter := "PartitionKey eq '" + pk + "'"
-	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
 	n := 0
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range page.Entities {
-			var e aztables.EDMEntity
-			if err := e.UnmarshalJSON(b); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range prefixes {
-				if strings.HasPrefix(e.RowKey, p) {
-					if _, err := c.DeleteEntity(ctx, pk, e.RowKey, nil); err != nil {
-						t.Fatal(err)
-					}
-					n++
-					break
+	for _, e := range listEntities(t, c, "PartitionKey eq '"+pk+"'") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(e.RowKey, p) {
+				if _, err := c.DeleteEntity(ctx, pk, e.RowKey, nil); err != nil {
+					t.Fatal(err)
 				}
+				n++
+				break
 			}
 		}
 	}
@@ -281,4 +269,26 @@ func TestUpgradeListsChainsAgainAfterOldProcessesStop(t *testing.T) {
 	if recs, sealed := again.verify(t); recs != 4 || sealed != 3 {
 		t.Fatalf("%d records, %d sealed: once the second listing is done, a seal must not read the tables", recs, sealed)
 	}
+}
+
+// listEntities reads every entity of c that filter matches, behind the
+// store's back.
+func listEntities(t *testing.T, c *aztables.Client, filter string) []aztables.EDMEntity {
+	t.Helper()
+	var out []aztables.EDMEntity
+	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range page.Entities {
+			var e aztables.EDMEntity
+			if err := e.UnmarshalJSON(b); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+	}
+	return out
 }
